@@ -1,0 +1,210 @@
+// mnemo/backend/cpu.hpp — BackendTraits<Cpu>: every primitive mnemo's layers use, on Eigen and
+// OpenMP, for float and double. This struct is the contract a backend implements; the CUDA
+// traits (mnemo/backend/cuda/traits.cuh) mirror it member for member.
+//
+// Conventions: every primitive takes the context first; pointers are in the backend's memory;
+// tensors are contiguous row-major; `rows × cols` means a 2-D view whose last dimension is cols.
+// Primitives check nothing: the autograd ops and layers validate shapes before calling them.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "mnemo/backend/cpu/activation.hpp"
+#include "mnemo/backend/cpu/adamw.hpp"
+#include "mnemo/backend/cpu/context.hpp"
+#include "mnemo/backend/cpu/cross_entropy.hpp"
+#include "mnemo/backend/cpu/elementwise.hpp"
+#include "mnemo/backend/cpu/embedding.hpp"
+#include "mnemo/backend/cpu/gemm.hpp"
+#include "mnemo/backend/cpu/layer_norm.hpp"
+#include "mnemo/backend/cpu/normalize.hpp"
+#include "mnemo/backend/cpu/reduce.hpp"
+#include "mnemo/backend/cpu/softmax.hpp"
+#include "mnemo/backend/primitives.hpp"
+#include "mnemo/backend/tags.hpp"
+#include "mnemo/core/precision.hpp"
+
+namespace mnemo {
+
+template <>
+struct BackendTraits<Cpu> {
+  using Context = cpu::CpuContext;
+  /// Tensor data can be dereferenced on the host.
+  static constexpr bool host_accessible = true;
+
+  static Context& default_context() { return Context::default_context(); }
+  static void synchronize(Context&) {}
+
+  // ---- memory ---------------------------------------------------------------------------
+  static void copy_from_host(Context&, void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+  static void copy_to_host(Context&, void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+  static void copy_device(Context&, void* dst, const void* src, size_t bytes) { std::memmove(dst, src, bytes); }
+  /// `height` rows of `width_bytes`, rows `dst_pitch` / `src_pitch` bytes apart.
+  static void copy_2d(Context&, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
+                      size_t width_bytes, size_t height) {
+    for (size_t r = 0; r < height; ++r)
+      std::memmove(static_cast<char*>(dst) + r * dst_pitch, static_cast<const char*>(src) + r * src_pitch, width_bytes);
+  }
+  template <class T>
+  static void fill(Context&, T* p, int64_t n, T value) { cpu::fill(p, n, value); }
+  template <class S, class U>
+  static void cast(Context&, int64_t n, const S* x, U* y) { cpu::cast(n, x, y); }
+
+  // ---- linear algebra -------------------------------------------------------------------
+  /// C[b] = alpha·op(A[b])·op(B[b]) + beta·C[b], row-major, see cpu/gemm.hpp.
+  template <class T>
+  static void gemm(Context&, Trans ta, Trans tb, int64_t m, int64_t n, int64_t k,
+                   compute_t<T> alpha, const T* A, int64_t lda, int64_t stride_a, const T* B,
+                   int64_t ldb, int64_t stride_b, compute_t<T> beta, T* C, int64_t ldc,
+                   int64_t stride_c, int64_t batch) {
+    cpu::gemm_strided_batched<T>(ta, tb, m, n, k, alpha, A, lda, stride_a, B, ldb, stride_b,
+                                 beta, C, ldc, stride_c, batch);
+  }
+
+  // ---- attention ------------------------------------------------------------------------
+  /// y = softmax(scale·x + ALiBi bias) with masks, over [outer, heads, rows, cols].
+  template <class T>
+  static void softmax_forward(Context&, const T* x, T* y, const SoftmaxDims& dims,
+                              compute_t<T> scale, const SoftmaxMask& mask) {
+    cpu::softmax_forward(x, y, dims, scale, mask);
+  }
+  /// dx = scale·y⊙(dy − <y, dy>) per row.
+  template <class T>
+  static void softmax_backward(Context&, const T* y, const T* dy, T* dx, int64_t rows,
+                               int64_t cols, compute_t<T> scale) {
+    cpu::softmax_backward(y, dy, dx, rows, cols, scale);
+  }
+
+  // ---- normalisation --------------------------------------------------------------------
+  template <class T>
+  static void layer_norm_forward(Context&, const T* x, const T* gamma, const T* beta, T* y,
+                                 accumulate_t<T>* mean, accumulate_t<T>* rstd, int64_t rows,
+                                 int64_t cols, accumulate_t<T> eps) {
+    cpu::layer_norm_forward(x, gamma, beta, y, mean, rstd, rows, cols, eps);
+  }
+  /// dx written (nullable); dgamma, dbeta accumulated (+=, nullable).
+  template <class T>
+  static void layer_norm_backward(Context&, const T* dy, const T* x, const T* gamma,
+                                  const accumulate_t<T>* mean, const accumulate_t<T>* rstd,
+                                  T* dx, T* dgamma, T* dbeta, int64_t rows, int64_t cols) {
+    cpu::layer_norm_backward(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, rows, cols);
+  }
+  /// y = x / max(||x||, eps) per row; norms (nullable) receive ||x||.
+  template <class T>
+  static void l2_normalize_forward(Context&, const T* x, T* y, accumulate_t<T>* norms,
+                                   int64_t rows, int64_t cols, accumulate_t<T> eps) {
+    cpu::l2_normalize_forward(x, y, norms, rows, cols, eps);
+  }
+  template <class T>
+  static void l2_normalize_backward(Context&, const T* y, const accumulate_t<T>* norms,
+                                    const T* dy, T* dx, int64_t rows, int64_t cols,
+                                    accumulate_t<T> eps) {
+    cpu::l2_normalize_backward(y, norms, dy, dx, rows, cols, eps);
+  }
+
+  // ---- activations ----------------------------------------------------------------------
+  /// y = act(x + bias); bias nullable; y may alias x.
+  template <class T>
+  static void bias_activation_forward(Context&, const T* x, const T* bias, T* y, int64_t rows,
+                                      int64_t cols, Activation act) {
+    cpu::bias_activation_forward(x, bias, y, rows, cols, act);
+  }
+  /// dx = dy⊙act'(x + bias); dbias += Σ_rows dx (nullable).
+  template <class T>
+  static void bias_activation_backward(Context&, const T* x, const T* bias, const T* dy, T* dx,
+                                       T* dbias, int64_t rows, int64_t cols, Activation act) {
+    cpu::bias_activation_backward(x, bias, dy, dx, dbias, rows, cols, act);
+  }
+
+  // ---- loss -----------------------------------------------------------------------------
+  template <class T>
+  static void cross_entropy_forward(Context&, const T* logits, const int32_t* targets,
+                                    const float* weights, accumulate_t<T>* loss_rows,
+                                    accumulate_t<T>* lse, int64_t rows, int64_t vocab,
+                                    int32_t ignore_index) {
+    cpu::cross_entropy_forward(logits, targets, weights, loss_rows, lse, rows, vocab, ignore_index);
+  }
+  template <class T>
+  static void cross_entropy_backward(Context&, const T* logits, const int32_t* targets,
+                                     const float* weights, const accumulate_t<T>* lse,
+                                     accumulate_t<T> scale, T* dlogits, int64_t rows,
+                                     int64_t vocab, int32_t ignore_index) {
+    cpu::cross_entropy_backward(logits, targets, weights, lse, scale, dlogits, rows, vocab, ignore_index);
+  }
+
+  // ---- embedding ------------------------------------------------------------------------
+  template <class T>
+  static void embedding_gather(Context&, const T* table, const int32_t* ids, T* out, int64_t n,
+                               int64_t dim) {
+    cpu::embedding_gather(table, ids, out, n, dim);
+  }
+  template <class T>
+  static void embedding_scatter_add(Context&, const T* dout, const int32_t* ids, T* dtable,
+                                    int64_t n, int64_t dim) {
+    cpu::embedding_scatter_add(dout, ids, dtable, n, dim);
+  }
+  /// Number of ids outside [0, vocab) other than `allowed` (an ignore index; any value outside
+  /// the int32 range allows none).
+  static int64_t count_invalid_ids(Context&, const int32_t* ids, int64_t n, int64_t vocab,
+                                   int64_t allowed) {
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; ++i) bad += (ids[i] != allowed && (ids[i] < 0 || ids[i] >= vocab)) ? 1 : 0;
+    return bad;
+  }
+
+  // ---- elementwise ----------------------------------------------------------------------
+  template <class T>
+  static void axpby(Context&, int64_t n, compute_t<T> alpha, const T* x, compute_t<T> beta, T* y) {
+    cpu::axpby(n, alpha, x, beta, y);
+  }
+  template <class T>
+  static void add(Context&, int64_t n, const T* a, const T* b, T* out) { cpu::add(n, a, b, out); }
+  template <class T>
+  static void mul(Context&, int64_t n, const T* a, const T* b, T* out) { cpu::mul(n, a, b, out); }
+  template <class T>
+  static void add_row_broadcast(Context&, const T* x, const T* row, T* y, int64_t rows, int64_t cols) {
+    cpu::add_row_broadcast(x, row, y, rows, cols);
+  }
+  template <class T>
+  static void dropout(Context&, int64_t n, const T* x, T* y, float p, RngKey key, uint64_t offset) {
+    cpu::dropout(n, x, y, p, key, offset);
+  }
+  template <class T>
+  static void permute_0213(Context&, const T* x, T* y, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+    cpu::permute_0213(x, y, d0, d1, d2, d3);
+  }
+  /// out[r] = select[r] ? a[r] : b[r] (rows of `cols`); a_stride 0 broadcasts one row of a.
+  /// `select` is in host memory.
+  template <class T>
+  static void select_rows(Context&, const uint8_t* select, const T* a, int64_t a_stride,
+                          const T* b, T* out, int64_t rows, int64_t cols) {
+    cpu::select_rows(select, a, a_stride, b, out, rows, cols);
+  }
+
+  // ---- reductions (results in host memory) ----------------------------------------------
+  template <class T>
+  static double sum(Context&, const T* x, int64_t n) { return cpu::sum(x, n); }
+  template <class T>
+  static double dot(Context&, const T* x, const T* y, int64_t n) { return cpu::dot(x, y, n); }
+  template <class T>
+  static double sum_squares(Context&, const T* x, int64_t n) { return cpu::sum_squares(x, n); }
+  template <class T>
+  static double max_abs(Context&, const T* x, int64_t n) { return cpu::max_abs(x, n); }
+  template <class T>
+  static int64_t count_nonfinite(Context&, const T* x, int64_t n) { return cpu::count_nonfinite(x, n); }
+  /// out[c] = Σ_r x[r, c] (accumulate: +=).
+  template <class T>
+  static void sum_rows(Context&, const T* x, T* out, int64_t rows, int64_t cols, bool accumulate) {
+    cpu::sum_rows(x, out, rows, cols, accumulate);
+  }
+
+  // ---- optimizer ------------------------------------------------------------------------
+  template <class T>
+  static void adamw_update(Context&, T* param, const T* grad, master_t<T>* m, master_t<T>* v,
+                           int64_t n, const AdamWStep& step) {
+    cpu::adamw_update(param, grad, m, v, n, step);
+  }
+};
+
+}  // namespace mnemo

@@ -1,0 +1,83 @@
+// mnemo/backend/cpu/activation.hpp — fused bias + activation over [rows, cols].
+//   forward:  y = act(x + bias)                           (bias nullable; y may alias x)
+//   backward: dx = dy ⊙ act'(x + bias),  dbias += Σ_rows dx   (dbias nullable)
+// GELU is the exact form 0.5·z·(1 + erf(z/√2)); its derivative Φ(z) + z·φ(z).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "mnemo/backend/cpu/layer_norm.hpp"
+#include "mnemo/backend/cpu/parallel.hpp"
+#include "mnemo/backend/primitives.hpp"
+#include "mnemo/core/precision.hpp"
+
+namespace mnemo::cpu {
+
+template <class C>
+inline C activation_value(Activation act, C z) {
+  switch (act) {
+    case Activation::Relu: return z > C(0) ? z : C(0);
+    case Activation::Gelu: return C(0.5) * z * (C(1) + std::erf(z * C(0.70710678118654752440)));
+    default: return z;
+  }
+}
+
+template <class C>
+inline C activation_derivative(Activation act, C z) {
+  switch (act) {
+    case Activation::Relu: return z > C(0) ? C(1) : C(0);
+    case Activation::Gelu:
+      return C(0.5) * (C(1) + std::erf(z * C(0.70710678118654752440))) +
+             z * std::exp(C(-0.5) * z * z) * C(0.39894228040143267794);
+    default: return C(1);
+  }
+}
+
+template <class T>
+void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols,
+                             Activation act) {
+  using C = compute_t<T>;
+  parallel_for(rows, (act == Activation::Gelu ? 20 : 2) * cols, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = x + r * cols;
+      T* yr = y + r * cols;
+      for (int64_t c = 0; c < cols; ++c) {
+        const C z = static_cast<C>(xr[c]) + (bias ? static_cast<C>(bias[c]) : C(0));
+        yr[c] = static_cast<T>(activation_value(act, z));
+      }
+    }
+  });
+}
+
+template <class T>
+void bias_activation_backward(const T* x, const T* bias, const T* dy, T* dx, T* dbias,
+                              int64_t rows, int64_t cols, Activation act) {
+  using C = compute_t<T>;
+  using A = accumulate_t<T>;
+  const int64_t blocks = (rows + kReduceBlockRows - 1) / kReduceBlockRows;
+  std::vector<A> part(dbias ? static_cast<size_t>(blocks * cols) : 0, A(0));
+  parallel_for(blocks, kReduceBlockRows * 24 * cols, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t r_end = std::min(rows, (blk + 1) * kReduceBlockRows);
+      for (int64_t r = blk * kReduceBlockRows; r < r_end; ++r) {
+        for (int64_t c = 0; c < cols; ++c) {
+          const C z = static_cast<C>(x[r * cols + c]) + (bias ? static_cast<C>(bias[c]) : C(0));
+          const C g = static_cast<C>(dy[r * cols + c]) * activation_derivative(act, z);
+          dx[r * cols + c] = static_cast<T>(g);
+          if (dbias) part[static_cast<size_t>(blk * cols + c)] += static_cast<A>(g);
+        }
+      }
+    }
+  });
+  if (dbias)
+    for (int64_t c = 0; c < cols; ++c) {
+      A s = 0;
+      for (int64_t blk = 0; blk < blocks; ++blk) s += part[static_cast<size_t>(blk * cols + c)];
+      dbias[c] = static_cast<T>(static_cast<A>(dbias[c]) + s);
+    }
+}
+
+}  // namespace mnemo::cpu

@@ -1,0 +1,104 @@
+// mnemo/backend/cpu/elementwise.hpp — elementwise and layout primitives.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "mnemo/backend/cpu/parallel.hpp"
+#include "mnemo/core/precision.hpp"
+#include "mnemo/core/rng.hpp"
+
+namespace mnemo::cpu {
+
+/// y = alpha·x + beta·y  (beta == 0 never reads y).
+template <class T>
+void axpby(int64_t n, compute_t<T> alpha, const T* x, compute_t<T> beta, T* y) {
+  using C = compute_t<T>;
+  parallel_for(n, 2, [&](int64_t b, int64_t e) {
+    if (beta == C(0))
+      for (int64_t i = b; i < e; ++i) y[i] = static_cast<T>(alpha * static_cast<C>(x[i]));
+    else
+      for (int64_t i = b; i < e; ++i)
+        y[i] = static_cast<T>(alpha * static_cast<C>(x[i]) + beta * static_cast<C>(y[i]));
+  });
+}
+
+/// out = a + b
+template <class T>
+void add(int64_t n, const T* a, const T* b, T* out) {
+  parallel_for(n, 1, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) out[i] = a[i] + b[i];
+  });
+}
+
+/// out = a ⊙ b
+template <class T>
+void mul(int64_t n, const T* a, const T* b, T* out) {
+  parallel_for(n, 1, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) out[i] = a[i] * b[i];
+  });
+}
+
+/// y[r, c] = x[r, c] + row[c]   (y may alias x)
+template <class T>
+void add_row_broadcast(const T* x, const T* row, T* y, int64_t rows, int64_t cols) {
+  parallel_for(rows, cols, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r)
+      for (int64_t c = 0; c < cols; ++c) y[r * cols + c] = x[r * cols + c] + row[c];
+  });
+}
+
+/// Inverted dropout: y_i = x_i / (1 − p) if key.keep(offset + i, p) else 0. backward: the same
+/// mask applied to dy (regenerated from the key, never stored).
+template <class T>
+void dropout(int64_t n, const T* x, T* y, float p, RngKey key, uint64_t offset) {
+  using C = compute_t<T>;
+  const C s = C(1) / (C(1) - static_cast<C>(p));
+  parallel_for(n, 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      y[i] = key.keep(offset + static_cast<uint64_t>(i), p) ? static_cast<T>(static_cast<C>(x[i]) * s) : T(0);
+  });
+}
+
+/// [d0, d1, d2, d3] → [d0, d2, d1, d3]  (split / merge attention heads).
+template <class T>
+void permute_0213(const T* x, T* y, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+  parallel_for(d0 * d1, d2 * d3, [&](int64_t b, int64_t e) {
+    for (int64_t ij = b; ij < e; ++ij) {
+      const int64_t i = ij / d1, j = ij % d1;
+      for (int64_t k = 0; k < d2; ++k)
+        std::memcpy(y + ((i * d2 + k) * d1 + j) * d3, x + ((i * d1 + j) * d2 + k) * d3,
+                    sizeof(T) * static_cast<size_t>(d3));
+    }
+  });
+}
+
+/// out[r, :] = select[r] ? a[r, :] : b[r, :]   (a may be broadcast: a_stride = 0)
+template <class T>
+void select_rows(const uint8_t* select, const T* a, int64_t a_stride, const T* b, T* out,
+                 int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* src = select[r] ? a + r * a_stride : b + r * cols;
+    if (src != out + r * cols) std::memmove(out + r * cols, src, sizeof(T) * static_cast<size_t>(cols));
+  }
+}
+
+/// y = static_cast<U>(x)
+template <class S, class U>
+void cast(int64_t n, const S* x, U* y) {
+  parallel_for(n, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = static_cast<U>(x[i]);
+  });
+}
+
+template <class T>
+void fill(T* p, int64_t n, T value) {
+  if (value == T{} ) {
+    std::memset(static_cast<void*>(p), 0, sizeof(T) * static_cast<size_t>(n));
+    return;
+  }
+  std::fill(p, p + n, value);
+}
+
+}  // namespace mnemo::cpu

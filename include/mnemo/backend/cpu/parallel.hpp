@@ -1,0 +1,38 @@
+// mnemo/backend/cpu/parallel.hpp — static-partition parallel loops. The partition depends only
+// on the loop length and the thread count, never on timing, so results are reproducible.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace mnemo::cpu {
+
+/// Below this many "operations" a loop runs on the calling thread (thread start-up costs more).
+inline constexpr int64_t kParallelWork = 1 << 15;
+
+/// Calls body(begin, end) over contiguous chunks of [0, n), one chunk per thread when
+/// n · cost_per_item is large enough to pay for the threads.
+template <class Body>
+void parallel_for(int64_t n, int64_t cost_per_item, Body&& body) {
+  if (n <= 0) return;
+#if defined(_OPENMP)
+  if (n > 1 && n * std::max<int64_t>(cost_per_item, 1) >= kParallelWork && !omp_in_parallel() &&
+      omp_get_max_threads() > 1) {
+    const int want = static_cast<int>(std::min<int64_t>(n, omp_get_max_threads()));
+#pragma omp parallel num_threads(want)
+    {
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+      if (begin < end) body(begin, end);
+    }
+    return;
+  }
+#endif
+  body(int64_t{0}, n);
+}
+
+}  // namespace mnemo::cpu

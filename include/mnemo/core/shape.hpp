@@ -1,0 +1,121 @@
+// mnemo/core/shape.hpp — the extents of a row-major tensor, and shape checks with named dimensions.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mnemo/core/error.hpp"
+
+namespace mnemo {
+
+/// Extents of a contiguous row-major tensor, rank 0..kMaxRank. A rank-0 shape has one element.
+class Shape {
+ public:
+  static constexpr int kMaxRank = 8;
+
+  Shape() = default;
+  Shape(std::initializer_list<int64_t> dims) { assign(dims.begin(), dims.size()); }
+  explicit Shape(std::span<const int64_t> dims) { assign(dims.data(), dims.size()); }
+  explicit Shape(const std::vector<int64_t>& dims) { assign(dims.data(), dims.size()); }
+
+  int rank() const { return rank_; }
+  /// Extent of dimension i; negative i counts from the back (-1 = last).
+  int64_t operator[](int i) const { return dims_[static_cast<size_t>(index(i))]; }
+  int64_t& operator[](int i) { return dims_[static_cast<size_t>(index(i))]; }
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<size_t>(i)];
+    return n;
+  }
+  /// Product of all extents but the last: the number of rows of the 2-D view [rows, last].
+  int64_t rows() const {
+    int64_t n = 1;
+    for (int i = 0; i + 1 < rank_; ++i) n *= dims_[static_cast<size_t>(i)];
+    return n;
+  }
+  int64_t last() const { return rank_ == 0 ? 1 : dims_[static_cast<size_t>(rank_ - 1)]; }
+
+  const int64_t* begin() const { return dims_.data(); }
+  const int64_t* end() const { return dims_.data() + rank_; }
+  std::vector<int64_t> to_vector() const { return {begin(), end()}; }
+
+  /// This shape with the last dimension replaced by `n`.
+  Shape with_last(int64_t n) const {
+    Shape s = *this;
+    s[-1] = n;
+    return s;
+  }
+
+  friend bool operator==(const Shape& a, const Shape& b) {
+    if (a.rank_ != b.rank_) return false;
+    for (int i = 0; i < a.rank_; ++i)
+      if (a.dims_[static_cast<size_t>(i)] != b.dims_[static_cast<size_t>(i)]) return false;
+    return true;
+  }
+  friend bool operator!=(const Shape& a, const Shape& b) { return !(a == b); }
+
+  /// "[2, 64, 256]".
+  std::string str() const {
+    std::string s = "[";
+    for (int i = 0; i < rank_; ++i) {
+      if (i) s += ", ";
+      s += std::to_string(dims_[static_cast<size_t>(i)]);
+    }
+    return s + "]";
+  }
+
+ private:
+  void assign(const int64_t* d, size_t n) {
+    if (n > static_cast<size_t>(kMaxRank))
+      throw ShapeError(detail::cat("rank ", n, " exceeds the maximum rank ", kMaxRank));
+    rank_ = static_cast<int>(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (d[i] < 0) throw ShapeError(detail::cat("negative extent ", d[i], " in dimension ", i));
+      dims_[i] = d[i];
+    }
+  }
+  int index(int i) const {
+    const int j = i < 0 ? i + rank_ : i;
+    if (j < 0 || j >= rank_)
+      throw ShapeError(detail::cat("dimension ", i, " out of range for a rank-", rank_, " shape"));
+    return j;
+  }
+
+  std::array<int64_t, kMaxRank> dims_{};
+  int rank_ = 0;
+};
+
+/// One expected extent with its name; `any` (-1) accepts every extent.
+struct Dim {
+  static constexpr int64_t any = -1;
+  const char* name;
+  int64_t extent;
+};
+
+/// Checks `actual` against named expected extents; on mismatch throws
+/// "ShapeError: <what> has shape [2, 64, 256], expected [batch=2, slots=64, d_model=512]".
+inline void check_shape(const char* what, const Shape& actual, std::initializer_list<Dim> expected) {
+  bool ok = actual.rank() == static_cast<int>(expected.size());
+  int i = 0;
+  for (const Dim& d : expected) {
+    if (ok && d.extent != Dim::any && actual[i] != d.extent) ok = false;
+    ++i;
+  }
+  if (ok) return;
+  std::string want = "[";
+  i = 0;
+  for (const Dim& d : expected) {
+    if (i++) want += ", ";
+    want += d.name;
+    if (d.extent != Dim::any) want += "=" + std::to_string(d.extent);
+  }
+  want += "]";
+  throw ShapeError(detail::cat(what, " has shape ", actual.str(), ", expected ", want));
+}
+
+}  // namespace mnemo

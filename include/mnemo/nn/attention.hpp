@@ -1,0 +1,232 @@
+// mnemo/nn/attention.hpp — multi-head attention (self and cross; causal, key-padding and ALiBi
+// masks), memformer.md §2.2:
+//   Q = Xq·W_Q + b_Q,  K = Xkv·W_K + b_K,  V = Xkv·W_V + b_V
+//   A⁽ʰ⁾ = softmax(Q⁽ʰ⁾·K⁽ʰ⁾ᵀ / √d_h + mask),   MHA = concat_h(A⁽ʰ⁾·V⁽ʰ⁾)·W_O + b_O
+//
+// One tape node per call: forward() fills a Saved context and backward() consumes it, so the
+// reverse sweep runs the hand-written chain (10 GEMMs, one softmax backward) with no per-op
+// bookkeeping. Heads are laid out [batch, heads, len, d_h] for the batched GEMMs.
+#pragma once
+
+#include <cmath>
+#include <string>
+
+#include "mnemo/autograd/ops/common.hpp"
+#include "mnemo/backend/primitives.hpp"
+#include "mnemo/nn/parameter_store.hpp"
+
+namespace mnemo::nn {
+
+template <class B>
+struct AttentionMask {
+  bool causal = false;
+  int64_t query_offset = 0;                         // keys that precede query 0 (a cache)
+  const Tensor<uint8_t, B>* key_padding = nullptr;  // [batch, keys], nonzero = padding (ignored)
+  const Tensor<float, B>* alibi_slopes = nullptr;   // [heads]: bias −slope·(query pos − key pos)
+};
+
+template <class T, class B>
+class MultiHeadAttention {
+  using BT = BackendTraits<B>;
+  using C = compute_t<T>;
+
+ public:
+  using Var = autograd::Var<T, B>;
+  using Tens = Tensor<T, B>;
+
+  /// What backward() consumes; filled by forward().
+  struct Saved {
+    Tens xq, xkv;          // inputs [batch, Lq, d], [batch, Lk, d]
+    Tens q, k, v;          // projections in head layout [batch, h, L, d_h]
+    Tens probs;            // [batch, h, Lq, Lk]
+    Tens merged;           // concat_h(A·V) [batch, Lq, d]
+    int64_t batch = 0, lq = 0, lk = 0;
+  };
+  struct InputGrads {
+    Tens dxq, dxkv;  // undefined when not requested
+  };
+
+  /// Registers "<name>.{q,k,v,o}_proj.weight" [d, d] and, with bias, "<name>.{q,k,v,o}_proj.bias".
+  MultiHeadAttention(ParameterStore<T, B>& store, const std::string& name, int64_t d_model,
+                     int64_t heads, bool bias = true, double init_std = 0.02)
+      : ctx_(&store.context()), d_(d_model), h_(heads) {
+    require<ConfigError>(d_model > 0 && heads > 0, "MultiHeadAttention '", name,
+                         "': d_model and heads must be positive, got d_model=", d_model, ", heads=", heads);
+    require<ConfigError>(d_model % heads == 0, "MultiHeadAttention '", name, "': d_model=", d_model,
+                         " is not divisible by heads=", heads, " (expected d_model % heads == 0)");
+    dh_ = d_ / h_;
+    const char* proj[4] = {"q_proj", "k_proj", "v_proj", "o_proj"};
+    for (int i = 0; i < 4; ++i) {
+      const std::string p = join_name(name, proj[i]);
+      w_[i] = &store.add(p + ".weight", Shape{d_, d_}, Init::normal(init_std));
+      b_[i] = bias ? &store.add(p + ".bias", Shape{d_}, Init::zeros()) : nullptr;
+    }
+  }
+
+  int64_t d_model() const { return d_; }
+  int64_t heads() const { return h_; }
+  int64_t head_dim() const { return dh_; }
+
+  /// query [batch, Lq, d], key_value [batch, Lk, d] → [batch, Lq, d]. Pass the same Var twice
+  /// for self-attention.
+  Var operator()(const Var& query, const Var& key_value, const AttentionMask<B>& mask = {}) const {
+    // The projections are parameters, so a recording tape always needs this node.
+    const bool track = autograd::recording_tape() != nullptr;
+    Saved saved;
+    Tens y = forward(query.value(), key_value.value(), mask, track ? &saved : nullptr);
+    Var out = autograd::make_output(std::move(y), track);
+    if (!track) return out;
+    autograd::recording_tape()->record(
+        [self = *this, saved = std::move(saved), sq = query.slot(), skv = key_value.slot(), so = out.slot()] {
+          InputGrads g = self.backward(saved, so->grad(), sq != nullptr, skv != nullptr);
+          if (sq) sq->accumulate(*self.ctx_, std::move(g.dxq));
+          if (skv) skv->accumulate(*self.ctx_, std::move(g.dxkv));
+        },
+        {out.slot()});
+    return out;
+  }
+
+  /// Tensor-level forward; fills `saved` when given (needed by backward).
+  Tens forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask, Saved* saved) const {
+    check_inputs(xq, xkv, mask);
+    Context<B>& ctx = *ctx_;
+    const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
+    Tens q = heads_of(project(xq, 0), batch, lq);
+    Tens k = heads_of(project(xkv, 1), batch, lk);
+    Tens v = heads_of(project(xkv, 2), batch, lk);
+    // S = Q·Kᵀ per (batch, head); the 1/√d_h goes into the softmax scale.
+    Tens probs(Shape{batch, h_, lq, lk}, ctx.arena());
+    BT::gemm(ctx, Trans::N, Trans::T, lq, lk, dh_, C(1), q.data(), dh_, lq * dh_, k.data(), dh_, lk * dh_,
+             C(0), probs.data(), lk, lq * lk, batch * h_);
+    SoftmaxMask sm;
+    sm.causal = mask.causal;
+    sm.query_offset = mask.query_offset;
+    sm.key_padding = mask.key_padding ? mask.key_padding->data() : nullptr;
+    sm.alibi_slopes = mask.alibi_slopes ? mask.alibi_slopes->data() : nullptr;
+    BT::softmax_forward(ctx, probs.data(), probs.data(), SoftmaxDims{batch, h_, lq, lk}, scale(), sm);
+    Tens o(Shape{batch, h_, lq, dh_}, ctx.arena());
+    BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, lk, C(1), probs.data(), lk, lq * lk, v.data(), dh_, lk * dh_,
+             C(0), o.data(), dh_, lq * dh_, batch * h_);
+    Tens merged(Shape{batch, lq, d_}, ctx.arena());
+    BT::permute_0213(ctx, o.data(), merged.data(), batch, h_, lq, dh_);
+    Tens y = affine(merged, 3);
+    if (saved) {
+      saved->xq = xq;
+      saved->xkv = xkv;
+      saved->q = std::move(q);
+      saved->k = std::move(k);
+      saved->v = std::move(v);
+      saved->probs = std::move(probs);
+      saved->merged = std::move(merged);
+      saved->batch = batch;
+      saved->lq = lq;
+      saved->lk = lk;
+    }
+    return y;
+  }
+
+  /// Tensor-level backward: returns dxq / dxkv (when asked) and accumulates every parameter
+  /// gradient. `extra_dq_heads` [batch, h, Lq, d_h] is added to the gradient of the head-layout
+  /// queries (used when another reader, such as ∞-former's long-term memory, shares them).
+  InputGrads backward(const Saved& s, const Tens& dy, bool need_dxq, bool need_dxkv,
+                      const Tens* extra_dq_heads = nullptr) const {
+    Context<B>& ctx = *ctx_;
+    const int64_t nb = s.batch, lq = s.lq, lk = s.lk, bh = nb * h_;
+    // Output projection.
+    Tens dmerged = affine_backward(s.merged, dy, 3, true);
+    Tens dO(Shape{nb, h_, lq, dh_}, ctx.arena());
+    BT::permute_0213(ctx, dmerged.data(), dO.data(), nb, lq, h_, dh_);
+    // dP = dO·Vᵀ ; dV = Pᵀ·dO
+    Tens dP(Shape{nb, h_, lq, lk}, ctx.arena());
+    BT::gemm(ctx, Trans::N, Trans::T, lq, lk, dh_, C(1), dO.data(), dh_, lq * dh_, s.v.data(), dh_, lk * dh_,
+             C(0), dP.data(), lk, lq * lk, bh);
+    Tens dV(Shape{nb, h_, lk, dh_}, ctx.arena());
+    BT::gemm(ctx, Trans::T, Trans::N, lk, dh_, lq, C(1), s.probs.data(), lk, lq * lk, dO.data(), dh_, lq * dh_,
+             C(0), dV.data(), dh_, lk * dh_, bh);
+    // dS = scale·P⊙(dP − <P, dP>)  (in place over dP)
+    BT::softmax_backward(ctx, s.probs.data(), dP.data(), dP.data(), bh * lq, lk, scale());
+    // dQ = dS·K ; dK = dSᵀ·Q
+    Tens dQ(Shape{nb, h_, lq, dh_}, ctx.arena());
+    if (extra_dq_heads) dQ.copy_from(*extra_dq_heads);
+    BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, lk, C(1), dP.data(), lk, lq * lk, s.k.data(), dh_, lk * dh_,
+             extra_dq_heads ? C(1) : C(0), dQ.data(), dh_, lq * dh_, bh);
+    Tens dK(Shape{nb, h_, lk, dh_}, ctx.arena());
+    BT::gemm(ctx, Trans::T, Trans::N, lk, dh_, lq, C(1), dP.data(), lk, lq * lk, s.q.data(), dh_, lq * dh_,
+             C(0), dK.data(), dh_, lk * dh_, bh);
+    InputGrads out;
+    out.dxq = affine_backward(s.xq, merge_heads(dQ, nb, lq), 0, need_dxq);
+    out.dxkv = affine_backward(s.xkv, merge_heads(dK, nb, lk), 1, need_dxkv);
+    Tens dxkv_v = affine_backward(s.xkv, merge_heads(dV, nb, lk), 2, need_dxkv);
+    if (need_dxkv)
+      BT::template axpby<T>(ctx, dxkv_v.numel(), C(1), dxkv_v.data(), C(1), out.dxkv.data());
+    return out;
+  }
+
+  /// Softmax logit scale 1/√d_h.
+  C scale() const { return C(1) / std::sqrt(static_cast<C>(dh_)); }
+
+  Parameter<T, B>& weight(int i) const { return *w_[i]; }  // 0..3 = q, k, v, o
+  Parameter<T, B>* bias(int i) const { return b_[i]; }
+
+  /// x [batch, L, d] → x·W_i + b_i in head layout [batch, h, L, d_h] (i = 0, 1, 2: q, k, v).
+  Tens project_heads(const Tens& x, int i) const {
+    return heads_of(project(x, i), x.shape()[0], x.shape()[1]);
+  }
+  /// [batch, h, L, d_h] → [batch, L, d].
+  Tens merge_heads(const Tens& x, int64_t batch, int64_t len) const {
+    Tens y(Shape{batch, len, d_}, ctx_->arena());
+    BT::permute_0213(*ctx_, x.data(), y.data(), batch, h_, len, dh_);
+    return y;
+  }
+
+ private:
+  void check_inputs(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask) const {
+    check_shape("MultiHeadAttention: query", xq.shape(), {{"batch", Dim::any}, {"len", Dim::any}, {"d_model", d_}});
+    check_shape("MultiHeadAttention: key_value", xkv.shape(),
+                {{"batch", xq.shape()[0]}, {"len", Dim::any}, {"d_model", d_}});
+    if (mask.key_padding)
+      check_shape("MultiHeadAttention: key_padding", mask.key_padding->shape(),
+                  {{"batch", xq.shape()[0]}, {"keys", xkv.shape()[1]}});
+    if (mask.alibi_slopes) check_shape("MultiHeadAttention: alibi_slopes", mask.alibi_slopes->shape(), {{"heads", h_}});
+    if (mask.query_offset < 0)
+      throw ShapeError(detail::cat("MultiHeadAttention: query_offset = ", mask.query_offset, ", expected >= 0"));
+  }
+
+  /// x·W_i + b_i over the last dimension (x [..., d]).
+  Tens affine(const Tens& x, int i) const {
+    const int64_t rows = x.shape().rows();
+    Tens y(x.shape().with_last(d_), ctx_->arena());
+    BT::gemm(*ctx_, Trans::N, Trans::N, rows, d_, d_, C(1), x.data(), d_, 0, w_[i]->value.data(), d_, 0, C(0),
+             y.data(), d_, 0, 1);
+    if (b_[i]) BT::add_row_broadcast(*ctx_, y.data(), b_[i]->value.data(), y.data(), rows, d_);
+    return y;
+  }
+  Tens project(const Tens& x, int i) const { return affine(x, i); }
+
+  /// Accumulates dW_i += xᵀ·dy, db_i += Σ dy; returns dx = dy·W_iᵀ when asked.
+  Tens affine_backward(const Tens& x, const Tens& dy, int i, bool need_dx) const {
+    const int64_t rows = x.shape().rows();
+    BT::gemm(*ctx_, Trans::T, Trans::N, d_, d_, rows, C(1), x.data(), d_, 0, dy.data(), d_, 0, C(1),
+             w_[i]->grad.data(), d_, 0, 1);
+    if (b_[i]) BT::sum_rows(*ctx_, dy.data(), b_[i]->grad.data(), rows, d_, true);
+    if (!need_dx) return {};
+    Tens dx(x.shape(), ctx_->arena());
+    BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, d_, C(1), dy.data(), d_, 0, w_[i]->value.data(), d_, 0, C(0),
+             dx.data(), d_, 0, 1);
+    return dx;
+  }
+
+  /// [batch, L, d] → [batch, h, L, d_h].
+  Tens heads_of(const Tens& x, int64_t batch, int64_t len) const {
+    Tens y(Shape{batch, h_, len, dh_}, ctx_->arena());
+    BT::permute_0213(*ctx_, x.data(), y.data(), batch, len, h_, dh_);
+    return y;
+  }
+
+  Context<B>* ctx_;
+  int64_t d_, h_, dh_ = 1;
+  Parameter<T, B>* w_[4] = {};
+  Parameter<T, B>* b_[4] = {};
+};
+
+}  // namespace mnemo::nn
