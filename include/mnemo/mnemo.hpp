@@ -13,3 +13,7 @@
 #include "mnemo/core/shape.hpp"
 #include "mnemo/core/tensor.hpp"
 #include "mnemo/nn.hpp"
+#include "mnemo/train/clip.hpp"
+#include "mnemo/train/optimizer.hpp"
+#include "mnemo/train/rollout.hpp"
+#include "mnemo/train/schedule.hpp"
