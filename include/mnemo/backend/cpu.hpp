@@ -14,12 +14,15 @@
 #include "mnemo/backend/cpu/adamw.hpp"
 #include "mnemo/backend/cpu/context.hpp"
 #include "mnemo/backend/cpu/cross_entropy.hpp"
+#include "mnemo/backend/cpu/density_parameters.hpp"
 #include "mnemo/backend/cpu/elementwise.hpp"
 #include "mnemo/backend/cpu/embedding.hpp"
+#include "mnemo/backend/cpu/gaussian_expectation.hpp"
 #include "mnemo/backend/cpu/gemm.hpp"
 #include "mnemo/backend/cpu/layer_norm.hpp"
 #include "mnemo/backend/cpu/normalize.hpp"
 #include "mnemo/backend/cpu/reduce.hpp"
+#include "mnemo/backend/cpu/sigmoid_gate.hpp"
 #include "mnemo/backend/cpu/softmax.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/backend/tags.hpp"
@@ -197,6 +200,48 @@ struct BackendTraits<Cpu> {
   template <class T>
   static void sum_rows(Context&, const T* x, T* out, int64_t rows, int64_t cols, bool accumulate) {
     cpu::sum_rows(x, out, rows, cols, accumulate);
+  }
+
+  // ---- ∞-former continuous attention (infinite_former.md §4, §6, §7) ----------------------
+  /// r[i, j] = N(mu_i; centres_j, sigma2_i + widths_sq_j) over [n, basis]; compute_t<T> inside.
+  template <class T>
+  static void gaussian_expectation_forward(Context&, const compute_t<T>* mu, const compute_t<T>* sigma2,
+                                           const compute_t<T>* centres, const compute_t<T>* widths_sq, T* r,
+                                           int64_t n, int64_t basis) {
+    cpu::gaussian_expectation_forward<T>(mu, sigma2, centres, widths_sq, r, n, basis);
+  }
+  /// dmu_i = Σ_j dr_ij ∂r_ij/∂mu_i, dsigma2_i = Σ_j dr_ij ∂r_ij/∂sigma2_i (written, not accumulated).
+  template <class T>
+  static void gaussian_expectation_backward(Context&, const compute_t<T>* mu, const compute_t<T>* sigma2,
+                                            const compute_t<T>* centres, const compute_t<T>* widths_sq,
+                                            const T* dr, compute_t<T>* dmu, compute_t<T>* dsigma2, int64_t n,
+                                            int64_t basis) {
+    cpu::gaussian_expectation_backward<T>(mu, sigma2, centres, widths_sq, dr, dmu, dsigma2, n, basis);
+  }
+  /// mu = sigmoid(a), sigma2 = max(softplus(b), eps), kl (nullable) = ½(σ²/σ₀² − ln(σ²/σ₀²) − 1).
+  template <class T>
+  static void density_parameters_forward(Context&, const T* a, const T* b, compute_t<T>* mu,
+                                         compute_t<T>* sigma2, compute_t<T>* kl, int64_t n,
+                                         compute_t<T> eps, compute_t<T> sigma0_sq) {
+    cpu::density_parameters_forward<T>(a, b, mu, sigma2, kl, n, eps, sigma0_sq);
+  }
+  /// da, db (written) from dmu, dsigma2 plus kl_weight times the KL gradient; db = 0 where clamped.
+  template <class T>
+  static void density_parameters_backward(Context&, const T* b, const compute_t<T>* mu,
+                                          const compute_t<T>* sigma2, const compute_t<T>* dmu,
+                                          const compute_t<T>* dsigma2, T* da, T* db, int64_t n,
+                                          compute_t<T> eps, compute_t<T> sigma0_sq, compute_t<T> kl_weight) {
+    cpu::density_parameters_backward<T>(b, mu, sigma2, dmu, dsigma2, da, db, n, eps, sigma0_sq, kl_weight);
+  }
+  /// y = x ⊙ sigmoid(z).
+  template <class T>
+  static void sigmoid_gate_forward(Context&, int64_t n, const T* x, const T* z, T* y) {
+    cpu::sigmoid_gate_forward(n, x, z, y);
+  }
+  /// dz = dy ⊙ x ⊙ s(1 − s), s = sigmoid(z) (written).
+  template <class T>
+  static void sigmoid_gate_backward(Context&, int64_t n, const T* x, const T* z, const T* dy, T* dz) {
+    cpu::sigmoid_gate_backward(n, x, z, dy, dz);
   }
 
   // ---- optimizer ------------------------------------------------------------------------

@@ -1,0 +1,266 @@
+// ∞-former primitives of BackendTraits<Cpu>: the Gaussian expectation against the spec's vectors
+// (infinite_former.md §13.1) and adaptive quadrature (§14 item 1), its backward against finite
+// differences, the μ/σ² maps and KL (§13.2), the write gate, and float against double.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <vector>
+
+#include "support/testing.hpp"
+
+using namespace mnemo;
+using namespace mnemo::test;
+using BT = BackendTraits<Cpu>;
+
+namespace {
+
+Context<Cpu>& ctx() { return BT::default_context(); }
+
+/// r for one query and one basis function through the primitive.
+double expectation(double mu, double sigma2, double centre, double width) {
+  const double w2 = width * width;
+  double r = 0;
+  BT::gaussian_expectation_forward<double>(ctx(), &mu, &sigma2, &centre, &w2, &r, 1, 1);
+  return r;
+}
+
+/// (∂r/∂μ, ∂r/∂σ²) for one query and one basis function: the backward with dr = 1.
+std::pair<double, double> expectation_derivatives(double mu, double sigma2, double centre, double width) {
+  const double w2 = width * width, dr = 1.0;
+  double dmu = 0, ds = 0;
+  BT::gaussian_expectation_backward<double>(ctx(), &mu, &sigma2, &centre, &w2, &dr, &dmu, &ds, 1, 1);
+  return {dmu, ds};
+}
+
+/// 15-point Gauss–Kronrod rule on [a, b]: (Kronrod estimate, |Kronrod − Gauss| error estimate).
+std::pair<double, double> gauss_kronrod15(const std::function<double(double)>& f, double a, double b) {
+  static const double xk[8] = {0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
+                               0.864864423359769072789712788640926, 0.741531185599394439863864773280788,
+                               0.586087235467691130294144845693013, 0.405845151377397166906606412076961,
+                               0.207784955007898467600689403773245, 0.000000000000000000000000000000000};
+  static const double wk[8] = {0.022935322010529224963732008058970, 0.063092092629978553290700663189204,
+                               0.104790010322250183839876322541518, 0.140653259715525918745189590510238,
+                               0.169004726639267902826583426598550, 0.190350578064785409913256402421014,
+                               0.204432940075298892414161999234649, 0.209482141084727828012999174891714};
+  static const double wg[4] = {0.129484966168869693270611432679082, 0.279705391489276667901467771423780,
+                               0.381830050505118944950369775488975, 0.417959183673469387755102040816327};
+  const double c = 0.5 * (a + b), h = 0.5 * (b - a);
+  double k = wk[7] * f(c), g = wg[3] * f(c);
+  for (int i = 0; i < 7; ++i) {
+    const double s = f(c - h * xk[i]) + f(c + h * xk[i]);
+    k += wk[i] * s;
+    if (i % 2 == 1) g += wg[i / 2] * s;
+  }
+  return {k * h, std::abs((k - g) * h)};
+}
+
+double adaptive_integral(const std::function<double(double)>& f, double a, double b, double tol, int depth = 0) {
+  const auto [value, err] = gauss_kronrod15(f, a, b);
+  if (err <= tol || depth >= 12) return value;
+  const double m = 0.5 * (a + b);
+  return adaptive_integral(f, a, m, 0.5 * tol, depth + 1) + adaptive_integral(f, m, b, 0.5 * tol, depth + 1);
+}
+
+/// ∫ N(t; μ, σ²) ψ(t) dt by adaptive quadrature over the overlap of both ±40-sd supports, cut
+/// into panels no wider than the narrower factor; the integrand is evaluated in the log domain.
+double quadrature_expectation(double mu, double sigma2, double centre, double width) {
+  const double sd = std::sqrt(sigma2);
+  const double lo = std::max(mu - 40 * sd, centre - 40 * width), hi = std::min(mu + 40 * sd, centre + 40 * width);
+  if (lo >= hi) return 0.0;
+  auto f = [&](double t) {
+    const double e = -0.5 * (t - mu) * (t - mu) / sigma2 - 0.5 * (t - centre) * (t - centre) / (width * width);
+    return std::exp(e) / (2 * M_PI * sd * width);
+  };
+  const int panels = static_cast<int>(std::ceil((hi - lo) / std::min(sd, width)));
+  auto edge = [&](int p) { return lo + (hi - lo) * p / panels; };
+  double estimate = 0;
+  for (int p = 0; p < panels; ++p) estimate += gauss_kronrod15(f, edge(p), edge(p + 1)).first;
+  double total = 0;
+  for (int p = 0; p < panels; ++p) total += adaptive_integral(f, edge(p), edge(p + 1), 1e-13 * estimate / panels);
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("Gaussian expectation matches spec 13.1 (r and derivatives)", "[infformer][kernels]") {
+  struct Row { double mu, sigma2, centre, width, r, dmu, ds; };
+  const Row rows[] = {
+      {0.37, 0.003, 0.41, 0.01, 5.535453712865, 71.42520919826, -432.0073136992},
+      {0.5, 0.01, 0.5, 0.05, 3.568248232306, 0, -142.7299292922},
+      {0.1, 1e-4, 0.12, 0.005, 7.204168934431, 1152.667029509, 63396.68662299},
+      {0.5, std::log(2.0), 0, 0.01, 0.4000902752493, -0.2885624972366, -0.1845005892590},
+      {0.9, 0.0025, 0.95, 0.05, 4.393912894677, 43.93912894677, -219.6956447339},
+      {0.37, 1e-8, 0.41, 0.01, 0.01339306257048, 5.356689359256, 1004.272131786},
+  };
+  for (const Row& row : rows) {
+    INFO("mu " << row.mu << ", sigma2 " << row.sigma2 << ", centre " << row.centre << ", width " << row.width);
+    CHECK(expectation(row.mu, row.sigma2, row.centre, row.width) == Approx(row.r).epsilon(1e-11));
+    const auto [dmu, ds] = expectation_derivatives(row.mu, row.sigma2, row.centre, row.width);
+    CHECK(dmu == Approx(row.dmu).epsilon(1e-11).margin(1e-12));
+    CHECK(ds == Approx(row.ds).epsilon(1e-11));
+  }
+  // σ² → 0 (§14 item 2): r_j → ψ_j(μ) with error ≈ |∂r/∂σ²|·σ².
+  const double point = 0.01338302257649;
+  const double r = expectation(0.37, 1e-8, 0.41, 0.01);
+  CHECK(r - point == Approx(1.004e-5).epsilon(1e-3));
+  CHECK(std::abs(r - point) == Approx(1004.272131786 * 1e-8).epsilon(1e-3));
+  CHECK(std::abs(expectation(0.37, 1e-14, 0.41, 0.01) - point) < 2e-11);
+}
+
+TEST_CASE("Gaussian expectation equals adaptive quadrature to 1e-9 (property 1)", "[infformer][kernels]") {
+  const double widths[] = {0.005, 0.01, 0.05};
+  const double centres[] = {0.0, 0.3, 0.5, 1.0};
+  int compared = 0;
+  double worst = 0;
+  for (int im = 0; im <= 14; ++im) {
+    const double mu = -0.2 + 1.4 * im / 14.0;
+    for (int is = 0; is <= 8; ++is) {
+      const double sigma2 = std::pow(10.0, -4.0 + 0.5 * is);  // 1e-4 .. 1
+      for (double w : widths)
+        for (double c : centres) {
+          const double r = expectation(mu, sigma2, c, w);
+          const double q = quadrature_expectation(mu, sigma2, c, w);
+          if (r < 1e-250) {  // both underflow (the densities are > 40 sd apart)
+            CHECK(q < 1e-240);
+            continue;
+          }
+          ++compared;
+          worst = std::max(worst, std::abs(q - r) / r);
+          INFO("mu " << mu << ", sigma2 " << sigma2 << ", centre " << c << ", width " << w << ": r " << r << ", quadrature " << q);
+          CHECK(std::abs(q - r) <= 1e-9 * r);
+        }
+    }
+  }
+  INFO("compared " << compared << " cases, worst relative difference " << worst);
+  CHECK(compared > 1000);
+}
+
+TEST_CASE("Gaussian expectation backward matches finite differences", "[infformer][kernels][gradcheck]") {
+  const int64_t n = 7, basis = 12;
+  std::vector<double> mu(n), s2(n), centres(basis), w2(basis), dr(static_cast<size_t>(n * basis));
+  const auto noise = random_tensor({n * basis + 2 * n}, 3);
+  for (int64_t i = 0; i < n; ++i) {
+    mu[static_cast<size_t>(i)] = -0.1 + 1.2 * static_cast<double>(i) / static_cast<double>(n - 1);
+    s2[static_cast<size_t>(i)] = 1e-3 * std::exp(2.0 * noise[n * basis + i]);
+  }
+  for (int64_t j = 0; j < basis; ++j) {
+    centres[static_cast<size_t>(j)] = static_cast<double>(j / 2) / 5.0;
+    w2[static_cast<size_t>(j)] = j % 2 ? 0.05 * 0.05 : 0.02 * 0.02;
+  }
+  for (int64_t k = 0; k < n * basis; ++k) dr[static_cast<size_t>(k)] = noise[k];
+  auto loss = [&](const std::vector<double>& m, const std::vector<double>& s) {
+    std::vector<double> r(static_cast<size_t>(n * basis));
+    BT::gaussian_expectation_forward<double>(ctx(), m.data(), s.data(), centres.data(), w2.data(), r.data(), n, basis);
+    double l = 0;
+    for (size_t k = 0; k < r.size(); ++k) l += r[k] * dr[k];
+    return l;
+  };
+  std::vector<double> dmu(n), ds(n);
+  BT::gaussian_expectation_backward<double>(ctx(), mu.data(), s2.data(), centres.data(), w2.data(), dr.data(), dmu.data(), ds.data(), n, basis);
+  TensorD a_mu({n}), a_s({n}), n_mu({n}), n_s({n});
+  for (int64_t i = 0; i < n; ++i) {
+    const auto k = static_cast<size_t>(i);
+    a_mu[i] = dmu[k];
+    a_s[i] = ds[k];
+    const double hm = 1e-6, hs = 1e-6 * s2[k];
+    auto mp = mu, mm = mu, sp = s2, sm = s2;
+    mp[k] += hm;
+    mm[k] -= hm;
+    sp[k] += hs;
+    sm[k] -= hs;
+    n_mu[i] = (loss(mp, s2) - loss(mm, s2)) / (2 * hm);
+    n_s[i] = (loss(mu, sp) - loss(mu, sm)) / (2 * hs);
+  }
+  CHECK(rel_error(a_mu, n_mu) < 1e-6);
+  CHECK(rel_error(a_s, n_s) < 1e-6);
+}
+
+TEST_CASE("Gaussian expectation in float agrees with double", "[infformer][kernels][precision]") {
+  const int64_t n = 64, basis = 512;
+  std::vector<double> mu(n), s2(n), centres(basis), w2(basis);
+  for (int64_t i = 0; i < n; ++i) {
+    mu[static_cast<size_t>(i)] = 1.2 * static_cast<double>(i) / static_cast<double>(n) - 0.1;
+    s2[static_cast<size_t>(i)] = std::pow(10.0, -4.0 + 4.0 * static_cast<double>(i % 9) / 8.0);
+  }
+  for (int64_t j = 0; j < basis; ++j) {
+    centres[static_cast<size_t>(j)] = static_cast<double>(j / 2) / 255.0;
+    w2[static_cast<size_t>(j)] = j % 2 ? 0.05 * 0.05 : 0.01 * 0.01;
+  }
+  const auto dr = random_tensor({n, basis}, 5);
+  const auto drf = convert<float>(dr);
+  auto f = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+  const auto muf = f(mu), s2f = f(s2), cf = f(centres), w2f = f(w2);
+  TensorD r({n, basis});
+  Tensor<float, Cpu> rf({n, basis});
+  BT::gaussian_expectation_forward<double>(ctx(), mu.data(), s2.data(), centres.data(), w2.data(), r.data(), n, basis);
+  BT::gaussian_expectation_forward<float>(ctx(), muf.data(), s2f.data(), cf.data(), w2f.data(), rf.data(), n, basis);
+  CHECK(rel_error(rf, r) < 1e-5);
+  TensorD dmu({n}), ds({n});
+  Tensor<float, Cpu> dmuf({n}), dsf({n});
+  BT::gaussian_expectation_backward<double>(ctx(), mu.data(), s2.data(), centres.data(), w2.data(), dr.data(), dmu.data(), ds.data(), n, basis);
+  BT::gaussian_expectation_backward<float>(ctx(), muf.data(), s2f.data(), cf.data(), w2f.data(), drf.data(), dmuf.data(), dsf.data(), n, basis);
+  CHECK(rel_error(dmuf, dmu) < 1e-4);
+  CHECK(rel_error(dsf, ds) < 1e-4);
+}
+
+TEST_CASE("density maps and KL match spec 13.2", "[infformer][kernels]") {
+  const double sigma0_sq = 0.05 * 0.05, eps = 1e-6;
+  // Scores b with softplus(b) = the σ² of the spec's rows; b = 0 gives σ² = ln 2.
+  auto inverse_softplus = [](double s2) { return std::log(std::expm1(s2)); };
+  const std::vector<double> s2_targets = {0.0025, 0.01, 1e-4, std::log(2.0)};
+  std::vector<double> a = {0.3, 0.3, 0.3, 0.3}, b;
+  for (double s2 : s2_targets) b.push_back(inverse_softplus(s2));
+  b[3] = 0.0;
+  std::vector<double> mu(4), s2(4), kl(4);
+  BT::density_parameters_forward<double>(ctx(), a.data(), b.data(), mu.data(), s2.data(), kl.data(), 4, eps, sigma0_sq);
+  CHECK(mu[0] == Approx(0.574442516812).epsilon(1e-11));
+  for (int i = 0; i < 4; ++i) CHECK(s2[static_cast<size_t>(i)] == Approx(s2_targets[static_cast<size_t>(i)]).epsilon(1e-9));
+  CHECK(std::abs(kl[0]) < 1e-9);
+  CHECK(kl[1] == Approx(0.806852819440).epsilon(1e-9));
+  CHECK(kl[2] == Approx(1.129437912434).epsilon(1e-9));
+  CHECK(kl[3] == Approx(135.316960299).epsilon(1e-10));
+  // Backward: with dμ = 1, dσ² = 0 and κ = 0, da = dμ/da; with dμ = 0, dσ² = 0 and κ = 1, db =
+  // dKL/dσ²·dσ²/db.
+  const std::vector<double> one = {1, 1, 1, 1}, zero = {0, 0, 0, 0};
+  std::vector<double> da(4), db(4);
+  BT::density_parameters_backward<double>(ctx(), b.data(), mu.data(), s2.data(), one.data(), zero.data(), da.data(), db.data(), 4, eps, sigma0_sq, 0.0);
+  CHECK(da[0] == Approx(0.244458311691).epsilon(1e-11));
+  for (double v : db) CHECK(v == 0.0);
+  BT::density_parameters_backward<double>(ctx(), b.data(), mu.data(), s2.data(), zero.data(), zero.data(), da.data(), db.data(), 4, eps, sigma0_sq, 1.0);
+  auto sigmoid = [](double x) { return 1 / (1 + std::exp(-x)); };
+  CHECK(std::abs(db[0]) < 1e-9);
+  CHECK(db[1] == Approx(150.0 * sigmoid(b[1])).epsilon(1e-9));
+  CHECK(db[2] == Approx(-4800.0 * sigmoid(b[2])).epsilon(1e-9));
+  // b = −2: σ² = 0.126928011043, dσ²/db = 0.119202922022 (dσ² = 1, κ = 0).
+  const double bm2 = -2.0, zero1 = 0.0, am = 0.0;
+  double m1 = 0, v1 = 0, dav = 0, dbv = 0;
+  BT::density_parameters_forward<double>(ctx(), &am, &bm2, &m1, &v1, nullptr, 1, eps, sigma0_sq);
+  CHECK(v1 == Approx(0.126928011043).epsilon(1e-11));
+  const double one1 = 1.0;
+  BT::density_parameters_backward<double>(ctx(), &bm2, &m1, &v1, &zero1, &one1, &dav, &dbv, 1, eps, sigma0_sq, 0.0);
+  CHECK(dbv == Approx(0.119202922022).epsilon(1e-11));
+  // The ε clamp: σ² = ε and no gradient through b; above 20 softplus is the identity.
+  const double very_negative = -30.0, large = 25.0;
+  BT::density_parameters_forward<double>(ctx(), &am, &very_negative, &m1, &v1, nullptr, 1, 1e-4, sigma0_sq);
+  CHECK(v1 == 1e-4);
+  BT::density_parameters_backward<double>(ctx(), &very_negative, &m1, &v1, &zero1, &one1, &dav, &dbv, 1, 1e-4, sigma0_sq, 1.0);
+  CHECK(dbv == 0.0);
+  BT::density_parameters_forward<double>(ctx(), &am, &large, &m1, &v1, nullptr, 1, 1e-4, sigma0_sq);
+  CHECK(v1 == 25.0);
+}
+
+TEST_CASE("sigmoid gate forward and backward", "[infformer][kernels][gradcheck]") {
+  const int64_t n = 40;
+  const auto x = random_tensor({n}, 1), z = random_tensor({n}, 2, 2.0), dy = random_tensor({n}, 3);
+  TensorD y({n}), dz({n}), numeric({n});
+  BT::sigmoid_gate_forward<double>(ctx(), n, x.data(), z.data(), y.data());
+  for (int64_t i = 0; i < n; ++i) CHECK(y[i] == Approx(x[i] / (1 + std::exp(-z[i]))).epsilon(1e-14));
+  BT::sigmoid_gate_backward<double>(ctx(), n, x.data(), z.data(), dy.data(), dz.data());
+  for (int64_t i = 0; i < n; ++i) {
+    const double h = 1e-6;
+    auto g = [&](double zi) { return x[i] / (1 + std::exp(-zi)) * dy[i]; };
+    numeric[i] = (g(z[i] + h) - g(z[i] - h)) / (2 * h);
+  }
+  CHECK(rel_error(dz, numeric) < 1e-6);
+}
