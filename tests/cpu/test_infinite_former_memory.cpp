@@ -1,0 +1,407 @@
+// ∞-former long-term memory: the whole read chain of spec §13.6, the sticky histogram of §13.7,
+// §14 properties 2, 4, 6, 8, 9, 10, float against double, state clone/resume, and the errors
+// bad configurations and shapes get.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <map>
+
+#include "mnemo/memory/continuous_memory.hpp"
+#include "support/testing.hpp"
+
+using namespace mnemo;
+using namespace mnemo::test;
+using namespace mnemo::memory;
+namespace ag = mnemo::autograd;
+using Ltm = ContinuousMemory<double, Cpu>;
+
+namespace {
+
+/// The configuration of §13.6: the tiny basis of §13.3 (N = 6), L = 4, λ = 0.5, no gate.
+ContinuousMemoryConfig tiny_config() {
+  ContinuousMemoryConfig c;
+  c.basis = BasisConfig{6, {0.1, 0.3}};
+  c.segment_length = 4;
+  c.samples = 4;
+  c.tau = 0.5;
+  c.ridge_lambda = 0.5;
+  c.gate = false;
+  c.sigma2_floor = 1e-4;
+  return c;
+}
+
+void set_identity(Tensor<double, Cpu>& w) {
+  w.zero();
+  for (int64_t i = 0; i < w.shape()[0]; ++i) w.at({i, i}) = 1.0;
+}
+
+void set_values(Tensor<double, Cpu>& t, std::initializer_list<double> v) {
+  int64_t i = 0;
+  for (double x : v) t[i++] = x;
+}
+
+void require_all_below(const std::vector<GradCheck>& checks, double tol = 1e-6) {
+  for (const auto& c : checks) {
+    INFO(c.name << ": max relative error " << c.max_rel_error);
+    CHECK(c.max_rel_error < tol);
+  }
+}
+
+/// A small layer for gradient and property tests: N = 8 (4 centres × 2 widths), e = 4, 2 heads.
+ContinuousMemoryConfig small_config(bool sticky) {
+  ContinuousMemoryConfig c;
+  c.basis = BasisConfig{8, {0.15, 0.3}};
+  c.segment_length = 5;
+  c.samples = 6;
+  c.tau = 0.6;
+  c.ridge_lambda = 0.3;
+  c.sigma2_floor = 1e-4;
+  c.sticky = sticky;
+  c.sticky_bins = 8;
+  c.init_std = 0.5;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("the whole read chain matches spec 13.6", "[infformer][memory]") {
+  nn::ParameterStore<double, Cpu> store(1);
+  Ltm ltm(store, "ltm", 2, 1, tiny_config());
+  set_identity(ltm.key_weight().value);
+  set_identity(ltm.value_weight().value);
+  set_identity(ltm.output_weight().value);
+  set_values(ltm.mu_weight().value, {0.1, -0.2, 0.3, 2, -0.1, 0.2});
+  set_values(ltm.sigma_weight().value, {-0.3, 0.1, 0, -10, 0.1, -0.1});
+  auto state = ltm.initial_state(1);
+  const auto x = TensorD::from_host({1, 4, 2}, {1, 0, 2, 1, 3, 0, 4, 1});
+  const auto coeffs = ltm.write(x, nullptr, state).value();
+  CHECK(state.has_memory[0] == 1);
+  CHECK(state.tokens_written[0] == 4);
+  const auto q = TensorD::from_host({1, 1, 1, 2}, {0.5, -1.0});
+
+  // Forward intermediates.
+  Ltm::ReadSaved saved;
+  double kl = 0;
+  const auto z = ltm.read_forward(coeffs, q, state, &saved, &kl);
+  const double tol = 2e-9;
+  CHECK(saved.scores[0] == Approx(1.0191180027).margin(tol));  // a = w_μ·s, s = K q/√d_h
+  CHECK(saved.scores[1] == Approx(-5.1500104217).margin(tol));  // b = w_σ·s
+  CHECK(saved.mu[0] == Approx(0.7348007615).margin(tol));
+  CHECK(saved.sigma2[0] == Approx(0.0057825928).margin(tol));
+  const double r[6] = {1.1832619e-07, 0.0769475665, 0.5537159593, 0.9666721994, 0.3421101587, 0.8929379262};
+  for (int j = 0; j < 6; ++j) CHECK(saved.r[j] == Approx(r[j]).margin(tol));
+  CHECK(z[0] == Approx(2.0965068807).margin(tol));  // W_O = I: Z_ltm = c
+  CHECK(z[1] == Approx(0.1872215070).margin(tol));
+  // s itself (§13.6): K q/√2 with K = B.
+  const double s_expected[6] = {-0.0256208331, -0.0508591704, -0.1756229162, 0.5137387330, 0.0627081177, 0.2149423628};
+  for (int64_t j = 0; j < 6; ++j)
+    CHECK((coeffs.at({0, j, 0}) * 0.5 - coeffs.at({0, j, 1})) / std::sqrt(2.0) == Approx(s_expected[j]).margin(tol));
+  // dL/dμ, dL/dσ² of loss = c·(1, −2): dr = V (1, −2), then the expectation backward.
+  std::vector<double> dr(6);
+  for (int64_t j = 0; j < 6; ++j) dr[static_cast<size_t>(j)] = coeffs.at({0, j, 0}) - 2 * coeffs.at({0, j, 1});
+  double dmu = 0, ds = 0;
+  BackendTraits<Cpu>::gaussian_expectation_backward<double>(store.context(), saved.mu.data(), saved.sigma2.data(),
+                                                            ltm.operators()->centres().data(),
+                                                            ltm.operators()->widths_sq().data(), dr.data(), &dmu, &ds, 1, 6);
+  CHECK(dmu == Approx(3.2562178311).margin(tol));
+  CHECK(ds == Approx(-19.2138972150).margin(tol));
+
+  // Gradients through the tape (KL not in the loss).
+  store.zero_grad();
+  auto state2 = ltm.initial_state(1);
+  ltm.write(x, nullptr, state2);
+  auto cv = VarD::leaf(state2.coefficients);
+  auto qv = VarD::leaf(q);
+  ag::Tape tape;
+  {
+    ag::Recording on(tape);
+    auto out = ltm.read(cv, qv, state2);
+    tape.backward(ag::sum_product(store.context(), out.z, TensorD::from_host({1, 1, 2}, {1.0, -2.0})));
+  }
+  CHECK(qv.grad()[0] == Approx(2.4100967120).margin(tol));
+  CHECK(qv.grad()[1] == Approx(-0.0121638876).margin(tol));
+  const double dwmu[6] = {-0.0162573056, -0.0322719042, -0.1114388200, 0.3259850106, 0.0397904715, 0.1363883701};
+  const double dwsigma[6] = {0.0028384174, 0.0056344597, 0.0194564764, -0.0569148135, -0.0069471515, -0.0238125018};
+  for (int j = 0; j < 6; ++j) {
+    CHECK(ltm.mu_weight().grad[j] == Approx(dwmu[j]).margin(tol));
+    CHECK(ltm.sigma_weight().grad[j] == Approx(dwsigma[j]).margin(tol));
+  }
+  // dL/dX = G_L dB.
+  const auto& g = ltm.operators()->for_length(4).fit;
+  const double dx[4][2] = {{0.4573386889, -0.9146773777}, {0.1308089256, -0.2616178513},
+                           {0.7937587154, -1.5875174308}, {0.0503306376, -0.1006612751}};
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t c = 0; c < 2; ++c) {
+      double v = 0;
+      for (int64_t j = 0; j < 6; ++j) v += g.at({i, j}) * cv.grad().at({0, j, c});
+      CHECK(v == Approx(dx[i][c]).margin(tol));
+    }
+}
+
+TEST_CASE("the context vector is W_V^T of the expected signal, and sigma -> 0 evaluates it at mu (properties 2, 6)",
+          "[infformer][memory]") {
+  auto cfg = tiny_config();
+  cfg.sigma2_floor = 1e-13;
+  nn::ParameterStore<double, Cpu> store(2);
+  Ltm ltm(store, "ltm", 2, 1, cfg);
+  set_identity(ltm.key_weight().value);
+  set_identity(ltm.output_weight().value);  // W_V random: c = W_Vᵀ ∫ N(t; μ, σ²) X̄(t) dt
+  set_values(ltm.mu_weight().value, {0.1, -0.2, 0.3, 2, -0.1, 0.2});
+  auto state = ltm.initial_state(1);
+  const auto x = TensorD::from_host({1, 4, 2}, {1, 0, 2, 1, 3, 0, 4, 1});
+  const auto coeffs = ltm.write(x, nullptr, state).value();
+  const auto q = TensorD::from_host({1, 1, 1, 2}, {0.5, -1.0});
+  const ContinuousBasis basis(cfg.basis);
+  auto signal = [&](double t, int64_t c) {
+    double v = 0;
+    for (int64_t j = 0; j < 6; ++j) v += coeffs.at({0, j, c}) * basis(j, t);
+    return v;
+  };
+  const auto& wv = ltm.value_weight().value;
+  for (double w_sigma3 : {-10.0, -400.0}) {  // σ² ≈ 0.0058, then clamped at ε = 1e-13
+    set_values(ltm.sigma_weight().value, {-0.3, 0.1, 0, w_sigma3, 0.1, -0.1});
+    Ltm::ReadSaved saved;
+    const auto z = ltm.read_forward(coeffs, q, state, &saved, nullptr);
+    const double mu = saved.mu[0], s2 = saved.sigma2[0];
+    double expected[2];
+    if (w_sigma3 == -10.0) {
+      // ∫ N(t; μ, σ²) X̄(t) dt by the trapezoid rule on ±12σ (smooth integrand: spectrally accurate).
+      const double sd = std::sqrt(s2);
+      const int steps = 4000;
+      double integral[2] = {0, 0};
+      for (int i = 0; i <= steps; ++i) {
+        const double t = mu - 12 * sd + 24 * sd * i / steps;
+        const double w = (i == 0 || i == steps ? 0.5 : 1.0) * 24 * sd / steps * ContinuousBasis::gaussian(t, mu, sd);
+        for (int64_t c = 0; c < 2; ++c) integral[c] += w * signal(t, c);
+      }
+      for (int64_t o = 0; o < 2; ++o) expected[o] = wv.at({0, o}) * integral[0] + wv.at({1, o}) * integral[1];
+      for (int64_t o = 0; o < 2; ++o) CHECK(z[o] == Approx(expected[o]).epsilon(1e-10));
+    } else {
+      CHECK(s2 == 1e-13);
+      for (int64_t o = 0; o < 2; ++o) expected[o] = wv.at({0, o}) * signal(mu, 0) + wv.at({1, o}) * signal(mu, 1);
+      for (int64_t o = 0; o < 2; ++o) CHECK(z[o] == Approx(expected[o]).epsilon(1e-9));
+    }
+  }
+}
+
+TEST_CASE("sticky histogram and sampler (spec 13.7, property 8)", "[infformer][memory][sticky]") {
+  const std::vector<double> mu = {0.3, 0.8, 0.5}, sigma = {0.1, 0.05, 0.5};
+  const auto mass = sticky_histogram(mu, sigma, 4);
+  const double expected_mass[4] = {0.4570704537, 0.8601747916, 0.3728644485, 0.9911992439};
+  const double expected_p[4] = {0.1704654198, 0.3208040593, 0.1390606070, 0.3696699138};
+  const auto p = normalise_histogram(mass);
+  for (int d = 0; d < 4; ++d) {
+    CHECK(mass[static_cast<size_t>(d)] == Approx(expected_mass[d]).margin(1e-10));
+    CHECK(p[static_cast<size_t>(d)] == Approx(expected_p[d]).margin(1e-10));
+  }
+  const RngKey key{1234, 0};
+  const int64_t draws = 100000;
+  const auto s = sample_sticky_positions(p, draws, key, false);
+  double counts[4] = {0, 0, 0, 0};
+  for (size_t k = 0; k < s.size(); ++k) {
+    const double bin = s[k] * 4;
+    REQUIRE(bin == std::floor(bin));  // left edges 0, .25, .5, .75
+    REQUIRE((k == 0 || s[k - 1] <= s[k]));
+    counts[static_cast<int>(bin)] += 1;
+  }
+  double chi2 = 0;
+  for (int d = 0; d < 4; ++d) {
+    const double e = draws * expected_p[d];
+    chi2 += (counts[d] - e) * (counts[d] - e) / e;
+  }
+  INFO("chi-square (3 dof) " << chi2);
+  CHECK(chi2 < 16.27);  // p = 0.001
+  CHECK(sample_sticky_positions(p, 1000, key, false) == sample_sticky_positions(p, 1000, key, false));
+  CHECK(sample_sticky_positions(p, 1000, key, false) != sample_sticky_positions(p, 1000, RngKey{1235, 0}, false));
+  const auto jittered = sample_sticky_positions(p, 1000, key, true);
+  for (double t : jittered) CHECK((t >= 0.0 && t < 1.0));
+  CHECK(jittered != sample_sticky_positions(p, 1000, key, false));
+}
+
+TEST_CASE("write and contraction are linear; zero in gives zero out (property 4)", "[infformer][memory]") {
+  nn::ParameterStore<double, Cpu> store(3);
+  auto cfg = small_config(false);
+  cfg.gate = false;
+  Ltm ltm(store, "ltm", 4, 2, cfg);
+  const auto x1 = random_tensor({2, 5, 4}, 1), x2 = random_tensor({2, 5, 4}, 2);
+  const auto p1 = random_tensor({2, 8, 4}, 3), p2 = random_tensor({2, 8, 4}, 4);
+  const double alpha = 0.7, beta = -1.3;
+  auto combine = [&](const TensorD& a, const TensorD& b) {
+    TensorD c(a.shape());
+    for (int64_t i = 0; i < a.numel(); ++i) c[i] = alpha * a[i] + beta * b[i];
+    return c;
+  };
+  auto write = [&](const TensorD* prev, const TensorD& x) {
+    auto s = ltm.initial_state(2);
+    if (prev) {
+      s.coefficients = prev->clone();
+      s.has_memory = {1, 1};
+    }
+    return ltm.write_forward(x, nullptr, s, nullptr);
+  };
+  CHECK(rel_error(write(nullptr, combine(x1, x2)), combine(write(nullptr, x1), write(nullptr, x2))) < 1e-13);
+  const auto p12 = combine(p1, p2);
+  CHECK(rel_error(write(&p12, combine(x1, x2)), combine(write(&p1, x1), write(&p2, x2))) < 1e-13);
+  const auto zeros = TensorD::zeros({2, 5, 4});
+  const auto zero_prev = TensorD::zeros({2, 8, 4});
+  CHECK(write(nullptr, zeros).to_host() == std::vector<double>(64, 0.0));
+  CHECK(write(&zero_prev, zeros).to_host() == std::vector<double>(64, 0.0));
+}
+
+TEST_CASE("whole-layer gradients match finite differences (property 10)", "[infformer][memory][gradcheck]") {
+  for (bool sticky : {false, true}) {
+    DYNAMIC_SECTION("sticky " << sticky) {
+      nn::ParameterStore<double, Cpu> store(4);
+      Ltm ltm(store, "ltm", 4, 2, small_config(sticky));
+      // Rows: 0 contracts (partly padded segment), 1 first write, 2 stays EMPTY (all padding),
+      // 3 keeps its memory (all padding) and reads it.
+      auto prebuilt = ltm.initial_state(4, 77);
+      {
+        auto pad0 = Tensor<uint8_t, Cpu>::zeros({4, 5});
+        for (int64_t t = 0; t < 5; ++t) pad0.at({1, t}) = pad0.at({2, t}) = 1;
+        ltm.write_forward(random_tensor({4, 5, 4}, 10), &pad0, prebuilt, nullptr);
+        ltm.read_forward(prebuilt.coefficients, random_tensor({4, 2, 3, 2}, 11), prebuilt, nullptr, nullptr);
+      }
+      REQUIRE(prebuilt.has_memory == std::vector<uint8_t>{1, 0, 0, 1});
+      auto pad = Tensor<uint8_t, Cpu>::zeros({4, 5});
+      pad.at({0, 4}) = 1;
+      for (int64_t t = 0; t < 5; ++t) pad.at({2, t}) = pad.at({3, t}) = 1;
+      const auto x = random_tensor({4, 5, 4}, 12);
+      const auto rz = random_tensor({4, 3, 4}, 13);
+      auto q = VarD::leaf(random_tensor({4, 2, 3, 2}, 14));
+      auto loss = [&] {
+        auto s = prebuilt.clone();
+        auto coeffs = ltm.write(x, &pad, s);
+        auto out = ltm.read(coeffs, q, s);
+        return ag::add(store.context(), ag::sum_product(store.context(), out.z, rz), ag::scale(store.context(), out.kl, 0.01));
+      };
+      {
+        auto s = prebuilt.clone();
+        ltm.write(x, &pad, s);
+        CHECK(s.has_memory == std::vector<uint8_t>{1, 1, 0, 1});
+        CHECK(s.tokens_written == std::vector<int64_t>{9, 5, 0, 5});
+      }
+      require_all_below(check_gradients(loss, {{"queries", q}}, &store));
+    }
+  }
+}
+
+TEST_CASE("state size is constant and a reset empties only its row (property 9)", "[infformer][memory]") {
+  nn::ParameterStore<double, Cpu> store(5);
+  auto cfg = small_config(true);
+  cfg.segment_length = 16384;
+  Ltm ltm(store, "ltm", 4, 2, cfg);
+  ag::NoGrad off;
+  // Tiny rows: one thread (thread start-up would dominate the 64 writes on a busy machine).
+  struct OneThread {
+    int previous = cpu::num_threads();
+    OneThread() { cpu::set_num_threads(1); }
+    ~OneThread() { cpu::set_num_threads(previous); }
+  } one_thread;
+  std::vector<TensorD> xs, qs;
+  for (uint64_t k = 0; k < 5; ++k) {
+    xs.push_back(random_tensor({3, 16384, 4}, 100 + k));
+    qs.push_back(random_tensor({3, 2, 8, 2}, 200 + k));
+  }
+  auto run = [&](int64_t segments, int64_t reset_at, std::vector<int64_t>* sizes) {
+    auto s = ltm.initial_state(3, 9);
+    for (int64_t k = 0; k < segments; ++k) {
+      if (k == reset_at) s.reset_rows({0, 1, 0});
+      const auto coeffs = ltm.write_forward(xs[static_cast<size_t>(k % 5)], nullptr, s, nullptr);
+      ltm.read_forward(coeffs, qs[static_cast<size_t>(k % 3)], s, nullptr, nullptr);
+      if (sizes && k == 0) sizes->push_back(s.numel());  // after 16k tokens
+    }
+    if (sizes) sizes->push_back(s.numel());
+    return s;
+  };
+  std::vector<int64_t> sizes;
+  const auto a = run(64, -1, &sizes);  // 16k tokens, then 1M tokens
+  REQUIRE(sizes.size() == 2);
+  CHECK(sizes[0] == sizes[1]);
+  CHECK(sizes[0] == 3 * 8 * 4 + 2 * 3 * 2 * 8);  // N·e + 2·H·L_q per row
+  CHECK(a.tokens_written[0] == 1048576);
+  // Reset of row 1 at segment 5: rows 0 and 2 stay bit-identical to the run without it.
+  const auto b = run(6, -1, nullptr), c = run(6, 3, nullptr);
+  for (int64_t row : {0, 2}) CHECK(b.coefficients.slice(row, 1).to_host() == c.coefficients.slice(row, 1).to_host());
+  CHECK(b.coefficients.slice(1, 1).to_host() != c.coefficients.slice(1, 1).to_host());
+  CHECK(c.tokens_written == std::vector<int64_t>{6 * 16384, 3 * 16384, 6 * 16384});
+  auto d = b.clone();
+  d.reset_rows({0, 1, 0});
+  CHECK(d.has_memory == std::vector<uint8_t>{1, 0, 1});
+  CHECK(d.coefficients.slice(1, 1).to_host() == std::vector<double>(32, 0.0));
+  CHECK(d.coefficients.slice(0, 1).to_host() == b.coefficients.slice(0, 1).to_host());
+}
+
+TEST_CASE("a cloned state resumes bit for bit, sticky sampler included", "[infformer][memory][sticky]") {
+  nn::ParameterStore<double, Cpu> store(6);
+  Ltm ltm(store, "ltm", 4, 2, small_config(true));
+  ag::NoGrad off;
+  auto s = ltm.initial_state(2, 5);
+  auto step = [&](ContinuousState<double, Cpu>& st, uint64_t k) {
+    const auto coeffs = ltm.write_forward(random_tensor({2, 5, 4}, 300 + k), nullptr, st, nullptr);
+    return ltm.read_forward(coeffs, random_tensor({2, 2, 3, 2}, 400 + k), st, nullptr, nullptr).to_host();
+  };
+  for (uint64_t k = 0; k < 3; ++k) step(s, k);
+  auto copy = s.clone();
+  for (uint64_t k = 3; k < 6; ++k) CHECK(step(s, k) == step(copy, k));
+  CHECK(s.draws == copy.draws);
+  CHECK(s.draws == 5);  // one sampling per contraction
+  // A different seed samples different positions.
+  auto other = ltm.initial_state(2, 6);
+  for (uint64_t k = 0; k < 3; ++k) step(other, k);
+  CHECK(ltm.sticky_positions(s, 0) != ltm.sticky_positions(other, 0));
+}
+
+TEST_CASE("float memory agrees with double", "[infformer][memory][precision]") {
+  auto cfg = small_config(false);
+  cfg.basis = BasisConfig{64, {0.02, 0.05}};
+  cfg.segment_length = 32;
+  cfg.samples = 64;
+  cfg.init_std = 0.3;
+  nn::ParameterStore<double, Cpu> sd(7);
+  nn::ParameterStore<float, Cpu> sf(7);
+  Ltm md(sd, "ltm", 16, 4, cfg);
+  ContinuousMemory<float, Cpu> mf(sf, "ltm", 16, 4, cfg);
+  auto stated = md.initial_state(2);
+  auto statef = mf.initial_state(2);
+  TensorD zd;
+  Tensor<float, Cpu> zf;
+  for (uint64_t k = 0; k < 3; ++k) {
+    const auto x = random_tensor({2, 32, 16}, 500 + k), q = random_tensor({2, 4, 8, 4}, 600 + k);
+    zd = md.read_forward(md.write_forward(x, nullptr, stated, nullptr), q, stated, nullptr, nullptr);
+    zf = mf.read_forward(mf.write_forward(convert<float>(x), nullptr, statef, nullptr), convert<float>(q), statef, nullptr, nullptr);
+  }
+  CHECK(rel_error(statef.coefficients, stated.coefficients) < 1e-5);
+  CHECK(rel_error(zf, zd) < 1e-5);
+}
+
+TEST_CASE("bad memory configurations and shapes name what is wrong", "[infformer][memory][errors]") {
+  nn::ParameterStore<double, Cpu> store(8);
+  auto bad = [&](auto edit) {
+    auto c = small_config(false);
+    edit(c);
+    return c;
+  };
+  MNEMO_CHECK_THROWS(Ltm(store, "a", 4, 2, bad([](auto& c) { c.basis.count = 9; })), ConfigError, "not a multiple");
+  MNEMO_CHECK_THROWS(Ltm(store, "a", 4, 2, bad([](auto& c) { c.basis.count = 2; })), ConfigError, "at least 2 centres");
+  MNEMO_CHECK_THROWS(Ltm(store, "a", 4, 2, bad([](auto& c) { c.tau = 1.0; })), ConfigError, "tau = 1");
+  MNEMO_CHECK_THROWS(Ltm(store, "a", 4, 2, bad([](auto& c) { c.tau = 0.0; })), ConfigError, "tau = 0");
+  MNEMO_CHECK_THROWS(Ltm(store, "a", 4, 2, bad([](auto& c) { c.ridge_lambda = 0.0; })), ConfigError, "ridge_lambda = 0");
+  MNEMO_CHECK_THROWS(Ltm(store, "a", 4, 2, bad([](auto& c) { c.samples = 0; })), ConfigError, "samples = 0");
+  MNEMO_CHECK_THROWS(Ltm(store, "a", 4, 2, bad([](auto& c) { c.sticky_bins = 0; })), ConfigError, "sticky_bins = 0");
+  MNEMO_CHECK_THROWS(Ltm(store, "a", 4, 2, bad([](auto& c) { c.sigma2_floor = -1.0; })), ConfigError, "sigma2_floor");
+  MNEMO_CHECK_THROWS(Ltm(store, "a", 4, 2, bad([](auto& c) { c.segment_length = 0; })), ConfigError, "segment_length = 0");
+  MNEMO_CHECK_THROWS(Ltm(store, "a", 5, 2, small_config(false)), ConfigError, "d_model=5 is not divisible by heads=2");
+  Ltm ltm(store, "ltm", 4, 2, small_config(false));
+  auto s = ltm.initial_state(2);
+  MNEMO_CHECK_THROWS(ltm.write(TensorD::zeros({2, 5, 3}), nullptr, s), ShapeError,
+                     "x has shape [2, 5, 3], expected [batch=2, length, d_model=4]");
+  MNEMO_CHECK_THROWS(ltm.write(TensorD::zeros({3, 5, 4}), nullptr, s), ShapeError, "expected [batch=2");
+  auto pad = Tensor<uint8_t, Cpu>::zeros({2, 4});
+  MNEMO_CHECK_THROWS(ltm.write(TensorD::zeros({2, 5, 4}), &pad, s), ShapeError, "padding has shape [2, 4]");
+  MNEMO_CHECK_THROWS(ltm.read(VarD(s.coefficients), VarD(TensorD::zeros({2, 3, 3, 2})), s), ShapeError,
+                     "queries has shape [2, 3, 3, 2], expected [batch=2, heads=2, queries, head_dim=2]");
+  MNEMO_CHECK_THROWS(s.reset_rows({1}), ShapeError, "expected batch=2");
+  ContinuousState<double, Cpu> undefined;
+  MNEMO_CHECK_THROWS(ltm.write(TensorD::zeros({2, 5, 4}), nullptr, undefined), StateError, "initial_state");
+}
