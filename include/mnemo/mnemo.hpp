@@ -12,6 +12,7 @@
 #include "mnemo/core/rng.hpp"
 #include "mnemo/core/shape.hpp"
 #include "mnemo/core/tensor.hpp"
+#include "mnemo/io/safetensors.hpp"
 #include "mnemo/memory/continuous_basis.hpp"
 #include "mnemo/memory/continuous_memory.hpp"
 #include "mnemo/memory/continuous_memory_config.hpp"
