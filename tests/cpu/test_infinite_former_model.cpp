@@ -4,7 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdio>
 
+#include "mnemo/io/infinite_former_state_io.hpp"
 #include "mnemo/models/infinite_former.hpp"
 #include "mnemo/train/infinite_former_trainer.hpp"
 #include "support/testing.hpp"
@@ -242,4 +244,28 @@ TEST_CASE("bad model configurations and inputs name what is wrong", "[infformer]
   MNEMO_CHECK_THROWS(trainer.rollout(segs, {}, state), ShapeError, "segment 1 tokens has shape [2, 5]");
   segs[1] = {random_tokens(2, 4, 11, 2), {}};
   MNEMO_CHECK_THROWS(trainer.rollout(segs, {{0, 0}, {0, 0}}, state), ShapeError, "2 reset vectors, expected T=1");
+}
+
+TEST_CASE("a saved and loaded model state resumes bit for bit (sticky sampler included)", "[infformer][model][io]") {
+  ModelD model(tiny_config(true, 1), 28);
+  ag::NoGrad off;
+  auto state = model.initial_state(2, 4);
+  for (uint64_t k = 0; k < 4; ++k) model.step(random_tokens(2, 4, 11, 110 + k), nullptr, state);
+  const std::string path = "infinite_former_state_test.safetensors";
+  io::save_state(state, path);
+  auto restored = io::load_state(model, 2, path);
+  CHECK(restored.steps == 4);
+  CHECK(restored.numel() == state.numel());
+  CHECK(restored.ltm[1].draws == state.ltm[1].draws);
+  for (uint64_t k = 4; k < 8; ++k) {
+    const auto t = random_tokens(2, 4, 11, 110 + k);
+    CHECK(model.step(t, nullptr, state).logits.value().to_host() == model.step(t, nullptr, restored).logits.value().to_host());
+  }
+  // Another batch size or model does not load.
+  MNEMO_CHECK_THROWS(io::load_state(model, 3, path), ShapeError, "'ltm.0.coefficients' has shape [2, 8, 8], expected [3, 8, 8]");
+  auto wider = tiny_config(true, 1);
+  wider.d_model = 16;
+  ModelD other(wider, 28);
+  CHECK_THROWS_AS(io::load_state(other, 2, path), ShapeError);
+  std::remove(path.c_str());
 }
