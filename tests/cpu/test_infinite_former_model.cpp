@@ -269,3 +269,38 @@ TEST_CASE("a saved and loaded model state resumes bit for bit (sticky sampler in
   CHECK_THROWS_AS(io::load_state(other, 2, path), ShapeError);
   std::remove(path.c_str());
 }
+
+TEST_CASE("greedy generation agrees with teacher-forced argmax over committed segments", "[infformer][model]") {
+  ModelD model(tiny_config(false, 1), 29);
+  ag::NoGrad off;
+  auto state = model.initial_state(2);
+  std::vector<int32_t> pending;
+  const auto prompt = random_tokens(2, 6, 11, 120);  // one full segment + 2 pending tokens
+  const auto generated = model.generate(prompt, 11, state, pending);
+  CHECK(state.steps == 4);             // (6 + 11) tokens = 4 full segments + 1 pending
+  CHECK(pending.size() == 2 * 1);
+  // Replay the whole stream in segments: each generated token is the argmax after its prefix.
+  std::vector<std::vector<int32_t>> stream(2);
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t i = 0; i < 6; ++i) stream[static_cast<size_t>(b)].push_back(prompt.at({b, i}));
+    for (int64_t i = 0; i < 11; ++i) stream[static_cast<size_t>(b)].push_back(generated.at({b, i}));
+  }
+  auto replay = model.initial_state(2);
+  for (int64_t start = 0; start + 4 <= 17; start += 4) {
+    Tensor<int32_t, Cpu> seg(Shape{2, 4});
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t i = 0; i < 4; ++i) seg.at({b, i}) = stream[static_cast<size_t>(b)][static_cast<size_t>(start + i)];
+    const auto logits = model.step(seg, nullptr, replay).logits.value();
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t i = 0; i < 4; ++i) {
+        const int64_t pos = start + i;  // predicts pos + 1
+        if (pos + 1 < 6 || pos + 1 >= 17) continue;
+        const double* row = logits.data() + (b * 4 + i) * 11;
+        CHECK(std::max_element(row, row + 11) - row == stream[static_cast<size_t>(b)][static_cast<size_t>(pos + 1)]);
+      }
+  }
+  // Sampling is reproducible by seed.
+  auto s1 = model.initial_state(2), s2 = model.initial_state(2);
+  std::vector<int32_t> p1, p2;
+  CHECK(model.generate(prompt, 9, s1, p1, {1.0, 5}).to_host() == model.generate(prompt, 9, s2, p2, {1.0, 5}).to_host());
+}

@@ -15,6 +15,7 @@
 // back-propagated on its own.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -53,6 +54,10 @@ class InfiniteFormer {
   struct StepOutput {
     Var logits;   // [batch, L, vocab]
     Var kl_mean;  // mean over rows, heads and queries of Σ_layers KL (one element, §6)
+  };
+  struct GenerateOptions {
+    double temperature = 0.0;  // 0: greedy (argmax); otherwise sample from softmax(logits / T)
+    uint64_t seed = 0;         // sampling stream
   };
 
   /// Parameters are created in the model's own store, seeded: a pure function of (seed, name).
@@ -156,6 +161,88 @@ class InfiniteFormer {
     const double per_query = 1.0 / static_cast<double>(batch * c.heads * len);
     Var kl_mean = kl_sum.defined() ? autograd::scale(ctx, kl_sum, static_cast<compute_t<T>>(per_query)) : Var(Tens::zeros(Shape{}));
     return {logits, kl_mean};
+  }
+
+  /// Continues every row of `prompt` [batch, P ≥ 1] (host) by `count` tokens (returned [batch,
+  /// count]). The stream is committed to `state` in whole segments of segment_length tokens
+  /// (prompt and generated tokens alike); the tokens of an unfinished segment are re-read on a
+  /// copy of the state for every new token, so the state only ever holds complete segments
+  /// plus `pending` (the unfinished segment, returned through it for the next call).
+  Tensor<int32_t, Cpu> generate(const Tensor<int32_t, Cpu>& prompt, int64_t count, State& state, std::vector<int32_t>& pending_tokens,
+                                const GenerateOptions& options = {}) const {
+    autograd::NoGrad off;
+    const int64_t batch = state.batch, L = config_.segment_length;
+    check_shape("InfiniteFormer::generate: prompt", prompt.shape(), {{"batch", batch}, {"length", Dim::any}});
+    require<ValueError>(count >= 0, "InfiniteFormer::generate: count = ", count, ", expected >= 0");
+    require<ValueError>(options.temperature >= 0, "InfiniteFormer::generate: temperature = ", options.temperature, ", expected >= 0");
+    // Per row, tokens not yet committed (row-major [batch][pending]); all rows advance together.
+    const int64_t carried = static_cast<int64_t>(pending_tokens.size()) / batch;
+    require<ShapeError>(carried * batch == static_cast<int64_t>(pending_tokens.size()) && carried < L,
+                        "InfiniteFormer::generate: pending holds ", pending_tokens.size(), " tokens, expected batch×p with p < segment_length");
+    std::vector<std::vector<int32_t>> buffer(static_cast<size_t>(batch));
+    for (int64_t b = 0; b < batch; ++b) {
+      auto& row = buffer[static_cast<size_t>(b)];
+      row.assign(pending_tokens.begin() + b * carried, pending_tokens.begin() + (b + 1) * carried);
+      for (int64_t i = 0; i < prompt.shape()[1]; ++i) row.push_back(prompt[b * prompt.shape()[1] + i]);
+    }
+    auto segment_of = [&](int64_t len) {
+      Tensor<int32_t, Cpu> t(Shape{batch, len});
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t i = 0; i < len; ++i) t[b * len + i] = buffer[static_cast<size_t>(b)][static_cast<size_t>(i)];
+      return t;
+    };
+    const int64_t vocab = config_.vocab;
+    std::vector<T> boundary_logits;  // the last position's logits of the last committed segment
+    auto commit_full_segments = [&] {
+      while (static_cast<int64_t>(buffer[0].size()) >= L) {
+        const auto logits = step(segment_of(L), nullptr, state).logits.value().to_host();
+        boundary_logits.resize(static_cast<size_t>(batch * vocab));
+        for (int64_t b = 0; b < batch; ++b)
+          std::copy_n(logits.begin() + (b * L + L - 1) * vocab, vocab, boundary_logits.begin() + b * vocab);
+        for (auto& row : buffer) row.erase(row.begin(), row.begin() + L);
+      }
+    };
+    commit_full_segments();
+    Tensor<int32_t, Cpu> out(Shape{batch, count});
+    const RngKey key{options.seed, 0x6e};
+    for (int64_t k = 0; k < count; ++k) {
+      const auto len = static_cast<int64_t>(buffer[0].size());
+      std::vector<T> last(static_cast<size_t>(batch * vocab));
+      if (len == 0) {  // at a segment boundary: the committed segment's last logits
+        require<ValueError>(!boundary_logits.empty(), "InfiniteFormer::generate: nothing to continue from (empty prompt at a segment boundary)");
+        last = boundary_logits;
+      } else {
+        State trial = state.clone();
+        const auto logits = step(segment_of(len), nullptr, trial).logits.value().to_host();
+        for (int64_t b = 0; b < batch; ++b)
+          std::copy_n(logits.begin() + (b * len + len - 1) * vocab, vocab, last.begin() + b * vocab);
+      }
+      for (int64_t b = 0; b < batch; ++b) {
+        const T* row = last.data() + b * vocab;
+        int32_t next = 0;
+        if (options.temperature == 0.0) {
+          next = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+        } else {
+          const double mx = static_cast<double>(*std::max_element(row, row + vocab));
+          std::vector<double> p(static_cast<size_t>(vocab));
+          double total = 0;
+          for (int64_t v = 0; v < vocab; ++v) total += p[static_cast<size_t>(v)] = std::exp((static_cast<double>(row[v]) - mx) / options.temperature);
+          double u = key.derive(static_cast<uint64_t>(state.steps * L + len)).uniform_double(static_cast<uint64_t>(b)) * total;
+          next = static_cast<int32_t>(vocab - 1);
+          for (int64_t v = 0; v < vocab; ++v)
+            if ((u -= p[static_cast<size_t>(v)]) < 0) {
+              next = static_cast<int32_t>(v);
+              break;
+            }
+        }
+        out[b * count + k] = next;
+        buffer[static_cast<size_t>(b)].push_back(next);
+      }
+      commit_full_segments();
+    }
+    pending_tokens.clear();
+    for (const auto& row : buffer) pending_tokens.insert(pending_tokens.end(), row.begin(), row.end());
+    return out;
   }
 
  private:

@@ -73,7 +73,7 @@ struct InfiniteFormerConfig {
     c.vocab = symbols + 2;
     c.d_model = 64;
     c.heads = 4;
-    c.d_ff = 256;
+    c.d_ff = 128;
     c.layers = 2;
     c.segment_length = 128;
     c.ltm.basis = memory::BasisConfig{64, {0.02, 0.05}};
