@@ -11,6 +11,7 @@
 
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/primitives.hpp"
+#include "mnemo/backend/softmax_row.hpp"
 #include "mnemo/core/precision.hpp"
 
 namespace mnemo::cpu {
@@ -23,24 +24,16 @@ void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> sca
   parallel_for(dims.total_rows(), 4 * cols, [&](int64_t begin, int64_t end) {
     std::vector<C> z(static_cast<size_t>(cols));
     for (int64_t row = begin; row < end; ++row) {
-      const int64_t r = row % dims.rows;
-      const int64_t h = (row / dims.rows) % dims.heads;
-      const int64_t o = row / (dims.rows * dims.heads);
       const T* xr = x + row * cols;
       T* yr = y + row * cols;
-      const uint8_t* pad = mask.key_padding ? mask.key_padding + o * cols : nullptr;
-      const int64_t q_pos = r + mask.query_offset;
-      const int64_t last = mask.causal ? std::min<int64_t>(cols, q_pos + 1) : cols;  // keys < last
-      const C slope = mask.alibi_slopes ? static_cast<C>(mask.alibi_slopes[h]) : C(0);
+      const SoftmaxRow<C> mrow(dims, mask, row);  // mask semantics shared with the CUDA backend
       C mx = -std::numeric_limits<C>::infinity();
       for (int64_t c = 0; c < cols; ++c) {
-        const bool masked = c >= last || (pad && pad[c]);
-        if (masked) {
+        if (mrow.masked(c)) {
           z[static_cast<size_t>(c)] = -std::numeric_limits<C>::infinity();
           continue;
         }
-        C v = scale * static_cast<C>(xr[c]);
-        if (mask.alibi_slopes) v -= slope * static_cast<C>(q_pos - c);
+        const C v = mrow.logit(scale * static_cast<C>(xr[c]), c);
         z[static_cast<size_t>(c)] = v;
         mx = std::max(mx, v);
       }
