@@ -12,6 +12,7 @@
 #include "mnemo/core/rng.hpp"
 #include "mnemo/core/shape.hpp"
 #include "mnemo/core/tensor.hpp"
+#include "mnemo/io/safetensors.hpp"
 #include "mnemo/nn.hpp"
 #include "mnemo/train/clip.hpp"
 #include "mnemo/train/optimizer.hpp"
