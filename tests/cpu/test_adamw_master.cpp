@@ -4,7 +4,12 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
 
+#include "mnemo/io/safetensors.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;
@@ -35,4 +40,20 @@ TEST_CASE("adamw_update_master equals adamw_update and writes the parameter from
   CHECK(master.to_host() == plain.to_host());
   CHECK(m2.to_host() == m1.to_host());
   CHECK(rel_error(master, ref) < 1e-5);
+}
+
+TEST_CASE("loading parameters drops the master copy so the next step takes it from the loaded value",
+          "[train][adamw][io]") {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("mnemo_test_master_" + std::to_string(std::random_device{}()) + ".safetensors"))
+                               .string();
+  nn::ParameterStore<float, Cpu> store(3);
+  auto& p = store.add("w", {4}, nn::Init::constant(0.25));
+  io::save_parameters(store, path);
+  p.master = Tensor<float, Cpu>::full({4}, 7.0f);  // as an optimizer on half-precision values keeps it
+  p.value.fill(-1.0f);
+  io::load_parameters(store, path);
+  std::filesystem::remove(path);
+  CHECK_FALSE(p.master.defined());
+  CHECK(p.value.to_host() == std::vector<float>(4, 0.25f));
 }

@@ -5,7 +5,9 @@
 #include "support/cuda_testing.cuh"
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -262,6 +264,20 @@ TEST_CASE("mixed precision: AdamW on bf16 parameters updates an fp32 master copy
   // The bf16 value is the master rounded: updates of ~1e-3 on values ~1 are below bf16's
   // spacing (2^-7), so without the master most values would never have moved.
   CHECK(rel_error(download(p.value), quantize<T>(download(p.master))) == 0.0);
+  // A checkpoint holds the bf16 values ("BF16"); loading one drops the master, which the next
+  // step takes from the loaded values again.
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("mnemo_cuda_bf16_" + std::to_string(std::random_device{}()) + ".safetensors"))
+                               .string();
+  io::save_parameters(store, path);
+  const auto saved = bytes_of(p.value);
+  p.value.zero();
+  io::load_parameters(store, path);
+  std::filesystem::remove(path);
+  CHECK(bytes_of(p.value) == saved);
+  CHECK_FALSE(p.master.defined());
+  opt.step();
+  CHECK(p.master.defined());
 }
 
 TEST_CASE("a CUDA graph of an attention forward replays with new inputs like the eager call", "[cuda][graph]") {
