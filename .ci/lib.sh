@@ -28,14 +28,22 @@ _ci_seconds_since() {  # elapsed seconds since a `date +%s%N` stamp, one decimal
   awk -v a="$1" -v b="$now" 'BEGIN { printf "%.1f", (b - a) / 1e9 }'
 }
 
+# CPU seconds (user + system) used so far by this shell's finished children, in clock ticks.
+# Wall time on a shared machine says little; CPU time shows what a step costs.
+_ci_child_ticks() {
+  if [[ -r /proc/$$/stat ]]; then awk '{ print $16 + $17 }' "/proc/$$/stat"; else echo 0; fi
+}
+_ci_ticks_per_second="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+
 # step "title" command [args...]: runs one CI step between banners and records its time. A failing
 # step prints the summary so far and exits with the step's status. The command runs in a subshell
 # with errexit on (a shell function called as `f || ...` would run with errexit ignored).
 step() {
   local title="$1"
   shift
-  local start status
+  local start status ticks
   start="$(date +%s%N)"
+  ticks="$(_ci_child_ticks)"
   printf '\n==============================================================================\n'
   printf '== %s\n' "$title"
   printf '==============================================================================\n'
@@ -43,22 +51,24 @@ step() {
   (set -euo pipefail; "$@")
   status=$?
   set -e
-  local took
+  local took cpu
   took="$(_ci_seconds_since "$start")"
+  cpu="$(awk -v a="$ticks" -v b="$(_ci_child_ticks)" -v hz="$_ci_ticks_per_second" 'BEGIN { printf "%.1f", (b - a) / hz }')"
   if [[ $status -ne 0 ]]; then
-    _ci_summary+=("$(printf '%8ss  FAILED  %s' "$took" "$title")")
+    _ci_summary+=("$(printf '%8ss %8ss  FAILED  %s' "$took" "$cpu" "$title")")
     printf '\n== FAILED (exit %d after %ss): %s\n' "$status" "$took" "$title"
     summary
     exit "$status"
   fi
-  _ci_summary+=("$(printf '%8ss  ok      %s' "$took" "$title")")
-  printf -- '-- done in %ss: %s\n' "$took" "$title"
+  _ci_summary+=("$(printf '%8ss %8ss  ok      %s' "$took" "$cpu" "$title")")
+  printf -- '-- done in %ss (%ss CPU): %s\n' "$took" "$cpu" "$title"
 }
 
 summary() {
   printf '\n==============================================================================\n'
-  printf '== Summary (total %ss)\n' "$(_ci_seconds_since "$_ci_start_ns")"
+  printf '== Summary (total %ss wall)\n' "$(_ci_seconds_since "$_ci_start_ns")"
   printf '==============================================================================\n'
+  printf '%9s %9s  %-6s  %s\n' wall CPU status step
   local line
   for line in "${_ci_summary[@]}"; do printf '%s\n' "$line"; done
 }
