@@ -111,12 +111,14 @@ ensure_build_dependencies() { ensure_packages "${MNEMO_APT_PACKAGES[@]}"; }
 
 # Prints the nvcc to configure with, or nothing (no toolkit, or MNEMO_CUDA=off).
 find_nvcc() {
-  [[ ${MNEMO_CUDA:-auto} == off ]] && return 0
-  local nvcc="${CUDACXX:-}"
-  [[ -n $nvcc && -x $nvcc ]] || nvcc="$(command -v nvcc 2>/dev/null || true)"
-  [[ -n $nvcc ]] || { [[ -x /usr/local/cuda/bin/nvcc ]] && nvcc=/usr/local/cuda/bin/nvcc; }
-  [[ -n $nvcc ]] && printf '%s\n' "$nvcc"
-  return 0
+  if [[ ${MNEMO_CUDA:-auto} == off ]]; then return 0; fi
+  local candidate
+  for candidate in "${CUDACXX:-}" "$(command -v nvcc 2>/dev/null || true)" /usr/local/cuda/bin/nvcc; do
+    if [[ -n $candidate && -x $candidate ]]; then
+      printf '%s\n' "$candidate"
+      return 0
+    fi
+  done
 }
 
 MNEMO_NVCC="$(find_nvcc)"
