@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "mnemo/autograd/ops/common.hpp"
+#include "mnemo/backend/primitives.hpp"
 
 namespace mnemo::autograd {
 
