@@ -6,8 +6,8 @@ are pooled), the main PyTorch peer JSON (--peer, from bench/peers/attention_cpu.
 labelled extra peer runs (--extra LABEL=FILE). For each case the peer time is that of its
 fastest implementation; ratio = peer ms / mnemo ms (how many times faster mnemo is). GFLOP/s
 use the FLOP count of bench_attention.cpp (forward 8·B·L·d² + 4·B·L²·d, forward+backward 3×),
-and "of ceiling" divides mnemo's rate by the median rate of BM_EigenGemmCeiling from the same
-session.
+and "of ceiling" divides mnemo's rate by the median rate of the faster 2048³ GEMM of the same
+session (BM_EigenGemmCeiling through BackendTraits<Cpu>::gemm, or BM_EigenGemmNative).
 """
 import argparse
 import json
@@ -28,7 +28,7 @@ def to_ms(value, unit):
 
 def load_ours(paths):
     """{case key: pooled per-repetition rows} plus the ceiling rows and the benchmark context."""
-    cases, ceiling, contexts = {}, [], []
+    cases, ceiling, contexts = {}, {}, []
     for path in paths:
         with open(path) as f:
             data = json.load(f)
@@ -38,10 +38,9 @@ def load_ours(paths):
                 continue
             name = row["run_name"]
             entry = {"ms": to_ms(row["real_time"], row["time_unit"]), "gflops": row["GFLOP/s"],
-                     "peak_MiB": row["peak_MiB"], "threads": row["threads"],
-                     "eigen_threads": row["eigen_threads"]}
-            if name.startswith("BM_EigenGemmCeiling"):
-                ceiling.append(entry)
+                     "peak_MiB": row["peak_MiB"], "threads": row["threads"]}
+            if name.startswith("BM_EigenGemm"):
+                ceiling.setdefault(name.split("/")[0], []).append(entry)
                 continue
             m = re.match(r"(\w+)/B:(\d+)/L:(\d+)/d:(\d+)/h:(\d+)", name)
             if not m or m.group(1) not in MODES:
@@ -83,10 +82,14 @@ def main():
     ap.add_argument("--out-md", required=True)
     args = ap.parse_args()
 
-    cases, ceiling_rows, contexts = load_ours(args.ours)
-    if not ceiling_rows:
+    cases, gemm_rows, contexts = load_ours(args.ours)
+    if "BM_EigenGemmCeiling" not in gemm_rows:
         raise SystemExit("summarize_cpu.py: no BM_EigenGemmCeiling rows in " + ", ".join(args.ours))
-    ceiling = statistics.median(r["gflops"] for r in ceiling_rows)
+    gemm = {name: {"gflops": statistics.median(r["gflops"] for r in rows),
+                   "ms": statistics.median(r["ms"] for r in rows), "repetitions": len(rows)}
+            for name, rows in gemm_rows.items()}
+    ceiling_name = max(gemm, key=lambda name: gemm[name]["gflops"])
+    ceiling = gemm[ceiling_name]["gflops"]
     peer, peer_report = load_peer(args.peer)
     extras = []
     for spec in args.extra:
@@ -104,7 +107,7 @@ def main():
                "mnemo_repetitions": len(reps), "mnemo_gflops": gflops,
                "fraction_of_ceiling": gflops / ceiling,
                "mnemo_peak_MiB": max(r["peak_MiB"] for r in reps),
-               "mnemo_threads": reps[0]["threads"], "mnemo_eigen_threads": reps[0]["eigen_threads"]}
+               "mnemo_threads": reps[0]["threads"]}
         if key in peer:
             row.update({"peer_ms": peer[key]["ms"], "peer_impl": peer[key]["impl"],
                         "peer_by_impl_ms": peer[key]["by_impl"], "ratio": peer[key]["ms"] / ms})
@@ -121,9 +124,7 @@ def main():
     result = {
         "session": meta,
         "mnemo": {"files": args.ours, "context": contexts[0] if contexts else {},
-                  "gemm_ceiling_gflops": ceiling,
-                  "gemm_ceiling_repetitions": len(ceiling_rows),
-                  "gemm_ceiling_ms": statistics.median(r["ms"] for r in ceiling_rows)},
+                  "gemm_2048": gemm, "gemm_ceiling": ceiling_name, "gemm_ceiling_gflops": ceiling},
         "peer": peer_meta(peer_report),
         "extras": {label: peer_meta(report) for label, _, report in extras},
         "rows": rows,
@@ -152,8 +153,9 @@ def main():
         lines.append(line)
     peer_threads = peer_report.get("threads")
     lines.append("")
-    lines.append(f"Eigen GEMM ceiling (2048³ float, BackendTraits<Cpu>::gemm): {ceiling:.1f} GFLOP/s "
-                 f"(median of {len(ceiling_rows)}). Threads: mnemo {threads} (OpenMP), PyTorch "
+    rates = ", ".join(f"{name} {g['gflops']:.1f} GFLOP/s (median of {g['repetitions']})" for name, g in gemm.items())
+    lines.append(f"GEMM ceiling = the faster 2048³ float product of this session: {rates}. "
+                 f"Threads: mnemo {threads:.0f} (OpenMP), PyTorch "
                  f"{peer_threads} (torch.set_num_threads), BLAS {peer_report.get('blas_info')} "
                  f"({', '.join(peer_report.get('blas_loaded') or []) or 'not found in maps'}).")
     for label, _, report in extras:

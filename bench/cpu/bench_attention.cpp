@@ -16,7 +16,12 @@
 //   GFLOP/s   the FLOPs above over wall time;
 //   peak_MiB  the CPU arena's high-water mark during the timed loop (parameters, inputs and all
 //             activations and workspaces in use at once);
-//   threads   OpenMP threads mnemo's kernels may use; eigen_threads: Eigen's GEMM threads.
+//   threads   OpenMP threads mnemo's kernels (GEMM included) may use.
+//
+// The ceiling: BM_EigenGemmCeiling is a 2048³ float product through BackendTraits<Cpu>::gemm
+// (Eigen's kernel, threaded by mnemo: blocks of rows, see backend/cpu/gemm.hpp);
+// BM_EigenGemmNative is the same product with Eigen's own threading, for comparison.
+// bench/summarize_cpu.py divides by the faster of the two.
 //
 // Repetitions: MNEMO_BENCH_REPETITIONS (default 5). bench/run_cpu.sh runs these together with
 // the PyTorch peers in bench/peers/attention_cpu.py.
@@ -66,7 +71,6 @@ void run_timed(benchmark::State& state, double flops_per_iteration, Body&& body)
   state.counters["GFLOP/s"] = flops_per_iteration * static_cast<double>(state.iterations()) / seconds * 1e-9;
   state.counters["peak_MiB"] = static_cast<double>(arena.stats().peak_bytes) / (1024.0 * 1024.0);
   state.counters["threads"] = cpu::num_threads();
-  state.counters["eigen_threads"] = Eigen::nbThreads();
 }
 
 struct AttentionCase {
@@ -127,6 +131,30 @@ void BM_EigenGemmCeiling(benchmark::State& state) {
   });
 }
 
+/// The same product with Eigen's own threading (Eigen::nbThreads() threads, outside any region).
+void BM_EigenGemmNative(benchmark::State& state) {
+  using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const int64_t n = state.range(0);
+  const TensorF a = normal_tensor(Shape{n, n}, 4), b = normal_tensor(Shape{n, n}, 5);
+  TensorF c(Shape{n, n});
+  const Eigen::Map<const Matrix> am(a.data(), n, n), bm(b.data(), n, n);
+  Eigen::Map<Matrix> cm(c.data(), n, n);
+  run_timed(state, 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n), [&] {
+    cm.noalias() = am * bm;
+    benchmark::DoNotOptimize(c.data());
+  });
+  state.counters["eigen_threads"] = Eigen::nbThreads();
+}
+
+void gemm_size(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n"})
+      ->Arg(2048)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->Repetitions(repetitions())
+      ->DisplayAggregatesOnly(true);
+}
+
 // Arguments: {batch, len, d_model, heads}.
 void attention_shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"B", "L", "d", "h"})
@@ -138,13 +166,8 @@ void attention_shapes(benchmark::internal::Benchmark* b) {
       ->DisplayAggregatesOnly(true);
 }
 
-BENCHMARK(BM_EigenGemmCeiling)
-    ->ArgNames({"n"})
-    ->Arg(2048)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime()
-    ->Repetitions(repetitions())
-    ->DisplayAggregatesOnly(true);
+BENCHMARK(BM_EigenGemmCeiling)->Apply(gemm_size);
+BENCHMARK(BM_EigenGemmNative)->Apply(gemm_size);
 BENCHMARK(BM_AttentionForward)->Apply(attention_shapes);
 BENCHMARK(BM_AttentionForwardBackward)->Apply(attention_shapes);
 
