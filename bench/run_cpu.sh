@@ -21,8 +21,11 @@
 #   --peer-shapes LIST   which shapes the peers run (default large,small; mnemo runs both)
 #   --quick              smoke test: 2 repetitions everywhere, short peer loops
 #
-# Threads: OMP_NUM_THREADS=2 for mnemo (OpenMP kernels and Eigen's GEMM); torch.set_num_threads(2)
-# for the peer (and OPENBLAS_NUM_THREADS=2 in the OpenBLAS column).
+# Threads: OMP_NUM_THREADS=2 for mnemo (its OpenMP kernels and GEMM); torch.set_num_threads(2)
+# for the peer (and OPENBLAS_NUM_THREADS=2 in the OpenBLAS column). Both sides use libgomp, so an
+# OMP_WAIT_POLICY set in the environment applies to both; it is recorded in meta.json. On a
+# machine busy with other work, OMP_WAIT_POLICY=passive keeps waiting threads from spinning on
+# the cores the working ones need (see docs/benchmarks.md).
 # Environment: MNEMO_BENCH_BUILD (build folder, default build-bench), PYTHON (default
 # /usr/bin/python3, Debian's python3-torch).
 set -euo pipefail
@@ -50,7 +53,7 @@ while [[ $# -gt 0 ]]; do
     --no-extras) EXTRAS=0; shift ;;
     --peer-shapes) PEER_SHAPES="$2"; shift 2 ;;
     --quick) REPS=2; PEER_REPS_LARGE=1; PEER_REPS_SMALL=2; PEER_MIN_TIME=0.1; shift ;;
-    -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "run_cpu.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -137,7 +140,7 @@ run_ours 2
 note_load "end"
 
 "$PYTHON" - "$OUT" "$LOADS" "$BUILD" <<'EOF'
-import json, subprocess, sys
+import json, os, subprocess, sys
 out, loads, build = sys.argv[1:4]
 def sh(cmd):
     return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
@@ -147,6 +150,7 @@ meta = {
     "cpus": sh("nproc"),
     "compiler": sh("c++ --version | head -n1"),
     "flags": sh(f"grep -h CXX_FLAGS {build}/bench/CMakeFiles/mnemo_bench_cpu.dir/flags.make"),
+    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset: libgomp default)"),
     "loadavg_1_5_15": [line.split(" ", 1) for line in open(loads).read().splitlines()],
 }
 json.dump(meta, open(f"{out}/meta.json", "w"), indent=1)

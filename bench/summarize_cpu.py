@@ -68,7 +68,7 @@ def load_peer(path):
 
 def peer_meta(report):
     return {k: report.get(k) for k in ("torch_version", "device", "dtype", "threads", "blas_info",
-                                        "blas_loaded", "openblas_num_threads", "label",
+                                        "blas_loaded", "openblas_num_threads", "omp_wait_policy", "label",
                                         "warmup", "repetitions", "min_time_s")}
 
 
@@ -157,7 +157,8 @@ def main():
     lines.append(f"GEMM ceiling = the faster 2048³ float product of this session: {rates}. "
                  f"Threads: mnemo {threads:.0f} (OpenMP), PyTorch "
                  f"{peer_threads} (torch.set_num_threads), BLAS {peer_report.get('blas_info')} "
-                 f"({', '.join(peer_report.get('blas_loaded') or []) or 'not found in maps'}).")
+                 f"({', '.join(peer_report.get('blas_loaded') or []) or 'not found in maps'}). "
+                 f"OMP_WAIT_POLICY: {meta.get('omp_wait_policy', '?')}.")
     for label, _, report in extras:
         lines.append(f"Extra '{label}': PyTorch threads {report.get('threads')}, BLAS loaded "
                      f"{', '.join(report.get('blas_loaded') or []) or '?'}"

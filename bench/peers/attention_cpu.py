@@ -221,6 +221,7 @@ def main():
         "blas_info": blas_info(),
         "blas_loaded": loaded_blas(),
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", ""),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "label": args.label,
         "warmup": args.warmup,
         "repetitions": args.repetitions,

@@ -17,8 +17,8 @@
 
 namespace mnemo::cpu {
 
-/// Cost of one softmax element for parallel_for (an exp and a few passes over the row).
-inline constexpr int64_t kSoftmaxCostPerElement = 8;
+/// Cost of one softmax element for parallel_for (a vectorised exp and a few passes over the row).
+inline constexpr int64_t kSoftmaxCostPerElement = 4;
 
 template <class T>
 using ColumnArray = Eigen::Array<T, Eigen::Dynamic, 1>;
