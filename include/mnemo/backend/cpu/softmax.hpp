@@ -20,19 +20,22 @@ namespace mnemo::cpu {
 /// Cost of one softmax element for parallel_for (a vectorised exp and a few passes over the row).
 inline constexpr int64_t kSoftmaxCostPerElement = 4;
 
+namespace detail {
+/// One softmax row as an Eigen array (vectorised arithmetic and exp).
 template <class T>
-using ColumnArray = Eigen::Array<T, Eigen::Dynamic, 1>;
+using SoftmaxRow = Eigen::Array<T, Eigen::Dynamic, 1>;
+}  // namespace detail
 
 template <class T>
 void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> scale,
                      const SoftmaxMask& mask) {
   using C = compute_t<T>;
-  using ConstRow = Eigen::Map<const ColumnArray<T>>;
-  using Row = Eigen::Map<ColumnArray<T>>;
+  using ConstRow = Eigen::Map<const detail::SoftmaxRow<T>>;
+  using Row = Eigen::Map<detail::SoftmaxRow<T>>;
   constexpr C kMinusInf = -std::numeric_limits<C>::infinity();
   const int64_t cols = dims.cols;
   parallel_for(dims.total_rows(), kSoftmaxCostPerElement * cols, [&](int64_t begin, int64_t end) {
-    ColumnArray<C> z(cols);
+    detail::SoftmaxRow<C> z(cols);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t r = row % dims.rows;
       const int64_t h = (row / dims.rows) % dims.heads;
@@ -72,14 +75,14 @@ template <class T>
 void softmax_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t cols,
                       compute_t<T> scale) {
   using C = compute_t<T>;
-  using ConstRow = Eigen::Map<const ColumnArray<T>>;
+  using ConstRow = Eigen::Map<const detail::SoftmaxRow<T>>;
   parallel_for(rows, 3 * cols, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const auto yr = ConstRow(y + row * cols, cols).template cast<C>();
       const auto dyr = ConstRow(dy + row * cols, cols).template cast<C>();
       const C dot = (yr * dyr).sum();
       // dx may alias dy: each element is read before it is written.
-      Eigen::Map<ColumnArray<T>>(dx + row * cols, cols) = (scale * yr * (dyr - dot)).template cast<T>();
+      Eigen::Map<detail::SoftmaxRow<T>>(dx + row * cols, cols) = (scale * yr * (dyr - dot)).template cast<T>();
     }
   });
 }
