@@ -16,7 +16,7 @@
 #include "mnemo/backend/cuda/rows.cuh"
 #include "mnemo/backend/cuda/thread_group.cuh"
 #include "mnemo/backend/primitives.hpp"
-#include "mnemo/backend/softmax_row.hpp"
+#include "mnemo/backend/softmax_row_mask.hpp"
 #include "mnemo/core/precision.hpp"
 
 namespace mnemo::cuda {
@@ -36,7 +36,7 @@ struct Forward {
     const int64_t cols = dims.cols;
     const T* xr = x + row * cols;
     T* yr = y + row * cols;
-    const SoftmaxRow<C> mrow(dims, mask, row);  // mask semantics shared with the CPU
+    const SoftmaxRowMask<C> mrow(dims, mask, row);  // mask semantics shared with the CPU
     auto logit = [&](int64_t c) {               // −∞ when masked
       return mrow.masked(c) ? math::neg_inf<C>() : mrow.logit(scale * convert<C>(xr[c]), c);
     };

@@ -1,4 +1,4 @@
-// mnemo/backend/softmax_row.hpp — what SoftmaxMask means for one row of a masked softmax,
+// mnemo/backend/softmax_row_mask.hpp — what SoftmaxMask means for one row of a masked softmax,
 // shared by the CPU and CUDA backends (host and device): which keys are masked and the logit
 // of a visible key. Row `row` of [outer, heads, rows, cols] is query r of head h of batch row o;
 // key c is masked when
@@ -14,20 +14,24 @@
 namespace mnemo {
 
 template <class C>
-struct SoftmaxRow {
+struct SoftmaxRowMask {
   const uint8_t* padding;  // this batch row's key padding, or nullptr
   int64_t query_pos;       // r + query_offset
-  int64_t visible_end;     // keys c < visible_end pass the causal mask
+  int64_t visible_end;     // keys c < visible_end pass the causal mask (0 <= visible_end <= cols)
   C slope;                 // ALiBi slope of the head (0 without ALiBi)
   bool alibi;
 
-  MNEMO_DEVICE_INLINE SoftmaxRow(const SoftmaxDims& dims, const SoftmaxMask& mask, int64_t row) {
+  MNEMO_DEVICE_INLINE SoftmaxRowMask(const SoftmaxDims& dims, const SoftmaxMask& mask, int64_t row) {
     const int64_t r = row % dims.rows;
     const int64_t h = (row / dims.rows) % dims.heads;
     const int64_t o = row / (dims.rows * dims.heads);
     padding = mask.key_padding ? mask.key_padding + o * dims.cols : nullptr;
     query_pos = r + mask.query_offset;
-    visible_end = mask.causal ? (query_pos + 1 < dims.cols ? query_pos + 1 : dims.cols) : dims.cols;
+    visible_end = dims.cols;
+    if (mask.causal) {  // clamped to [0, cols]
+      const int64_t end = query_pos + 1;
+      visible_end = end < 0 ? 0 : (end < dims.cols ? end : dims.cols);
+    }
     alibi = mask.alibi_slopes != nullptr;
     slope = alibi ? static_cast<C>(mask.alibi_slopes[h]) : C(0);
   }
