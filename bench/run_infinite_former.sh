@@ -6,7 +6,9 @@
 #   3. writes docs/infinite_former_bench.json (raw Google Benchmark output + the peer's JSON),
 #      docs/infinite_former_cost.dat and the plot docs/infinite_former_cost.png (gnuplot), and
 #      prints a markdown table.
-# Environment: THREADS (default 2) for both sides, BUILD_DIR (default build-bench).
+# Environment: THREADS (default 2) for both sides, BUILD_DIR (default build-bench), FILTER (the
+# Google Benchmark filter; default all ∞-former cases, e.g. FILTER='InfFormer|FullAttention/(4096|16384|65536)/'
+# leaves out the 1M-token full attention, which takes minutes).
 # Takes several minutes: the 1M-token state is built by 2048 contraction steps and the 1M-token
 # full-attention case (B = 1) runs one iteration of ~1 TFLOP.
 set -euo pipefail
@@ -23,7 +25,7 @@ make -C "$build" -j2 mnemo_bench_cpu > /dev/null
 ours=$(mktemp)
 peer=$(mktemp)
 trap 'rm -f "$ours" "$peer"' EXIT
-OMP_NUM_THREADS=$threads "$build/bench/mnemo_bench_cpu" --benchmark_filter='InfFormer|FullAttention' \
+OMP_NUM_THREADS=$threads "$build/bench/mnemo_bench_cpu" --benchmark_filter="${FILTER:-InfFormer|FullAttention}" \
   --benchmark_out="$ours" --benchmark_out_format=json
 /usr/bin/python3 "$root/bench/peers/infinite_former_cpu.py" --threads "$threads" > "$peer"
 
