@@ -9,8 +9,8 @@
 # Environment: THREADS (default 2) for both sides, BUILD_DIR (default build-bench), FILTER (the
 # Google Benchmark filter; default all ∞-former cases, e.g. FILTER='InfFormer|FullAttention/(4096|16384|65536)/'
 # leaves out the 1M-token full attention, which takes minutes).
-# Takes several minutes: the 1M-token state is built by 2048 contraction steps and the 1M-token
-# full-attention case (B = 1) runs one iteration of ~1 TFLOP.
+# Takes several minutes: the 64k-token state is built by 128 writes and the 1M-token
+# full-attention case (B = 1, 4.3 GB of K/V) runs one iteration of ~1 TFLOP.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-bench}
