@@ -10,7 +10,7 @@
 // The model holds parameters only (its own ParameterStore, seeded); the stream state is a
 // separate value (Memformer::State = memory::SlotState, [batch, K, d]). Choices where the paper
 // is silent (see docs/memformer.md): sinusoidal absolute positions within a segment (positions
-// 1..L, none for slots), one embedding matrix for encoder, decoder and head, pre-LN, GELU,
+// 1..L, scaled by position_scale, none for slots), one embedding matrix for encoder, decoder and head, pre-LN, GELU,
 // dropout on the embeddings and on every residual branch only, γ = sqrt(d) by default.
 //
 // Parameter names: embed.weight; encoder.layers.{i}.{self_attn, mem_read, ffn}.*,
@@ -90,7 +90,7 @@ class Memformer {
         memory_(store_, memory_options(config)),
         encoder_norm_(store_, "encoder.norm", config.d_model, config.layer_norm_eps),
         decoder_norm_(store_, "decoder.norm", config.d_model, config.layer_norm_eps),
-        positions_(sinusoidal_positions(config.segment_length, config.d_model)) {
+        positions_(sinusoidal_positions(config.segment_length, config.d_model, config.resolved_position_scale())) {
     for (int64_t i = 0; i < config.encoder_layers; ++i)
       encoder_.emplace_back(store_, detail::cat("encoder.layers.", i), config, false);
     for (int64_t i = 0; i < config.decoder_layers; ++i)
@@ -298,14 +298,14 @@ class Memformer {
     return o;
   }
 
-  /// PE(p, 2i) = sin(p / 10000^{2i/d}),  PE(p, 2i+1) = cos(p / 10000^{2i/d}),  p = 1..L.
-  static Tens sinusoidal_positions(int64_t length, int64_t d) {
+  /// scale·PE: PE(p, 2i) = sin(p / 10000^{2i/d}),  PE(p, 2i+1) = cos(p / 10000^{2i/d}),  p = 1..L.
+  static Tens sinusoidal_positions(int64_t length, int64_t d, double scale) {
     std::vector<T> pe(static_cast<size_t>(length * d));
     for (int64_t p = 0; p < length; ++p)
       for (int64_t i = 0; i < d; ++i) {
         const double freq = std::pow(10000.0, -static_cast<double>(i - i % 2) / static_cast<double>(d));
         const double angle = static_cast<double>(p + 1) * freq;
-        pe[static_cast<size_t>(p * d + i)] = static_cast<T>(i % 2 == 0 ? std::sin(angle) : std::cos(angle));
+        pe[static_cast<size_t>(p * d + i)] = static_cast<T>(scale * (i % 2 == 0 ? std::sin(angle) : std::cos(angle)));
       }
     return Tens::from_host(Shape{length, d}, pe);
   }

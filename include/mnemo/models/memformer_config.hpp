@@ -25,6 +25,8 @@ struct MemformerConfig {
   bool tie_embeddings = true;         // one matrix for encoder, decoder and vocabulary head
   double bias_init_norm = 0.1;        // ||v_i|| at initialisation (slow forgetting at start)
   double init_std = 0.02;             // linear and embedding weights ~ N(0, init_std²)
+  std::optional<double> position_scale;  // X⁰ = E[s] + position_scale·PE; unset = init_std, so
+                                         // positions start no larger than token embeddings
   double layer_norm_eps = 1e-5;
   int32_t bos_id = 1;                 // first decoder input of every segment (§2.1)
 
@@ -33,6 +35,8 @@ struct MemformerConfig {
     return slot_scale ? *slot_scale : std::sqrt(static_cast<double>(d_model));
   }
   int64_t head_dim() const { return heads > 0 ? d_model / heads : 0; }
+  /// The factor on the sinusoidal positions as used: position_scale if set, else init_std.
+  double resolved_position_scale() const { return position_scale ? *position_scale : init_std; }
 
   /// Throws ConfigError naming the first invalid field.
   void validate() const {
@@ -59,6 +63,9 @@ struct MemformerConfig {
                          ", expected 0 <= dropout < 1");
     positive("bias_init_norm", bias_init_norm);
     positive("init_std", init_std);
+    require<ConfigError>(!position_scale || (*position_scale >= 0 && std::isfinite(*position_scale)),
+                         "MemformerConfig: position_scale = ", position_scale ? *position_scale : 0.0,
+                         ", expected a finite value >= 0 (or unset for init_std)");
     positive("layer_norm_eps", layer_norm_eps);
     require<ConfigError>(bos_id >= 0 && bos_id < vocab, "MemformerConfig: bos_id = ", bos_id,
                          ", expected 0 <= bos_id < vocab = ", vocab);
