@@ -12,6 +12,7 @@
 #include "mnemo/core/rng.hpp"
 #include "mnemo/core/shape.hpp"
 #include "mnemo/core/tensor.hpp"
+#include "mnemo/io/safetensors.hpp"
 #include "mnemo/memory/slot_memory.hpp"
 #include "mnemo/memory/slot_state.hpp"
 #include "mnemo/memory/slot_writer.hpp"
