@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "mnemo/io/slot_state_io.hpp"
 #include "mnemo/mnemo.hpp"
 
 using namespace mnemo;
@@ -36,11 +37,13 @@ namespace {
 // ---- command line --------------------------------------------------------------------------
 struct Options {
   std::string text;                 // --text FILE: byte-level LM mode
-  std::string checkpoint = "memformer_recall.safetensors";
+  std::string checkpoint = "memformer_recall.safetensors";  // "" (--checkpoint none): no checkpoints
   std::string resume;
   int64_t steps = 700;              // optimizer updates
   int64_t batch = 32;
   int64_t gap = 1;                  // recall: gap segments between the pairs and the query
+  int64_t curriculum = 0;           // recall: the first N updates use documents without gaps
+  int64_t mix = 1;                  // recall: after the curriculum, draw the gap from 0..G (1) or use G (0)
   int64_t pairs = 4;
   int64_t segment_length = 16;
   int64_t d_model = 64, heads = 4, d_ff = 128, slots = 16, encoder_layers = 2, decoder_layers = 1;
@@ -82,10 +85,13 @@ Options parse(int argc, char** argv) {
   };
   take("text", o.text);
   take("checkpoint", o.checkpoint);
+  if (o.checkpoint == "none") o.checkpoint.clear();
   take("resume", o.resume);
   take("steps", o.steps);
   take("batch", o.batch);
   take("gap", o.gap);
+  take("curriculum", o.curriculum);
+  take("mix", o.mix);
   take("pairs", o.pairs);
   take("segment", o.segment_length);
   take("d", o.d_model);
@@ -107,9 +113,6 @@ Options parse(int argc, char** argv) {
   if (!kv.empty()) {
     std::fprintf(stderr, "unknown option --%s (try --help)\n", kv.begin()->first.c_str());
     std::exit(2);
-  }
-  if (!o.text.empty() && kv.empty()) {
-    // Byte-level LM defaults differ from the recall task's unless given explicitly.
   }
   return o;
 }
@@ -145,7 +148,9 @@ struct RecallTask {
                                  : filler(uniform(n_filler));
         for (int64_t i = 1; i <= g; ++i) at(i, n) = filler(uniform(n_filler));
         const int64_t q = g + 1, a = g + 2;
-        at(q, n) = n == 0 ? kQuery : n <= pairs ? key(keys[static_cast<size_t>(order[static_cast<size_t>(n - 1)])]) : kPad;
+        // Query keys at positions 0..P−1 (then QUERY), so the value for position n's key is the
+        // target at position n: the decoder reads the encoder output at its own position.
+        at(q, n) = n < pairs ? key(keys[static_cast<size_t>(order[static_cast<size_t>(n)])]) : n == pairs ? kQuery : kPad;
         pad(q, n) = n > pairs;
         at(a, n) = n < pairs ? value(values[static_cast<size_t>(order[static_cast<size_t>(n)])]) : kPad;
         pad(a, n) = n >= pairs;
@@ -200,8 +205,9 @@ Segment text_segment(const std::vector<uint8_t>& bytes, const std::vector<size_t
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-void progress(int64_t step, int64_t steps, double loss, double tokens_per_s, double elapsed, double extra, const char* extra_name) {
-  const double eta = step > 0 ? elapsed / static_cast<double>(step) * static_cast<double>(steps - step) : 0.0;
+void progress(int64_t step, int64_t steps, double loss, double tokens_per_s, double elapsed, double done_here, double extra,
+              const char* extra_name) {
+  const double eta = done_here > 0 ? elapsed / done_here * static_cast<double>(steps - step) : 0.0;
   std::printf("step %5lld/%lld  loss %.4f  %s %.3f  %8.0f tok/s  elapsed %5.1fs  ETA %5.1fs\n",
               static_cast<long long>(step), static_cast<long long>(steps), loss, extra_name, extra, tokens_per_s,
               elapsed, eta);
@@ -243,6 +249,11 @@ int main(int argc, char** argv) try {
   train::Mrbp<float, Cpu> mrbp(model, topt);
 
   const int64_t T = text_mode ? o.horizon : task.steps(task.gap);
+  // What a checkpoint must match to be resumed by this run.
+  const std::string signature = detail::cat(text_mode ? "text" : "recall", " vocab=", cfg.vocab, " d=", cfg.d_model,
+                                            " heads=", cfg.heads, " ffn=", cfg.d_ff, " slots=", cfg.slots, " enc=",
+                                            cfg.encoder_layers, " dec=", cfg.decoder_layers, " L=", cfg.segment_length,
+                                            " batch=", o.batch, " gap=", o.gap, " pairs=", o.pairs, " seed=", o.seed);
   std::printf("Memformer %s: vocab %lld, d %lld, heads %lld, ffn %lld, slots %lld, %lld encoder + %lld decoder layers, "
               "%lld parameters\n",
               text_mode ? "byte-level LM" : "key-value recall", static_cast<long long>(cfg.vocab),
@@ -269,11 +280,53 @@ int main(int argc, char** argv) try {
   for (size_t b = 0; b < cursor.size(); ++b) cursor[b] = text.train.size() * b / cursor.size();
   auto text_state = model.initial_state(o.batch);
 
+  // Checkpoints: parameters + AdamW moments (+ the text streams' memory), and the counters that
+  // make a resumed run continue exactly where the saved one was.
+  auto save_checkpoint = [&](int64_t done) {
+    io::SafetensorsWriter w;
+    io::add_parameters(w, model.parameters(), /*with_optimizer_state=*/true);
+    if (text_mode) io::add_state(w, text_state);
+    std::string cur;
+    for (size_t b = 0; b < cursor.size(); ++b) cur += (b ? "," : "") + std::to_string(cursor[b]);
+    w.set_metadata("signature", signature);
+    w.set_metadata("step", std::to_string(done));
+    w.set_metadata("adam_steps", std::to_string(adam.steps()));
+    w.set_metadata("update_index", std::to_string(mrbp.update_index()));
+    w.set_metadata("cursor", cur);
+    w.write(o.checkpoint);
+  };
+  int64_t first_step = 0;
+  if (!o.resume.empty()) {
+    io::SafetensorsReader r(o.resume);
+    const auto& meta = r.metadata();
+    auto field = [&](const char* key) {
+      auto it = meta.find(key);
+      if (it == meta.end()) throw IoError(detail::cat("checkpoint '", o.resume, "' has no metadata '", key, "'"));
+      return it->second;
+    };
+    if (field("signature") != signature)
+      throw ConfigError(detail::cat("checkpoint '", o.resume, "' was written by a run with settings '",
+                                    field("signature"), "', this run has '", signature, "'"));
+    io::read_parameters(r, model.parameters(), /*with_optimizer_state=*/true);
+    if (text_mode) text_state = io::read_state<float, Cpu>(r);
+    first_step = std::stoll(field("step"));
+    adam.set_steps(std::stoll(field("adam_steps")));
+    mrbp.set_update_index(std::stoll(field("update_index")));
+    const std::string cur = field("cursor");
+    size_t b = 0, at = 0;
+    while (text_mode && b < cursor.size() && at <= cur.size()) {
+      const size_t comma = std::min(cur.find(',', at), cur.size());
+      cursor[b++] = static_cast<size_t>(std::stoull(cur.substr(at, comma - at)));
+      at = comma + 1;
+    }
+    std::printf("resumed from '%s' after %lld updates\n", o.resume.c_str(), static_cast<long long>(first_step));
+  }
+
   const auto t0 = Clock::now();
   int64_t tokens = 0;
   double loss_avg = 0;
   const RngKey data_key{o.seed, 0xDA7A};
-  for (int64_t step = 0; step < o.steps; ++step) {
+  for (int64_t step = first_step; step < o.steps; ++step) {
     model.parameters().zero_grad();
     train::RolloutResult r;
     if (text_mode) {
@@ -296,7 +349,9 @@ int main(int argc, char** argv) try {
       // Curriculum by mixture: each update draws its gap from 0..G (G = the evaluation gap), so
       // the short documents teach writing and reading while the long ones teach keeping.
       const RngKey batch_key = data_key.derive(static_cast<uint64_t>(step));
-      const int64_t g = static_cast<int64_t>(batch_key.bits(0) % static_cast<uint32_t>(task.gap + 1));
+      const int64_t g = step < o.curriculum ? 0
+                        : o.mix ? static_cast<int64_t>(batch_key.bits(0) % static_cast<uint32_t>(task.gap + 1))
+                                : task.gap;
       const auto segs = task.documents(o.batch, batch_key.derive(1), g);
       auto state = model.initial_state(o.batch);  // one rollout = one document per row
       std::vector<double> weights(static_cast<size_t>(task.steps(g)), 0.0);
@@ -306,12 +361,13 @@ int main(int argc, char** argv) try {
     const double factor = train::clip_factor(train::global_grad_norm(model.parameters()), o.clip);
     if (r.finite) adam.step(schedule(step), factor);
     tokens += r.tokens;
-    loss_avg = step == 0 ? r.loss : 0.9 * loss_avg + 0.1 * r.loss;
+    loss_avg = step == first_step ? r.loss : 0.9 * loss_avg + 0.1 * r.loss;
     if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
       const double el = seconds_since(t0);
-      progress(step + 1, o.steps, loss_avg, static_cast<double>(tokens) / el, el,
+      progress(step + 1, o.steps, loss_avg, static_cast<double>(tokens) / el, el, static_cast<double>(step + 1 - first_step),
                text_mode ? loss_avg / std::log(2.0) : std::exp(-loss_avg), text_mode ? "bits/byte" : "p(target)");
     }
+    if (!o.checkpoint.empty() && ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.steps)) save_checkpoint(step + 1);
   }
 
   // ---- evaluation: memory vs memory reset before every segment ------------------------------

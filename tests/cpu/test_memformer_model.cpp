@@ -4,7 +4,10 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 
+#include "mnemo/io/slot_state_io.hpp"
 #include "mnemo/models/memformer.hpp"
 #include "support/testing.hpp"
 
@@ -143,6 +146,36 @@ TEST_CASE("streaming inference holds a constant state and returns its arena to s
     if (i == 59) CHECK(arena.stats().bytes_in_use == in_use_after_warmup);
   }
   CHECK(state_bytes == 1 * 3 * 8 * sizeof(float));
+}
+
+TEST_CASE("a stream saved with its parameters resumes bit for bit", "[memformer][model][io]") {
+  const auto cfg = tiny_config();
+  models::Memformer<float, Cpu> model(cfg, 9);
+  std::vector<train::Segment> segs;
+  for (uint64_t i = 0; i < 6; ++i) segs.push_back(make_segment(2, 4, 11, 200 + i, {4, 3}));
+  auto state = model.initial_state(2);
+  for (size_t i = 0; i < 3; ++i) state = model.step(state, segs[i]).next;
+  const std::string path = "memformer_resume_test.safetensors";
+  {
+    io::SafetensorsWriter w;
+    io::add_parameters(w, model.parameters());
+    io::add_state(w, state);
+    w.write(path);
+  }
+  // Uninterrupted.
+  for (size_t i = 3; i < 5; ++i) state = model.step(state, segs[i]).next;
+  const auto logits = model.step(state, segs[5], &segs[0]).logits;
+  // Resumed in a fresh model with other initial weights.
+  models::Memformer<float, Cpu> other(cfg, 1234);
+  io::SafetensorsReader r(path);
+  io::read_parameters(r, other.parameters());
+  auto resumed = io::read_state<float, Cpu>(r);
+  for (size_t i = 3; i < 5; ++i) resumed = other.step(resumed, segs[i]).next;
+  const auto logits2 = other.step(resumed, segs[5], &segs[0]).logits;
+  CHECK(std::memcmp(resumed.slots().data(), state.slots().data(), state.bytes()) == 0);
+  CHECK(std::memcmp(logits2.data(), logits.data(), logits.bytes()) == 0);
+  MNEMO_CHECK_THROWS((io::read_state<double, Cpu>(r)), IoError, "has dtype F32");
+  std::remove(path.c_str());
 }
 
 TEST_CASE("cached generation equals the teacher-forced decoder", "[memformer][model][generate]") {
