@@ -127,6 +127,9 @@ TEST_CASE("layers reject bad configurations and shapes with named errors", "[nn]
   nn::AttentionMask<Cpu> m;
   m.key_padding = &pad;
   MNEMO_CHECK_THROWS(mha.forward(x, x, m, nullptr), ShapeError, ("key_padding has shape [2, 4], expected [batch=2, keys=3]"));
+  nn::Linear<double, Cpu> lin(store, "lin", 4, 3);
+  MNEMO_CHECK_THROWS(lin(TensorD::zeros({2, 5})), ShapeError,
+                     "linear: input has shape [2, 5], expected [..., in_features=4]");
   nn::LayerNorm<double, Cpu> ln(store, "ln", 8);
   MNEMO_CHECK_THROWS(ln(TensorD::zeros({2, 5})), ShapeError, ("gamma"));
 }

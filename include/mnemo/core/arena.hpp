@@ -36,8 +36,8 @@ class Arena {
   Arena& operator=(const Arena&) = delete;
   ~Arena() { release_cached(); }
 
-  /// Size class of a request: multiples of 512 bytes up to 1 MiB, then steps of 1/8 of the
-  /// enclosing power of two (waste under 12.5%).
+  /// Size class of a request: multiples of 512 bytes up to 1 MiB, then steps of 1/16 of the
+  /// enclosing power of two (waste under 6.25%).
   static size_t round_size(size_t bytes) {
     if (bytes == 0) bytes = 1;
     constexpr size_t kSmall = 512, kLarge = size_t{1} << 20;

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "mnemo/autograd/ops/common.hpp"
+#include "mnemo/backend/primitives.hpp"
 
 namespace mnemo::autograd {
 
@@ -109,9 +111,11 @@ template <class T, class B>
 Var<T, B> linear(Context<B>& ctx, const Var<T, B>& x, const Var<T, B>& w, const Var<T, B>* bias = nullptr) {
   using BT = BackendTraits<B>;
   using C = compute_t<T>;
-  const int64_t in = x.shape().last();
-  check_shape("linear: weight", w.shape(), {{"in_features", in}, {"out_features", Dim::any}});
-  const int64_t out_f = w.shape()[1];
+  if (w.shape().rank() != 2)
+    throw ShapeError(detail::cat("linear: weight has shape ", w.shape().str(), ", expected [in_features, out_features]"));
+  const int64_t in = w.shape()[0], out_f = w.shape()[1];
+  if (x.shape().rank() < 1 || x.shape().last() != in)
+    throw ShapeError(detail::cat("linear: input has shape ", x.shape().str(), ", expected [..., in_features=", in, "]"));
   if (bias) check_shape("linear: bias", bias->shape(), {{"out_features", out_f}});
   const int64_t rows = x.shape().rows();
   auto y = new_tensor<T, B>(ctx, x.shape().with_last(out_f));

@@ -4,6 +4,7 @@
 // beta == 0 never reads C (it may hold garbage or NaN).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include <Eigen/Core>
@@ -50,22 +51,46 @@ void gemm_single(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, c
 }
 }  // namespace detail
 
+/// Rows (or columns) below which a product is not split between threads.
+inline constexpr int64_t kGemmMinSplit = 16;
+
+// Threading: mnemo splits the work itself, into the products of the batch and, when there are
+// fewer products than threads, blocks of rows (or of columns, when n > m) of each product; one
+// OpenMP region per call, and Eigen runs single-threaded inside it (Eigen does not thread a
+// product from inside a parallel region). Eigen's own GEMM threading makes its threads wait on
+// each other by spinning, so on a loaded machine a spinning thread holds the core its partner
+// needs and a small product could take a whole scheduler time slice.
 template <class T>
 void gemm_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha,
                           const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
                           int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
                           int64_t batch) {
   if (m <= 0 || n <= 0 || batch <= 0) return;
-  if (batch == 1) {
-    // One product: Eigen parallelises inside it.
-    detail::gemm_single(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-    return;
-  }
-  // Many products: one thread per group of products, each product single-threaded.
-  parallel_for(batch, 2 * m * n * (k > 0 ? k : 1), [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b)
-      detail::gemm_single(ta, tb, m, n, k, alpha, A + b * stride_a, lda, B + b * stride_b, ldb,
-                          beta, C + b * stride_c, ldc);
+  const bool split_rows = m >= n;
+  const int64_t extent = split_rows ? m : n;
+  const int64_t flops = 2 * m * n * std::max<int64_t>(k, 1);
+  const int64_t threads = parallel_threads();
+  const int64_t parts =
+      batch >= threads || flops * batch < kParallelWork
+          ? 1
+          : std::max<int64_t>(1, std::min((threads + batch - 1) / batch, extent / kGemmMinSplit));
+  const int64_t flops_per_part = flops / parts;
+  parallel_for(batch * parts, flops_per_part, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / parts, part = item % parts;
+      const T* a = A + b * stride_a;
+      const T* bm = B + b * stride_b;
+      T* c = C + b * stride_c;
+      // Block [lo, hi) of the split dimension; inner boundaries on multiples of 8 elements.
+      const int64_t lo = part == 0 ? 0 : (extent * part / parts) / 8 * 8;
+      const int64_t hi = part + 1 == parts ? extent : (extent * (part + 1) / parts) / 8 * 8;
+      if (split_rows)  // rows lo..hi of op(A) and C
+        detail::gemm_single(ta, tb, hi - lo, n, k, alpha, a + (ta == Trans::N ? lo * lda : lo), lda, bm, ldb,
+                            beta, c + lo * ldc, ldc);
+      else  // columns lo..hi of op(B) and C
+        detail::gemm_single(ta, tb, m, hi - lo, k, alpha, a, lda, bm + (tb == Trans::N ? lo : lo * ldb), ldb,
+                            beta, c + lo, ldc);
+    }
   });
 }
 

@@ -11,8 +11,18 @@
 
 namespace mnemo::cpu {
 
-/// Below this many "operations" a loop runs on the calling thread (thread start-up costs more).
-inline constexpr int64_t kParallelWork = 1 << 15;
+/// Below this many "operations" a loop runs on the calling thread: waking the team and joining
+/// it costs microseconds on an idle machine, and up to a scheduler time slice on a loaded one.
+inline constexpr int64_t kParallelWork = 1 << 17;
+
+/// Threads a parallel_for started here may use: 1 inside a parallel region or without OpenMP.
+inline int64_t parallel_threads() {
+#if defined(_OPENMP)
+  return omp_in_parallel() ? 1 : std::max(omp_get_max_threads(), 1);
+#else
+  return 1;
+#endif
+}
 
 /// Calls body(begin, end) over contiguous chunks of [0, n), one chunk per thread when
 /// n · cost_per_item is large enough to pay for the threads.

@@ -1,13 +1,15 @@
 // mnemo/backend/cpu/softmax.hpp — masked softmax with a logit scale (1 / (temperature·√d_h)).
 //   forward:  y = softmax(scale · x + bias, masked entries −∞)       per row of `cols`
 //   backward: dx = scale · y ⊙ (dy − <y, dy>)                           (spec §3, temperature)
+// Rows are vectorised with Eigen arrays (its SIMD exp is within ~1.5 ulp of std::exp in float
+// and double). Keys hidden by a causal mask are neither read nor exponentiated.
 #pragma once
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <limits>
-#include <vector>
+
+#include <Eigen/Core>
 
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/primitives.hpp"
@@ -15,13 +17,25 @@
 
 namespace mnemo::cpu {
 
+/// Cost of one softmax element for parallel_for (a vectorised exp and a few passes over the row).
+inline constexpr int64_t kSoftmaxCostPerElement = 4;
+
+namespace detail {
+/// One softmax row as an Eigen array (vectorised arithmetic and exp).
+template <class T>
+using SoftmaxRow = Eigen::Array<T, Eigen::Dynamic, 1>;
+}  // namespace detail
+
 template <class T>
 void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> scale,
                      const SoftmaxMask& mask) {
   using C = compute_t<T>;
+  using ConstRow = Eigen::Map<const detail::SoftmaxRow<T>>;
+  using Row = Eigen::Map<detail::SoftmaxRow<T>>;
+  constexpr C kMinusInf = -std::numeric_limits<C>::infinity();
   const int64_t cols = dims.cols;
-  parallel_for(dims.total_rows(), 4 * cols, [&](int64_t begin, int64_t end) {
-    std::vector<C> z(static_cast<size_t>(cols));
+  parallel_for(dims.total_rows(), kSoftmaxCostPerElement * cols, [&](int64_t begin, int64_t end) {
+    detail::SoftmaxRow<C> z(cols);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t r = row % dims.rows;
       const int64_t h = (row / dims.rows) % dims.heads;
@@ -30,32 +44,29 @@ void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> sca
       T* yr = y + row * cols;
       const uint8_t* pad = mask.key_padding ? mask.key_padding + o * cols : nullptr;
       const int64_t q_pos = r + mask.query_offset;
-      const int64_t last = mask.causal ? std::min<int64_t>(cols, q_pos + 1) : cols;  // keys < last
-      const C slope = mask.alibi_slopes ? static_cast<C>(mask.alibi_slopes[h]) : C(0);
-      C mx = -std::numeric_limits<C>::infinity();
-      for (int64_t c = 0; c < cols; ++c) {
-        const bool masked = c >= last || (pad && pad[c]);
-        if (masked) {
-          z[static_cast<size_t>(c)] = -std::numeric_limits<C>::infinity();
-          continue;
-        }
-        C v = scale * static_cast<C>(xr[c]);
-        if (mask.alibi_slopes) v -= slope * static_cast<C>(q_pos - c);
-        z[static_cast<size_t>(c)] = v;
-        mx = std::max(mx, v);
+      // Keys [0, last) are visible to this query; the causal mask hides the rest.
+      const int64_t last = mask.causal ? std::clamp<int64_t>(q_pos + 1, 0, cols) : cols;
+      auto zv = z.head(last);
+      zv = scale * ConstRow(xr, last).template cast<C>();
+      if (mask.alibi_slopes) {
+        const C slope = static_cast<C>(mask.alibi_slopes[h]);
+        for (int64_t c = 0; c < last; ++c) zv[c] -= slope * static_cast<C>(q_pos - c);
       }
-      if (mx == -std::numeric_limits<C>::infinity()) {  // every key masked
-        std::fill(yr, yr + cols, T(0));
+      if (pad)
+        for (int64_t c = 0; c < last; ++c)
+          if (pad[c]) zv[c] = kMinusInf;
+      const C mx = last > 0 ? zv.maxCoeff() : kMinusInf;
+      std::fill(yr + last, yr + cols, T(0));
+      if (mx == kMinusInf) {  // every key masked: all-zero probabilities
+        std::fill(yr, yr + last, T(0));
         continue;
       }
-      C sum = 0;
-      for (int64_t c = 0; c < cols; ++c) {
-        const C e = std::exp(z[static_cast<size_t>(c)] - mx);  // exp(−∞) = 0
-        z[static_cast<size_t>(c)] = e;
-        sum += e;
-      }
-      const C inv = C(1) / sum;
-      for (int64_t c = 0; c < cols; ++c) yr[c] = static_cast<T>(z[static_cast<size_t>(c)] * inv);
+      zv = (zv - mx).exp();
+      if (pad)  // Eigen's exp(−∞) is a tiny positive number, not 0
+        for (int64_t c = 0; c < last; ++c)
+          if (pad[c]) zv[c] = C(0);
+      const C inv = C(1) / zv.sum();
+      Row(yr, last) = (zv * inv).template cast<T>();
     }
   });
 }
@@ -64,15 +75,14 @@ template <class T>
 void softmax_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t cols,
                       compute_t<T> scale) {
   using C = compute_t<T>;
+  using ConstRow = Eigen::Map<const detail::SoftmaxRow<T>>;
   parallel_for(rows, 3 * cols, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
-      const T* yr = y + row * cols;
-      const T* dyr = dy + row * cols;
-      T* dxr = dx + row * cols;
-      C dot = 0;
-      for (int64_t c = 0; c < cols; ++c) dot += static_cast<C>(yr[c]) * static_cast<C>(dyr[c]);
-      for (int64_t c = 0; c < cols; ++c)
-        dxr[c] = static_cast<T>(scale * static_cast<C>(yr[c]) * (static_cast<C>(dyr[c]) - dot));
+      const auto yr = ConstRow(y + row * cols, cols).template cast<C>();
+      const auto dyr = ConstRow(dy + row * cols, cols).template cast<C>();
+      const C dot = (yr * dyr).sum();
+      // dx may alias dy: each element is read before it is written.
+      Eigen::Map<detail::SoftmaxRow<T>>(dx + row * cols, cols) = (scale * yr * (dyr - dot)).template cast<T>();
     }
   });
 }

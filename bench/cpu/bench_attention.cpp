@@ -1,0 +1,174 @@
+// CPU benchmarks of nn::MultiHeadAttention<float, Cpu>: causal self-attention forward (NoGrad,
+// tensor-level forward) and forward+backward (through the tape), at the foundation issue's two
+// shapes, plus the rate Eigen's GEMM reaches on a large product (the machine's ceiling, measured
+// in the same run so the attention rates can be read as a fraction of it).
+//
+// FLOPs counted per forward (dense: the causal mask does not skip any product, on our side or
+// in the PyTorch peer):
+//   projections Q, K, V, O:  4 · 2·B·L·d²
+//   S = Q·Kᵀ and A·V:        2 · 2·B·h·L²·d_h = 4·B·L²·d
+//   forward = 8·B·L·d² + 4·B·L²·d;   forward+backward = 3 × forward
+// (the backward runs two GEMMs of the forward's size for each forward GEMM: dX and dW of every
+// projection, dQ and dK of Q·Kᵀ, dA and dV of A·V; softmax, bias and permutes are not counted).
+//
+// Counters (the console shows the aggregates over repetitions; --benchmark_out files keep every
+// repetition too):
+//   GFLOP/s   the FLOPs above over wall time;
+//   peak_MiB  the CPU arena's high-water mark during the timed loop (parameters, inputs and all
+//             activations and workspaces in use at once);
+//   threads   OpenMP threads mnemo's kernels (GEMM included) may use.
+//
+// The ceiling: BM_EigenGemmCeiling is a 2048³ float product through BackendTraits<Cpu>::gemm
+// (Eigen's kernel, threaded by mnemo: blocks of rows, see backend/cpu/gemm.hpp);
+// BM_EigenGemmNative is the same product with Eigen's own threading, for comparison.
+// bench/summarize_cpu.py divides by the faster of the two.
+//
+// Repetitions: MNEMO_BENCH_REPETITIONS (default 5). bench/run_cpu.sh runs these together with
+// the PyTorch peers in bench/peers/attention_cpu.py.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+
+#include "mnemo/mnemo.hpp"
+
+namespace {
+
+using namespace mnemo;
+using Attention = nn::MultiHeadAttention<float, Cpu>;
+using TensorF = Tensor<float, Cpu>;
+using VarF = autograd::Var<float, Cpu>;
+using Clock = std::chrono::steady_clock;
+
+int repetitions() {
+  const char* env = std::getenv("MNEMO_BENCH_REPETITIONS");
+  const int n = env ? std::atoi(env) : 0;
+  return n > 0 ? n : 5;
+}
+
+double attention_forward_flops(int64_t batch, int64_t len, int64_t d) {
+  const double b = static_cast<double>(batch), l = static_cast<double>(len), dd = static_cast<double>(d);
+  return 8.0 * b * l * dd * dd + 4.0 * b * l * l * dd;
+}
+
+TensorF normal_tensor(const Shape& shape, uint64_t seed) {
+  TensorF t(shape);
+  const RngKey key{seed, 0xbe7c};
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = static_cast<float>(key.normal(static_cast<uint64_t>(i)));
+  return t;
+}
+
+/// Times the loop, then sets the counters every case reports.
+template <class Body>
+void run_timed(benchmark::State& state, double flops_per_iteration, Body&& body) {
+  Arena& arena = BackendTraits<Cpu>::default_context().arena();
+  body();  // warm-up: fills the arena's cache so the loop measures the steady state
+  arena.reset_peak();
+  const auto start = Clock::now();
+  for (auto _ : state) body();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  state.counters["GFLOP/s"] = flops_per_iteration * static_cast<double>(state.iterations()) / seconds * 1e-9;
+  state.counters["peak_MiB"] = static_cast<double>(arena.stats().peak_bytes) / (1024.0 * 1024.0);
+  state.counters["threads"] = cpu::num_threads();
+}
+
+struct AttentionCase {
+  int64_t batch, len, d, heads;
+  explicit AttentionCase(const benchmark::State& state)
+      : batch(state.range(0)), len(state.range(1)), d(state.range(2)), heads(state.range(3)) {}
+};
+
+void BM_AttentionForward(benchmark::State& state) {
+  const AttentionCase c(state);
+  nn::ParameterStore<float, Cpu> store(1);
+  Attention attention(store, "attn", c.d, c.heads);
+  const TensorF x = normal_tensor(Shape{c.batch, c.len, c.d}, 2);
+  nn::AttentionMask<Cpu> mask;
+  mask.causal = true;
+  autograd::NoGrad no_grad;
+  run_timed(state, attention_forward_flops(c.batch, c.len, c.d), [&] {
+    TensorF y = attention.forward(x, x, mask, nullptr);
+    benchmark::DoNotOptimize(y.data());
+  });
+}
+
+void BM_AttentionForwardBackward(benchmark::State& state) {
+  const AttentionCase c(state);
+  nn::ParameterStore<float, Cpu> store(1);
+  Attention attention(store, "attn", c.d, c.heads);
+  // The input takes a gradient too (as inside a layer stack), so the backward is the full 2×.
+  const VarF x = VarF::leaf(normal_tensor(Shape{c.batch, c.len, c.d}, 2));
+  const TensorF dy = normal_tensor(Shape{c.batch, c.len, c.d}, 3);
+  nn::AttentionMask<Cpu> mask;
+  mask.causal = true;
+  autograd::Tape tape;
+  run_timed(state, 3.0 * attention_forward_flops(c.batch, c.len, c.d), [&] {
+    const size_t mark = tape.mark();
+    VarF y;
+    {
+      autograd::Recording recording(tape);
+      y = attention(x, x, mask);
+    }
+    tape.seed(y, dy);
+    tape.backward(mark);
+    tape.rewind(mark);
+    benchmark::DoNotOptimize(x.grad().data());
+  });
+}
+
+/// The GEMM ceiling: C = A·B, n×n×n floats, through BackendTraits<Cpu>::gemm (one Eigen product,
+/// parallelised by Eigen over the OpenMP threads).
+void BM_EigenGemmCeiling(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const TensorF a = normal_tensor(Shape{n, n}, 4), b = normal_tensor(Shape{n, n}, 5);
+  TensorF c(Shape{n, n});
+  auto& ctx = BackendTraits<Cpu>::default_context();
+  run_timed(state, 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n), [&] {
+    BackendTraits<Cpu>::gemm<float>(ctx, Trans::N, Trans::N, n, n, n, 1.0f, a.data(), n, 0, b.data(), n, 0,
+                                    0.0f, c.data(), n, 0, 1);
+    benchmark::DoNotOptimize(c.data());
+  });
+}
+
+/// The same product with Eigen's own threading (Eigen::nbThreads() threads, outside any region).
+void BM_EigenGemmNative(benchmark::State& state) {
+  using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const int64_t n = state.range(0);
+  const TensorF a = normal_tensor(Shape{n, n}, 4), b = normal_tensor(Shape{n, n}, 5);
+  TensorF c(Shape{n, n});
+  const Eigen::Map<const Matrix> am(a.data(), n, n), bm(b.data(), n, n);
+  Eigen::Map<Matrix> cm(c.data(), n, n);
+  run_timed(state, 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n), [&] {
+    cm.noalias() = am * bm;
+    benchmark::DoNotOptimize(c.data());
+  });
+  state.counters["eigen_threads"] = Eigen::nbThreads();
+}
+
+void gemm_size(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n"})
+      ->Arg(2048)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->Repetitions(repetitions())
+      ->DisplayAggregatesOnly(true);
+}
+
+// Arguments: {batch, len, d_model, heads}.
+void attention_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"B", "L", "d", "h"})
+      ->Args({16, 512, 512, 8})
+      ->Args({1, 64, 256, 4})
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->Repetitions(repetitions())
+      ->DisplayAggregatesOnly(true);
+}
+
+BENCHMARK(BM_EigenGemmCeiling)->Apply(gemm_size);
+BENCHMARK(BM_EigenGemmNative)->Apply(gemm_size);
+BENCHMARK(BM_AttentionForward)->Apply(attention_shapes);
+BENCHMARK(BM_AttentionForwardBackward)->Apply(attention_shapes);
+
+}  // namespace

@@ -1,0 +1,52 @@
+# cmake/mnemoInstall.cmake — install rules and the exported package, so that a host project can
+# use `find_package(mnemo CONFIG)` against an install prefix (or `add_subdirectory` the source
+# tree, which needs none of this).
+#
+# Installed layout under the prefix:
+#   include/mnemo/**/*.hpp, *.cuh                       the headers
+#   share/cmake/mnemo/mnemoConfig.cmake                   finds the dependencies, loads the targets
+#   share/cmake/mnemo/mnemoConfigVersion.cmake            SameMajorVersion compatibility
+#   share/cmake/mnemo/mnemoTargets.cmake                  mnemo::mnemo
+#   share/cmake/mnemo/mnemoCudaTargets.cmake              mnemo::cuda (only when it was configured)
+#
+# Expects the targets `mnemo` and, when MNEMO_HAS_CUDA, `mnemo_cuda` to exist.
+
+include(CMakePackageConfigHelpers)
+
+set(MNEMO_INSTALL_CMAKEDIR "${CMAKE_INSTALL_DATADIR}/cmake/mnemo"
+    CACHE STRING "Where mnemo's CMake package files are installed (relative to the prefix)")
+
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/mnemo"
+        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+        FILES_MATCHING PATTERN "*.hpp" PATTERN "*.cuh")
+
+install(TARGETS mnemo EXPORT mnemoTargets)
+install(EXPORT mnemoTargets NAMESPACE mnemo:: DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
+
+# The CUDA target goes into its own export file: a consumer without a CUDA toolkit can still
+# load mnemo::mnemo, and gets mnemo::cuda only when it asks for it and the toolkit is found.
+if(MNEMO_HAS_CUDA)
+  set_target_properties(mnemo_cuda PROPERTIES EXPORT_NAME cuda)
+  install(TARGETS mnemo_cuda EXPORT mnemoCudaTargets)
+  install(EXPORT mnemoCudaTargets NAMESPACE mnemo:: DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
+endif()
+
+# Values substituted into mnemoConfig.cmake.in.
+set(MNEMO_EXPORTS_OPENMP OFF)
+if(MNEMO_OPENMP AND OpenMP_CXX_FOUND)
+  set(MNEMO_EXPORTS_OPENMP ON)
+endif()
+set(MNEMO_EXPORTS_CUDA ${MNEMO_HAS_CUDA})
+
+configure_package_config_file(
+  "${PROJECT_SOURCE_DIR}/cmake/mnemoConfig.cmake.in"
+  "${PROJECT_BINARY_DIR}/mnemoConfig.cmake"
+  INSTALL_DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
+# Header-only: the package fits any architecture (ARCH_INDEPENDENT skips the pointer-size check).
+write_basic_package_version_file(
+  "${PROJECT_BINARY_DIR}/mnemoConfigVersion.cmake"
+  VERSION "${PROJECT_VERSION}"
+  COMPATIBILITY SameMajorVersion
+  ARCH_INDEPENDENT)
+install(FILES "${PROJECT_BINARY_DIR}/mnemoConfig.cmake" "${PROJECT_BINARY_DIR}/mnemoConfigVersion.cmake"
+        DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
