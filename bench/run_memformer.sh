@@ -6,7 +6,7 @@
 #   OUT/peak_memory.dat + docs/memformer_peak_memory.png                   the plot (gnuplot)
 # and prints summary.md.
 #
-#   bench/run_memformer.sh [--out DIR] [--reps N] [--batch B] [--stream-tokens N] [--quick]
+#   bench/run_memformer.sh [--out DIR] [--reps N] [--batch B] [--threads N] [--stream-tokens N] [--quick]
 #                          [--skip-rollout] [--skip-resident] [--no-plot]
 #
 #   --out DIR           where the files go (default out/memformer-bench-<UTC time>)
@@ -16,9 +16,11 @@
 #   --quick             smoke test: 2 repetitions, 20k-token stream, rollouts T = 4 only
 #   --no-plot           leave docs/memformer_peak_memory.png alone
 #
-# Threads: OMP_NUM_THREADS=2 for mnemo (its kernels and Eigen's GEMM), torch.set_num_threads(2)
-# for the peer. On a machine busy with other work both sides slow down, and two-thread runs
-# suffer most (a waiting thread spins on the core its partner needs); compare ratios from one run.
+# Threads: OMP_NUM_THREADS=2 for mnemo (its kernels and GEMM), torch.set_num_threads(2) for the
+# peer (--threads N to change both). OMP_WAIT_POLICY defaults to passive for both sides (both use
+# libgomp): with the default policy a waiting thread spins on the core its partner needs, and on a
+# machine busy with other work a two-thread step ran 35x slower than a one-thread one. Set
+# OMP_WAIT_POLICY=active in the environment to measure the default. Compare ratios from one run.
 # Environment: MNEMO_BENCH_BUILD (build folder, default build-bench), PYTHON (default /usr/bin/python3).
 set -euo pipefail
 
@@ -29,8 +31,9 @@ OUT=""
 REPS=5
 PEER_REPS=15
 BATCH=2
+THREADS=2
 STREAM_TOKENS=1000000
-ROLLOUT_FILTER='BM_MemformerRollout/(BPTT|MRBP)/(4|16|32)$'
+ROLLOUT_FILTER='BM_MemformerRollout/(BPTT|MRBP)/(4|16|32)/'
 ROLLOUT=1
 RESIDENT=1
 PLOT=1
@@ -40,8 +43,9 @@ while [[ $# -gt 0 ]]; do
     --out) OUT="$2"; shift 2 ;;
     --reps) REPS="$2"; PEER_REPS="$2"; shift 2 ;;
     --batch) BATCH="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
     --stream-tokens) STREAM_TOKENS="$2"; shift 2 ;;
-    --quick) REPS=2; PEER_REPS=3; STREAM_TOKENS=20000; ROLLOUT_FILTER='BM_MemformerRollout/(BPTT|MRBP)/4$'; shift ;;
+    --quick) REPS=2; PEER_REPS=3; STREAM_TOKENS=20000; ROLLOUT_FILTER='BM_MemformerRollout/(BPTT|MRBP)/4/'; shift ;;
     --skip-rollout) ROLLOUT=0; shift ;;
     --skip-resident) RESIDENT=0; shift ;;
     --no-plot) PLOT=0; shift ;;
@@ -56,13 +60,15 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMNEMO_ENABLE_CUDA=OFF 
   -DMNEMO_BUILD_EXAMPLES=OFF -DMNEMO_BUILD_BENCHMARKS=ON > "$OUT/cmake.log"
 make -C "$BUILD" -j2 mnemo_bench_cpu > "$OUT/make.log"
 BENCH="$BUILD/bench/mnemo_bench_cpu"
-export OMP_NUM_THREADS=2
+export OMP_NUM_THREADS="$THREADS"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+echo "OMP_NUM_THREADS=$OMP_NUM_THREADS OMP_WAIT_POLICY=$OMP_WAIT_POLICY load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/meta.txt" >&2
 
 echo "== mnemo streaming cases and GEMM ceiling" >&2
 "$BENCH" --benchmark_filter='BM_Memformer(StreamStep|StreamRead|StreamGenerate|GemmCeiling)' \
   --benchmark_repetitions="$REPS" --benchmark_out="$OUT/stream.json" --benchmark_out_format=json >&2
 echo "== PyTorch eager peer" >&2
-"$PYTHON" "$ROOT/bench/peers/memformer_cpu.py" --threads 2 --reps "$PEER_REPS" --json "$OUT/peer.json" >&2
+"$PYTHON" "$ROOT/bench/peers/memformer_cpu.py" --threads "$THREADS" --reps "$PEER_REPS" --json "$OUT/peer.json" >&2
 if [[ $ROLLOUT == 1 ]]; then
   echo "== rollouts, MRBP vs BPTT (batch $BATCH)" >&2
   MNEMO_BENCH_ROLLOUT_BATCH="$BATCH" "$BENCH" --benchmark_filter="$ROLLOUT_FILTER" \
@@ -79,7 +85,7 @@ import json, os, statistics, sys
 out = sys.argv[1]
 def load(name):
     p = os.path.join(out, name)
-    return json.load(open(p)) if os.path.exists(p) else None
+    return json.load(open(p)) if os.path.exists(p) and os.path.getsize(p) > 0 else None
 def runs(doc, prefix):
     return [b for b in doc["benchmarks"] if b["name"].startswith(prefix) and b.get("run_type") == "iteration"]
 def ms(b):
@@ -89,8 +95,9 @@ lines = []
 stream, peer = load("stream.json"), load("peer.json")
 ctx = stream["context"]
 lines.append(f"machine: {ctx.get('num_cpus')} CPUs at {ctx.get('mhz_per_cpu')} MHz, load average "
-             f"{', '.join(f'{x:.2f}' for x in ctx.get('load_avg', []))}; OMP_NUM_THREADS=2; torch {peer['torch']} "
-             f"({peer['threads']} threads)\n")
+             f"{', '.join(f'{x:.2f}' for x in ctx.get('load_avg', []))} at the start of the streaming cases; "
+             f"{os.environ.get('OMP_NUM_THREADS')} mnemo threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; "
+             f"torch {peer['torch']} ({peer['threads']} threads)\n")
 lines.append("| case (B=1, L=64, d=256, 4+4 layers) | mnemo ms (median) | PyTorch eager ms (median) | speed-up | mnemo GFLOP/s |")
 lines.append("| --- | ---: | ---: | ---: | ---: |")
 ceiling = statistics.median(b["GFLOP/s"] for b in runs(stream, "BM_MemformerGemmCeiling"))
