@@ -77,7 +77,9 @@ int main() {
     linear(autograd::Var<double, Cpu>(Tens::zeros({2, 4})));
     expect(false, "a [2, 4] input to a 3-feature Linear throws ShapeError");
   } catch (const ShapeError& e) {
-    expect(std::string(e.what()).find("in_features=4") != std::string::npos,
+    const std::string message = e.what();
+    expect(message.find("[2, 4]") != std::string::npos &&
+               message.find("in_features=3") != std::string::npos,
            std::string("a [2, 4] input to a 3-feature Linear throws ShapeError: ") + e.what());
   }
 

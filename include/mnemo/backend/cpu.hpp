@@ -12,6 +12,7 @@
 
 #include "mnemo/backend/cpu/activation.hpp"
 #include "mnemo/backend/cpu/adamw.hpp"
+#include "mnemo/backend/cpu/adamw_master.hpp"
 #include "mnemo/backend/cpu/context.hpp"
 #include "mnemo/backend/cpu/cross_entropy.hpp"
 #include "mnemo/backend/cpu/elementwise.hpp"
@@ -205,6 +206,12 @@ struct BackendTraits<Cpu> {
   static void adamw_update(Context&, T* param, const T* grad, master_t<T>* m, master_t<T>* v,
                            int64_t n, const AdamWStep& step) {
     cpu::adamw_update(param, grad, m, v, n, step);
+  }
+  /// The same step on a master copy (mixed precision): master updated, param = master as T.
+  template <class T>
+  static void adamw_update_master(Context&, T* param, const T* grad, master_t<T>* master, master_t<T>* m,
+                                  master_t<T>* v, int64_t n, const AdamWStep& step) {
+    cpu::adamw_update_master(param, grad, master, m, v, n, step);
   }
 
   // ---- Memformer slot-attention writer (memformer.md §2.4, §3) ----------------------------

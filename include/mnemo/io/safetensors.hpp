@@ -101,6 +101,7 @@ void read_parameters(const SafetensorsReader& reader, nn::ParameterStore<T, B>& 
 
   for (auto& p : store) {
     reader.read_into(p->name, p->value);
+    p->master = {};  // mixed precision: the next AdamW step takes the fp32 master from the new value
     if (!with_optimizer_state) continue;
     if (reader.contains(adam_m_name(p->name))) {
       for (auto* moment : {&p->adam_m, &p->adam_v})

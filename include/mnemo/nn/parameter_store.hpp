@@ -38,6 +38,11 @@ struct Parameter {
   Tensor<T, B> value;
   Tensor<T, B> grad;                   // always allocated, same shape
   Tensor<master_t<T>, B> adam_m, adam_v;  // optimizer moments, allocated by the optimizer
+  // Mixed precision (T = __half, __nv_bfloat16): the fp32 master copy the optimizer updates;
+  // `value` is the master rounded to T. Allocated by the optimizer from `value` at its first
+  // step; undefined when master_t<T> is T. Code that overwrites `value` afterwards resets it
+  // (`master = {}`, as io::read_parameters does) so that the next step takes it from `value`.
+  Tensor<master_t<T>, B> master;
   std::shared_ptr<autograd::GradSlot<T, B>> slot;  // persistent slot over `grad`
 
   /// The parameter as a differentiable value whose gradient accumulates into `grad`.

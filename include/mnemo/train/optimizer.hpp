@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/core/error.hpp"
@@ -26,7 +27,8 @@ struct AdamWConfig {
 };
 
 /// Decoupled-weight-decay Adam (Loshchilov & Hutter), as PyTorch's AdamW. Moments are kept in
-/// the parameter's master precision and allocated on the first step.
+/// the parameter's master precision and allocated on the first step; for half-precision
+/// parameters the step updates an fp32 master copy (Parameter::master) and writes it rounded.
 template <class T, class B>
 class AdamW {
  public:
@@ -54,8 +56,17 @@ class AdamW {
         p->adam_m.zero();
         p->adam_v.zero();
       }
-      BackendTraits<B>::adamw_update(ctx, p->value.data(), p->grad.data(), p->adam_m.data(), p->adam_v.data(),
-                                     p->numel(), s);
+      if constexpr (std::is_same_v<master_t<T>, T>) {
+        BackendTraits<B>::adamw_update(ctx, p->value.data(), p->grad.data(), p->adam_m.data(), p->adam_v.data(),
+                                       p->numel(), s);
+      } else {  // mixed precision: the step runs on the master copy, value = master rounded to T
+        if (!p->master.defined()) {
+          p->master = Tensor<master_t<T>, B>(p->shape(), ctx.arena());
+          BackendTraits<B>::cast(ctx, p->numel(), p->value.data(), p->master.data());
+        }
+        BackendTraits<B>::adamw_update_master(ctx, p->value.data(), p->grad.data(), p->master.data(),
+                                              p->adam_m.data(), p->adam_v.data(), p->numel(), s);
+      }
     }
   }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "mnemo/backend/activation_functions.hpp"
 #include "mnemo/backend/cpu/layer_norm.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/primitives.hpp"
@@ -16,25 +17,9 @@
 
 namespace mnemo::cpu {
 
-template <class C>
-inline C activation_value(Activation act, C z) {
-  switch (act) {
-    case Activation::Relu: return z > C(0) ? z : C(0);
-    case Activation::Gelu: return C(0.5) * z * (C(1) + std::erf(z * C(0.70710678118654752440)));
-    default: return z;
-  }
-}
-
-template <class C>
-inline C activation_derivative(Activation act, C z) {
-  switch (act) {
-    case Activation::Relu: return z > C(0) ? C(1) : C(0);
-    case Activation::Gelu:
-      return C(0.5) * (C(1) + std::erf(z * C(0.70710678118654752440))) +
-             z * std::exp(C(-0.5) * z * z) * C(0.39894228040143267794);
-    default: return C(1);
-  }
-}
+// The activation formulas are shared with the CUDA backend (backend/activation_functions.hpp).
+using ::mnemo::activation_derivative;
+using ::mnemo::activation_value;
 
 template <class T>
 void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols,

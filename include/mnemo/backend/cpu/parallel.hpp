@@ -41,6 +41,8 @@ void parallel_for(int64_t n, int64_t cost_per_item, Body&& body) {
     }
     return;
   }
+#else
+  (void)cost_per_item;  // serial build (no OpenMP, e.g. an nvcc translation unit)
 #endif
   body(int64_t{0}, n);
 }

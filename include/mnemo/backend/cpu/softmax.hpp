@@ -13,6 +13,7 @@
 
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/primitives.hpp"
+#include "mnemo/backend/softmax_row_mask.hpp"
 #include "mnemo/core/precision.hpp"
 
 namespace mnemo::cpu {
@@ -37,21 +38,16 @@ void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> sca
   parallel_for(dims.total_rows(), kSoftmaxCostPerElement * cols, [&](int64_t begin, int64_t end) {
     detail::SoftmaxRow<C> z(cols);
     for (int64_t row = begin; row < end; ++row) {
-      const int64_t r = row % dims.rows;
-      const int64_t h = (row / dims.rows) % dims.heads;
-      const int64_t o = row / (dims.rows * dims.heads);
       const T* xr = x + row * cols;
       T* yr = y + row * cols;
-      const uint8_t* pad = mask.key_padding ? mask.key_padding + o * cols : nullptr;
-      const int64_t q_pos = r + mask.query_offset;
+      const SoftmaxRowMask<C> rm(dims, mask, row);  // mask semantics shared with the CUDA backend
+      const uint8_t* pad = rm.padding;
       // Keys [0, last) are visible to this query; the causal mask hides the rest.
-      const int64_t last = mask.causal ? std::clamp<int64_t>(q_pos + 1, 0, cols) : cols;
+      const int64_t last = rm.visible_end;
       auto zv = z.head(last);
       zv = scale * ConstRow(xr, last).template cast<C>();
-      if (mask.alibi_slopes) {
-        const C slope = static_cast<C>(mask.alibi_slopes[h]);
-        for (int64_t c = 0; c < last; ++c) zv[c] -= slope * static_cast<C>(q_pos - c);
-      }
+      if (rm.alibi)
+        for (int64_t c = 0; c < last; ++c) zv[c] = rm.logit(zv[c], c);
       if (pad)
         for (int64_t c = 0; c < last; ++c)
           if (pad[c]) zv[c] = kMinusInf;
