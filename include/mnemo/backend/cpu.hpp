@@ -21,6 +21,7 @@
 #include "mnemo/backend/cpu/gaussian_expectation.hpp"
 #include "mnemo/backend/cpu/gemm.hpp"
 #include "mnemo/backend/cpu/layer_norm.hpp"
+#include "mnemo/backend/cpu/memformer_writer.hpp"
 #include "mnemo/backend/cpu/normalize.hpp"
 #include "mnemo/backend/cpu/reduce.hpp"
 #include "mnemo/backend/cpu/sigmoid_gate.hpp"
@@ -256,6 +257,28 @@ struct BackendTraits<Cpu> {
   static void adamw_update_master(Context&, T* param, const T* grad, master_t<T>* master, master_t<T>* m,
                                   master_t<T>* v, int64_t n, const AdamWStep& step) {
     cpu::adamw_update_master(param, grad, master, m, v, n, step);
+  }
+
+  // ---- Memformer slot-attention writer (memformer.md §2.4, §3) ----------------------------
+  /// Self logit + L token logits per slot and head, scaled by `scale` = 1/(τ·√d_h), padded
+  /// tokens masked, softmax; m_out = p_self·m + Σ_l p_l·v_tok[l]. Layouts: see
+  /// MemformerWriterDims; `padding` [batch, tokens] (nullable, nonzero = padding); `probs`
+  /// receives [batch, heads, slots, 1+tokens].
+  template <class T>
+  static void memformer_writer_forward(Context&, const T* q, const T* k_self, const T* k_tok,
+                                       const T* v_tok, const T* m, const uint8_t* padding, T* probs,
+                                       T* m_out, const MemformerWriterDims& dims, compute_t<T> scale) {
+    cpu::memformer_writer_forward(q, k_self, k_tok, v_tok, m, padding, probs, m_out, dims, scale);
+  }
+  /// Gradients of the writer core from dm_out (all outputs written, none accumulated): dq,
+  /// dk_self, dm (direct self-value path) [batch, slots, d]; dk_tok, dv_tok [batch, tokens, d].
+  template <class T>
+  static void memformer_writer_backward(Context&, const T* q, const T* k_self, const T* k_tok,
+                                        const T* v_tok, const T* m, const T* probs, const T* dm_out,
+                                        T* dq, T* dk_self, T* dk_tok, T* dv_tok, T* dm,
+                                        const MemformerWriterDims& dims, compute_t<T> scale) {
+    cpu::memformer_writer_backward(q, k_self, k_tok, v_tok, m, probs, dm_out, dq, dk_self, dk_tok, dv_tok,
+                                   dm, dims, scale);
   }
 };
 

@@ -49,3 +49,21 @@ struct AdamWStep {
 };
 
 }  // namespace mnemo
+
+namespace mnemo {
+
+/// Extents of Memformer's slot-attention writer (memformer.md §2.4). Slot-side tensors (queries,
+/// self keys, raw slots, output) are [batch, slots, heads·head_dim]; token-side tensors (keys,
+/// values) are [batch, tokens, heads·head_dim]; probabilities are [batch, heads, slots, 1+tokens]
+/// with column 0 the slot's self logit. Head h is the column slice h·head_dim … (h+1)·head_dim−1.
+struct MemformerWriterDims {
+  int64_t batch = 1;
+  int64_t slots = 1;
+  int64_t tokens = 0;
+  int64_t heads = 1;
+  int64_t head_dim = 1;
+  int64_t width() const { return heads * head_dim; }
+  int64_t prob_cols() const { return 1 + tokens; }
+};
+
+}  // namespace mnemo

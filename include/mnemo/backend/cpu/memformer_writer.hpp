@@ -1,0 +1,139 @@
+// mnemo/backend/cpu/memformer_writer.hpp — Memformer's slot-attention writer core
+// (memformer.md §2.4 forward, §3 backward), one (batch row, head) pair per task.
+//
+// Per row b, head h, slot i (q, k_self, m: slot-side; K_x, V_x: token-side; s = scale =
+// 1/(τ·√d_h)):
+//   z_i = s·( q_i·k_self_i ,  q_i·K_x[l] for l = 1..L )        −∞ where token l is padding
+//   p_i = softmax(z_i)                                         over 1+L entries
+//   m'_i = p_{i,0}·m_i + Σ_l p_{i,l}·V_x[l]
+// The self logit is a row-wise dot product: no K×K block is ever formed, cost O(K·L·d_h).
+// Backward, with g = dm'_i:
+//   dp_{i,0} = g·m_i,  dp_{i,l} = g·V_x[l],  dz_i = s·p_i ⊙ (dp_i − <p_i, dp_i>)
+//   dq_i = dz_{i,0}·k_self_i + Σ_l dz_{i,l}·K_x[l],   dk_self_i = dz_{i,0}·q_i
+//   dK_x[l] = Σ_i dz_{i,l}·q_i,   dV_x[l] = Σ_i p_{i,l}·g_i,   dm_i = p_{i,0}·g_i (raw self-value)
+// Every output is written (not accumulated). Each task owns the column slice of its head in its
+// batch row, so results never depend on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include <Eigen/Core>
+
+#include "mnemo/backend/cpu/gemm.hpp"
+#include "mnemo/backend/cpu/parallel.hpp"
+#include "mnemo/backend/primitives.hpp"
+#include "mnemo/core/precision.hpp"
+
+namespace mnemo::cpu {
+
+namespace writer_detail {
+/// Head h of batch row b of a [batch, rows, heads·head_dim] tensor as a rows × head_dim matrix.
+template <class P>
+auto head_slice(P* base, const MemformerWriterDims& d, int64_t rows, int64_t b, int64_t h) {
+  using T = std::remove_const_t<P>;
+  using Map = std::conditional_t<std::is_const_v<P>, ConstMatrixMap<T>, MatrixMap<T>>;
+  return Map(base + b * rows * d.width() + h * d.head_dim, rows, d.head_dim, Eigen::OuterStride<>(d.width()));
+}
+
+/// The writer's inputs for one (batch row, head) task.
+template <class T>
+struct HeadInputs {
+  ConstMatrixMap<T> q, k_self, k_tok, v_tok, m;
+  HeadInputs(const T* q_, const T* ks_, const T* kt_, const T* vt_, const T* m_, const MemformerWriterDims& d,
+             int64_t b, int64_t h)
+      : q(head_slice(q_, d, d.slots, b, h)),
+        k_self(head_slice(ks_, d, d.slots, b, h)),
+        k_tok(head_slice(kt_, d, d.tokens, b, h)),
+        v_tok(head_slice(vt_, d, d.tokens, b, h)),
+        m(head_slice(m_, d, d.slots, b, h)) {}
+};
+}  // namespace writer_detail
+
+template <class T>
+void memformer_writer_forward(const T* q, const T* k_self, const T* k_tok, const T* v_tok, const T* m,
+                              const uint8_t* padding, T* probs, T* m_out, const MemformerWriterDims& dims,
+                              compute_t<T> scale) {
+  using namespace writer_detail;
+  using A = accumulate_t<T>;
+  const int64_t K = dims.slots, L = dims.tokens, P = dims.prob_cols();
+  parallel_for(dims.batch * dims.heads, 4 * K * P * dims.head_dim, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / dims.heads, h = task % dims.heads;
+      const HeadInputs<T> in(q, k_self, k_tok, v_tok, m, dims, b, h);
+      const auto &Q = in.q, &Ks = in.k_self, &Kx = in.k_tok, &Vx = in.v_tok, &M = in.m;
+      MatrixMap<T> Pm(probs + task * K * P, K, P, Eigen::OuterStride<>(P));
+      // Logits: self column, then the K×L token block.
+      Pm.col(0) = Q.cwiseProduct(Ks).rowwise().sum();
+      if (L > 0) Pm.rightCols(L).noalias() = Q * Kx.transpose();
+      const uint8_t* pad = padding ? padding + b * L : nullptr;
+      for (int64_t i = 0; i < K; ++i) {
+        T* row = &Pm(i, 0);
+        A mx = -std::numeric_limits<A>::infinity();
+        for (int64_t c = 0; c < P; ++c) {
+          if (c > 0 && pad && pad[c - 1]) continue;
+          mx = std::max(mx, static_cast<A>(scale) * static_cast<A>(row[c]));
+        }
+        A sum = 0;
+        for (int64_t c = 0; c < P; ++c) {
+          const bool masked = c > 0 && pad && pad[c - 1];
+          const A e = masked ? A(0) : std::exp(static_cast<A>(scale) * static_cast<A>(row[c]) - mx);
+          row[c] = static_cast<T>(e);
+          sum += e;
+        }
+        const A inv = A(1) / sum;  // sum >= 1: the self entry is never masked
+        for (int64_t c = 0; c < P; ++c) row[c] = static_cast<T>(static_cast<A>(row[c]) * inv);
+      }
+      auto Out = head_slice(m_out, dims, K, b, h);
+      Out.noalias() = Pm.col(0).asDiagonal() * M;
+      if (L > 0) Out.noalias() += Pm.rightCols(L) * Vx;
+    }
+  });
+}
+
+template <class T>
+void memformer_writer_backward(const T* q, const T* k_self, const T* k_tok, const T* v_tok, const T* m,
+                               const T* probs, const T* d_out, T* dq, T* dk_self, T* dk_tok, T* dv_tok, T* dm,
+                               const MemformerWriterDims& dims, compute_t<T> scale) {
+  using namespace writer_detail;
+  using A = accumulate_t<T>;
+  const int64_t K = dims.slots, L = dims.tokens, P = dims.prob_cols();
+  parallel_for(dims.batch * dims.heads, 10 * K * P * dims.head_dim, [&](int64_t begin, int64_t end) {
+    RowMajorMatrix<T> dZ(K, P);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / dims.heads, h = task % dims.heads;
+      const HeadInputs<T> in(q, k_self, k_tok, v_tok, m, dims, b, h);
+      const auto &Q = in.q, &Ks = in.k_self, &Kx = in.k_tok, &Vx = in.v_tok, &M = in.m;
+      const auto G = head_slice(d_out, dims, K, b, h);
+      ConstMatrixMap<T> Pm(probs + task * K * P, K, P, Eigen::OuterStride<>(P));
+      // dp, then dz = s·p ⊙ (dp − <p, dp>) in place.
+      dZ.col(0) = G.cwiseProduct(M).rowwise().sum();
+      if (L > 0) dZ.rightCols(L).noalias() = G * Vx.transpose();
+      for (int64_t i = 0; i < K; ++i) {
+        A dot = 0;
+        for (int64_t c = 0; c < P; ++c) dot += static_cast<A>(Pm(i, c)) * static_cast<A>(dZ(i, c));
+        for (int64_t c = 0; c < P; ++c)
+          dZ(i, c) = static_cast<T>(static_cast<A>(scale) * static_cast<A>(Pm(i, c)) *
+                                    (static_cast<A>(dZ(i, c)) - dot));
+      }
+      auto dQ = head_slice(dq, dims, K, b, h);
+      auto dKs = head_slice(dk_self, dims, K, b, h);
+      auto dKx = head_slice(dk_tok, dims, L, b, h);
+      auto dVx = head_slice(dv_tok, dims, L, b, h);
+      auto dM = head_slice(dm, dims, K, b, h);
+      dQ.noalias() = dZ.col(0).asDiagonal() * Ks;
+      dKs.noalias() = dZ.col(0).asDiagonal() * Q;
+      dM.noalias() = Pm.col(0).asDiagonal() * G;
+      if (L > 0) {
+        dQ.noalias() += dZ.rightCols(L) * Kx;
+        dKx.noalias() = dZ.rightCols(L).transpose() * Q;
+        dVx.noalias() = Pm.rightCols(L).transpose() * G;
+      }
+    }
+  });
+}
+
+}  // namespace mnemo::cpu
