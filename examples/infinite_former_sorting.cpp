@@ -6,10 +6,10 @@
 //   infinite_former_sorting --full          the paper's lengths 4k/8k/16k, n = 20, L_seg = 1024
 //   options: --lengths 512,1024  --updates 40  --batch 16  --eval 32  --lr 2e-3  --threads 2
 //            --seed 1  --symbols 8  --segment 128  --dropout 0  --log 10
-//   (defaults sized for minutes: 6 min 51 s measured on 2 shared cores; the models barely start to
-//   learn in 40 updates: use --updates 400 or more for a meaningful comparison)
 //            --separate   one model per length (the paper's protocol) instead of one model
 //                         trained on the lengths in turn (update u uses length u mod #lengths)
+//   (the defaults are sized for minutes: 6 min 51 s measured on 2 shared cores; the models
+//   barely start to learn in 40 updates: use --updates 400 or more for a real comparison)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
