@@ -32,6 +32,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -88,7 +89,7 @@ Options parse(int argc, char** argv) {
           "  --d D (64) --heads H (4) --ffn F (128) --slots K (16) --enc N (2) --dec N (1)\n"
           "  --lr X (2e-3) --warmup N (50) --dropout P (0) --clip X (1) --position-scale X (model default)\n"
           "  --seed S (1) --threads N (1) --log-every N (25) --eval-batches N (8)\n"
-          "  --checkpoint FILE (memformer_recall.safetensors; none = off) --checkpoint-every N (200)\n"
+          "  --checkpoint FILE (memformer_recall.safetensors in the current directory; none = off) --checkpoint-every N (200)\n"
           "  --resume FILE          continue from a checkpoint written with the same settings\n");
       std::exit(0);
     }
@@ -454,6 +455,12 @@ int main(int argc, char** argv) try {
                 100.0 * right[0] / static_cast<double>(counted[0]), 100.0 * right[1] / static_cast<double>(counted[1]));
   }
   std::printf("training took %.1f s\n", train_seconds);
+  if (!o.checkpoint.empty()) {
+    std::error_code ec;
+    const auto where = std::filesystem::absolute(o.checkpoint, ec);
+    std::printf("checkpoint written to %s (continue with --resume %s; --checkpoint none writes none)\n",
+                ec ? o.checkpoint.c_str() : where.c_str(), o.checkpoint.c_str());
+  }
   return 0;
 } catch (const mnemo::Error& e) {
   std::fprintf(stderr, "%s\n", e.what());
