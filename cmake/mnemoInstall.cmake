@@ -50,3 +50,20 @@ write_basic_package_version_file(
   ARCH_INDEPENDENT)
 install(FILES "${PROJECT_BINARY_DIR}/mnemoConfig.cmake" "${PROJECT_BINARY_DIR}/mnemoConfigVersion.cmake"
         DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
+
+# pkg-config file for builds without CMake (CPU library only). The prefix is the one the install
+# was configured with; `cmake --install --prefix P` rewrites it by configuring mnemo.pc at install
+# time (install(CODE) below), so the file always names where it was installed.
+set(MNEMO_PC_OPENMP_FLAGS "")
+if(MNEMO_EXPORTS_OPENMP)
+  set(MNEMO_PC_OPENMP_FLAGS "${OpenMP_CXX_FLAGS}")
+endif()
+install(CODE "
+  set(CMAKE_INSTALL_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
+  set(CMAKE_INSTALL_INCLUDEDIR \"${CMAKE_INSTALL_INCLUDEDIR}\")
+  set(PROJECT_DESCRIPTION \"${PROJECT_DESCRIPTION}\")
+  set(PROJECT_VERSION \"${PROJECT_VERSION}\")
+  set(MNEMO_PC_OPENMP_FLAGS \"${MNEMO_PC_OPENMP_FLAGS}\")
+  configure_file(\"${PROJECT_SOURCE_DIR}/cmake/mnemo.pc.in\" \"${PROJECT_BINARY_DIR}/mnemo.pc\" @ONLY)
+")
+install(FILES "${PROJECT_BINARY_DIR}/mnemo.pc" DESTINATION "${CMAKE_INSTALL_DATADIR}/pkgconfig")
