@@ -13,6 +13,8 @@
 #include "mnemo/core/shape.hpp"
 #include "mnemo/core/tensor.hpp"
 #include "mnemo/io/infinite_former_state_io.hpp"
+#include "mnemo/io/model_file.hpp"
+#include "mnemo/io/partial_load.hpp"
 #include "mnemo/io/safetensors.hpp"
 #include "mnemo/memory/continuous_basis.hpp"
 #include "mnemo/memory/continuous_memory.hpp"
