@@ -15,7 +15,7 @@ MNEMO_BUILD_ROOT="${MNEMO_BUILD_ROOT:-$MNEMO_ROOT/build}"
 MNEMO_RELEASE_DIR="$MNEMO_BUILD_ROOT/release"  # shared by .ci/test, .ci/demo and .ci/run
 
 # Debian packages the build needs (the test suite needs no Python).
-MNEMO_APT_PACKAGES=(cmake g++ make pkg-config libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev)
+MNEMO_APT_PACKAGES=(cmake g++ make pkg-config doxygen libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev)
 
 # ---- steps with banners and timings -------------------------------------------------------------
 
