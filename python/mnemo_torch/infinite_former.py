@@ -113,8 +113,12 @@ class InfiniteFormer(nn.Module):
         self.layers = nn.ModuleList(InfiniteFormerLayer(f"layers.{i}", c, self.operators) for i in range(c.layers))
         self.ln_f = nn.LayerNorm(c.d_model, eps=1e-5)
         self.head = None if c.tie_embeddings else nn.Linear(c.d_model, c.vocab, bias=False)
-        # ALiBi slopes 2^(−8(h+1)/H), computed in float32 as mnemo does.
-        slopes = torch.tensor([2.0 ** (-8.0 * (h + 1) / c.heads) for h in range(c.heads)], dtype=torch.float32)
+        # ALiBi slopes 2^(−8(h+1)/H): mnemo computes them in float (std::pow(2.0f, ·)); here the
+        # exponent is formed in float32 too and 2^x rounded to float32 (equal when x is an integer,
+        # e.g. heads = 1, 2, 4, 8; otherwise at most an ulp of float32 apart).
+        exponents = torch.tensor([-8.0], dtype=torch.float32) * torch.arange(1, c.heads + 1, dtype=torch.float32)
+        exponents = exponents / torch.tensor(float(c.heads), dtype=torch.float32)
+        slopes = torch.pow(2.0, exponents.to(torch.float64)).to(torch.float32)
         self.register_buffer("alibi_slopes", slopes, persistent=False)
         self.reset_parameters()
 

@@ -204,6 +204,41 @@ class TwinTest(unittest.TestCase):
                 self.assertGreater(self.assert_matches(case, got, want, reloaded), 10)
 
 
+class MemoryReplayTest(unittest.TestCase):
+    def test_mrbp_style_gradients_equal_full_bptt(self):
+        """The replay of docs/pytorch.md (states without grad, then segment by segment backward
+        with the state gradient carried by hand) gives the gradients of full BPTT."""
+        torch.manual_seed(3)
+        from mnemo_torch import Memformer, MemformerConfig
+        model = Memformer(MemformerConfig(vocab=9, d_model=8, heads=2, d_ff=8, slots=3, encoder_layers=1,
+                                          decoder_layers=1, segment_length=4, init_std=0.3)).double()
+        T, batch = 4, 2
+        seg = [torch.randint(0, 9, (batch, 4)) for _ in range(T)]
+        state, loss = model.initial_state(batch), 0.0
+        for t in range(T - 1):  # full BPTT
+            hidden, state = model.encode(seg[t], state)
+            loss = loss + model.loss(model.decode(hidden, seg[t + 1]), seg[t + 1])
+        loss.backward()
+        full = {n: p.grad.clone() for n, p in model.named_parameters()}
+        model.zero_grad()
+        with torch.no_grad():
+            states = [model.initial_state(batch)]
+            for t in range(T - 1):
+                states.append(model.encode(seg[t], states[-1])[1])
+        grad_next = None
+        for t in reversed(range(T - 1)):
+            m = states[t].clone().requires_grad_()
+            hidden, nxt = model.encode(seg[t], m)
+            loss_t = model.loss(model.decode(hidden, seg[t + 1]), seg[t + 1])
+            if grad_next is None:
+                loss_t.backward()
+            else:
+                torch.autograd.backward([loss_t, nxt], [torch.ones_like(loss_t), grad_next])
+            grad_next = m.grad
+        for n, p in model.named_parameters():
+            self.assertLessEqual(relative_error(p.grad, full[n], max(float(full[n].abs().max()), 1e-12)), 1e-12, n)
+
+
 def run_memformer_no_grad(model, inputs):
     n = segments(inputs)
     state = model.initial_state(inputs["tokens.0"].shape[0])
