@@ -171,7 +171,10 @@ models::MemformerConfig memformer_config(bool tied) {
   return c;
 }
 
-models::InfiniteFormerConfig infinite_former_config(bool sticky) {
+/// The ∞-former cases: 0 = one-segment short-term window with the gate; 1 = sticky memories and
+/// the other lattice; 2 = no long-term memory and no ALiBi, two cached segments.
+models::InfiniteFormerConfig infinite_former_config(int variant) {
+  const bool sticky = variant == 1;
   models::InfiniteFormerConfig c;
   c.vocab = 11;
   c.d_model = 8;
@@ -196,6 +199,11 @@ models::InfiniteFormerConfig infinite_former_config(bool sticky) {
     c.ltm.zero_pad = false;
     c.ltm.reset_every_tokens = 12;
   }
+  if (variant == 2) {
+    c.use_ltm = false;
+    c.alibi = false;
+    c.stm_segments = 2;
+  }
   return c;
 }
 
@@ -213,9 +221,10 @@ void reference(const std::string& dir) {
     in.write(name + ".inputs.safetensors");
     run_file(name + ".model.safetensors", name + ".inputs.safetensors", name + ".outputs.safetensors");
   }
-  for (bool sticky : {false, true}) {
-    const std::string name = dir + (sticky ? "/infinite_former_sticky" : "/infinite_former");
-    InfiniteFormer model(infinite_former_config(sticky), sticky ? 31 : 32);
+  const char* variants[] = {"/infinite_former", "/infinite_former_sticky", "/infinite_former_plain"};
+  for (int variant = 0; variant < 3; ++variant) {
+    const std::string name = dir + variants[variant];
+    InfiniteFormer model(infinite_former_config(variant), 31 + static_cast<uint64_t>(variant));
     io::save_model(model, name + ".model.safetensors");
     io::SafetensorsWriter in;
     for (size_t t = 0; t < 6; ++t) {
