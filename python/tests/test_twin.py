@@ -189,7 +189,7 @@ class TwinTest(unittest.TestCase):
                         fresh[key] = torch.randint(0, model.config.vocab, tuple(fresh[key].shape), generator=gen,
                                                    dtype=torch.int32)
                 if model.kind == "memformer":
-                    # Run two segments in PyTorch; C++ continues from the state reached.
+                    # PyTorch encodes segment 0; C++ continues from the state it reached (segments 1..3).
                     head = {k: v for k, v in fresh.items() if k in ("tokens.0", "tokens.1", "padding.0", "reset.0")}
                     with torch.no_grad():
                         _, state = run_memformer_no_grad(model, head)
