@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .continuous_memory import ContinuousMemory, ContinuousMemoryConfig, ContinuousOperators, ContinuousState
-from .layers import FeedForward, MultiHeadAttention
+from .layers import FeedForward, MultiHeadAttention, init_like_mnemo
 
 
 @dataclass
@@ -124,14 +124,7 @@ class InfiniteFormer(nn.Module):
 
     def reset_parameters(self) -> None:
         """mnemo's initialisation distributions (not its exact values)."""
-        std = self.config.init_std
-        for name, p in self.named_parameters():
-            if ".ln_" in f".{name}" and name.endswith("weight"):
-                nn.init.ones_(p)
-            elif name.endswith("bias"):
-                nn.init.zeros_(p)
-            else:
-                nn.init.normal_(p, std=std)
+        init_like_mnemo(self, self.config.init_std)
 
     def initial_state(self, batch: int, seed: int = 0) -> InfiniteFormerState:
         ltm = [layer.ltm.initial_state(batch, seed) for layer in self.layers] if self.config.use_ltm else []

@@ -91,3 +91,19 @@ def l2_normalize(u: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """u / max(||u||, eps) over the last dimension (mnemo's l2_normalize)."""
     n = torch.linalg.vector_norm(u, dim=-1, keepdim=True)
     return u / torch.clamp(n, min=eps)
+
+
+def init_like_mnemo(module: nn.Module, std: float, special: Optional[dict] = None) -> None:
+    """mnemo's initialisation distributions (not its values, which come from its own RNG): layer-norm
+    weights 1, biases 0, every other parameter N(0, std²); `special` maps a name to its own std."""
+    special = special or {}
+    norms = {f"{prefix}.weight".lstrip(".") for prefix, m in module.named_modules() if isinstance(m, nn.LayerNorm)}
+    for name, p in module.named_parameters():
+        if name in special:
+            nn.init.normal_(p, std=special[name])
+        elif name in norms:
+            nn.init.ones_(p)
+        elif name.endswith(".bias"):
+            nn.init.zeros_(p)
+        else:
+            nn.init.normal_(p, std=std)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import FeedForward, MultiHeadAttention, l2_normalize
+from .layers import FeedForward, MultiHeadAttention, init_like_mnemo, l2_normalize
 
 
 @dataclass
@@ -116,15 +116,7 @@ class Memformer(nn.Module):
     def reset_parameters(self) -> None:
         """mnemo's initialisation distributions (not its exact values: those come from its own RNG)."""
         c = self.config
-        for name, p in self.named_parameters():
-            if name.endswith("norm.weight"):
-                nn.init.ones_(p)
-            elif name.endswith(".bias") and not name.startswith("memory"):
-                nn.init.zeros_(p)
-            elif name == "memory.v_bias":
-                nn.init.normal_(p, std=c.bias_init_norm / math.sqrt(c.d_model))
-            else:
-                nn.init.normal_(p, std=c.init_std)
+        init_like_mnemo(self, c.init_std, {"memory.v_bias": c.bias_init_norm / math.sqrt(c.d_model)})
 
     def _sinusoidal_positions(self) -> torch.Tensor:
         """scale·PE(p, i) for p = 1..L: sin(p/10000^{2⌊i/2⌋/d}) at even i, cos at odd i."""
