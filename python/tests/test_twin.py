@@ -1,7 +1,8 @@
 """The PyTorch twins against mnemo's C++ models, in double precision (docs/pytorch.md).
 
     /usr/bin/python3 python/tests/test_twin.py BUILD_DIR      (BUILD_DIR holds tests/twin_reference)
-    MNEMO_TWIN_REFERENCE=path/to/twin_reference /usr/bin/python3 -m pytest python/tests
+    MNEMO_TWIN_REFERENCE=path/to/twin_reference /usr/bin/python3 -m unittest discover -s python/tests
+    (pytest, where installed, runs the same file)
 
 C++ → PyTorch: twin_reference writes tiny models (io::save_model), their inputs and its logits,
 states and parameter gradients; the twin loads each model file with load_mnemo, runs the same
