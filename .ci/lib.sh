@@ -14,7 +14,8 @@ MNEMO_JOBS="${MNEMO_JOBS:-2}"
 MNEMO_BUILD_ROOT="${MNEMO_BUILD_ROOT:-$MNEMO_ROOT/build}"
 MNEMO_RELEASE_DIR="$MNEMO_BUILD_ROOT/release"  # shared by .ci/test, .ci/demo and .ci/run
 
-# Debian packages the build needs (the test suite needs no Python).
+# Debian packages the build needs. The test suite needs no Python; ctest includes the PyTorch twin
+# test when /usr/bin/python3 has torch, and .ci/run installs python3-torch for its own twin step.
 MNEMO_APT_PACKAGES=(cmake g++ make pkg-config doxygen libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev)
 
 # ---- steps with banners and timings -------------------------------------------------------------
