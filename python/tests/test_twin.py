@@ -263,4 +263,7 @@ if __name__ == "__main__":
             if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
                 REFERENCE = candidate
                 break
+        else:  # named but missing: a failure, not a skip
+            sys.exit(f"test_twin.py: no twin_reference program in or at '{build}' "
+                     "(cmake --build <dir> --target twin_reference)")
     unittest.main(verbosity=2)
