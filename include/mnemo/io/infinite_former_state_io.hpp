@@ -156,13 +156,15 @@ inline int64_t read_count(const SafetensorsReader& r, const std::string& name) {
 }
 }  // namespace detail
 
-/// Reads a model state saved by save_state for `model` with `batch` rows. Errors name the tensor:
+/// Reads a model state saved by save_state (here from reader `r`) for `model` with `batch` rows.
+/// Errors name the tensor:
 /// IoError (missing, wrong dtype, not a state file, saved by a model with another segment length
 /// or sticky setting), ShapeError (another model or batch size), ValueError (a count or value out
 /// of its domain). Nothing is returned unless every tensor passed.
 template <class T, class B>
-models::InfiniteFormerState<T, B> load_state(const models::InfiniteFormer<T, B>& model, int64_t batch, const std::string& path) {
-  const SafetensorsReader r(path);
+models::InfiniteFormerState<T, B> read_state(const SafetensorsReader& r, const models::InfiniteFormer<T, B>& model,
+                                             int64_t batch) {
+  const std::string& path = r.path();
   const auto& meta = r.metadata();
   auto it = meta.find("mnemo.state");
   require<IoError>(it != meta.end() && it->second == "infinite_former", "load_state: '", path,
@@ -210,6 +212,12 @@ models::InfiniteFormerState<T, B> load_state(const models::InfiniteFormer<T, B>&
     s.cache.push_back(std::move(seg));
   }
   return s;
+}
+
+/// read_state from the file `path`.
+template <class T, class B>
+models::InfiniteFormerState<T, B> load_state(const models::InfiniteFormer<T, B>& model, int64_t batch, const std::string& path) {
+  return read_state(SafetensorsReader(path), model, batch);
 }
 
 }  // namespace mnemo::io

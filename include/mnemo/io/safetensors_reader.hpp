@@ -18,6 +18,7 @@
 #include <string_view>
 #include <system_error>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -56,7 +57,28 @@ class SafetensorsReader {
       fail("read ", in.gcount(), " of its ", file_size_, " bytes (the file changed while it was read?)");
     if (in.peek() != std::char_traits<char>::eof())
       fail("the file grew past ", file_size_, " bytes while it was read");
+    parse_file();
+  }
 
+  /// A reader over a whole safetensors file already in memory (received, mapped or embedded
+  /// elsewhere); `label` stands for the path in messages. The same checks as for a file.
+  static SafetensorsReader from_bytes(std::vector<char> bytes, std::string label = "<memory>") {
+    return SafetensorsReader(std::move(label), std::move(bytes));
+  }
+
+  /// Files larger than this are refused before anything is allocated (the reader holds the whole
+  /// file in memory while it is alive).
+  static constexpr uint64_t kMaxFileBytes = uint64_t{1} << 40;
+
+ private:
+  SafetensorsReader(std::string label, std::vector<char> bytes) : path_(std::move(label)), bytes_(std::move(bytes)) {
+    file_size_ = bytes_.size();
+    if (file_size_ < 8) fail("the file is ", file_size_, " bytes long, expected at least 8 (the header length)");
+    parse_file();
+  }
+
+  /// Validates the length field and the header of bytes_ (file_size_ bytes).
+  void parse_file() {
     uint64_t header_bytes = 0;
     for (int i = 0; i < 8; ++i) header_bytes |= uint64_t{static_cast<unsigned char>(bytes_[static_cast<size_t>(i)])} << (8 * i);
     if (header_bytes > file_size_ - 8)
@@ -69,10 +91,7 @@ class SafetensorsReader {
     parse_header(std::string_view(bytes_.data() + 8, static_cast<size_t>(header_bytes)));
   }
 
-  /// Files larger than this are refused before anything is allocated (the reader holds the whole
-  /// file in memory while it is alive).
-  static constexpr uint64_t kMaxFileBytes = uint64_t{1} << 40;
-
+ public:
   const std::string& path() const { return path_; }
   bool contains(const std::string& name) const { return entries_.count(name) != 0; }
   /// Tensor names in lexicographic order.
