@@ -15,7 +15,9 @@ MNEMO_BUILD_ROOT="${MNEMO_BUILD_ROOT:-$MNEMO_ROOT/build}"
 MNEMO_RELEASE_DIR="$MNEMO_BUILD_ROOT/release"  # shared by .ci/test, .ci/demo and .ci/run
 
 # Debian packages the build needs (the test suite needs no Python).
-MNEMO_APT_PACKAGES=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev)
+# clang-14 + libclang-rt-14-dev: the libFuzzer targets (tests/fuzz/run.sh).
+MNEMO_APT_PACKAGES=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev clang-14
+                    libclang-rt-14-dev)
 
 # ---- steps with banners and timings -------------------------------------------------------------
 

@@ -13,6 +13,10 @@
 // into the long-term memory, (2) the layer reads it, (3) the densities are kept for sticky
 // memories, (4) the layer input joins the cache. No gradient crosses steps (§7): every step can be
 // back-propagated on its own.
+//
+// Threads: inference (step without a recording tape, generate) only reads the model, so several
+// threads may run it at once, each with its own state; training writes parameters and gradients
+// (docs/hardening.md). A failing step leaves its state as it was (strong guarantee).
 #pragma once
 
 #include <algorithm>
