@@ -246,11 +246,13 @@ TEST_CASE("a failing infinite-former step changes nothing and the stream continu
     auto state = run_steps(model, 2, 3, 7);  // the cache is full: the next step writes the LTM
     REQUIRE(state.cache.size() == 2);
     const InfState before = state.clone();
+    const auto parameters_before = store_bytes(model.parameters());
     auto bad = tokens(2, 4, 11, 77);
     bad[5] = 11;  // == vocab
     MNEMO_CHECK_THROWS(model.step(bad, nullptr, state), ValueError,
                        "InfiniteFormer::step: token id 11 at position 5, expected 0 <= id < vocab = 11");
     CHECK(same_state(state, before));
+    CHECK(store_bytes(model.parameters()) == parameters_before);
     auto reference = before.clone();
     const auto good = tokens(2, 4, 11, 78);
     CHECK(model.step(good, nullptr, state).logits.value().to_host() ==

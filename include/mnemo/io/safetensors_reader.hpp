@@ -164,11 +164,17 @@ class SafetensorsReader {
                                      bytes_.data() + data_start_ + e.begin, static_cast<size_t>(bytes));
   }
 
-  /// A short description of a JSON value for error messages: scalars as written (strings cut at
-  /// 64 characters), arrays and objects by their size only, never recursively serialised.
+  /// A short description of a JSON value for error messages: scalars and short arrays of scalars
+  /// as written (cut at 64 characters), other arrays and objects by their size only: never a
+  /// recursive serialisation of a value the file controls.
   static std::string brief(const nlohmann::json& v) {
-    if (v.is_array()) return mnemo::detail::cat("a JSON array of ", v.size(), " elements");
     if (v.is_object()) return mnemo::detail::cat("a JSON object of ", v.size(), " keys");
+    if (v.is_array()) {
+      // A short array of scalars (a shape, data_offsets) is shown as written.
+      const bool flat = v.size() <= static_cast<size_t>(Shape::kMaxRank) &&
+                        std::all_of(v.begin(), v.end(), [](const nlohmann::json& x) { return x.is_primitive(); });
+      if (!flat) return mnemo::detail::cat("a JSON array of ", v.size(), " elements");
+    }
     std::string text = v.dump();
     if (text.size() > 64) text = text.substr(0, 64) + "...";
     return text;
@@ -276,14 +282,14 @@ class SafetensorsReader {
         has_zero = true;
       } else {
         if (nonzero_product > kMaxCount / extent)
-          fail("tensor '", name, "': the element count of shape [", dims_text(dims), ", ...] overflows a 64-bit integer");
+          fail("tensor '", name, "': the element count of shape ", brief(shape), " overflows a 64-bit integer");
         nonzero_product *= extent;
       }
     }
     e.shape = Shape(dims);
     const uint64_t numel = has_zero ? 0 : nonzero_product;
     if (numel > std::numeric_limits<uint64_t>::max() / element_bytes)
-      fail("tensor '", name, "': the byte size of shape ", e.shape.str(), " in ", e.dtype, " overflows a 64-bit integer");
+      fail("tensor '", name, "': the byte size of shape ", brief(shape), " in ", e.dtype, " overflows a 64-bit integer");
     const uint64_t expected_bytes = numel * element_bytes;
 
     const auto& offsets = value["data_offsets"];
@@ -314,13 +320,6 @@ class SafetensorsReader {
       if (b1 < e0)
         fail("tensors '", *n0, "' [", b0, ", ", e0, ") and '", *n1, "' [", b1, ", ", e1, ") overlap");
     }
-  }
-
-  /// "d0, d1, ..., dk" for an overflow message (the extents read up to the one that overflowed).
-  static std::string dims_text(const std::vector<int64_t>& dims) {
-    std::string out;
-    for (size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + std::to_string(dims[i]);
-    return out;
   }
 
   std::string path_;
