@@ -116,7 +116,7 @@ class InfiniteFormer {
     if (padding) check_shape("InfiniteFormer::step: padding", padding->shape(), {{"batch", state.batch}, {"length", len}});
     for (int64_t i = 0; i < tokens.numel(); ++i)
       require<ValueError>(tokens[i] >= 0 && tokens[i] < c.vocab, "InfiniteFormer::step: token id ", tokens[i],
-                          " at position ", i, ", expected 0 <= id < vocab = ", c.vocab);
+                          " at position ", i, " is outside [0, ", c.vocab, ") (the vocabulary)");
     // A shallow copy: the tensors are aliased, and every change step makes replaces a tensor or
     // copies it first (ContinuousState::own_coefficients), so the copy keeps the old values.
     State backup = state;
