@@ -27,7 +27,7 @@ int main() {
   auto result = trainer.rollout(segments, /*resets=*/{}, state);
   if (result.finite) optimizer.step();
 
-  io::save_state(state, "stream.safetensors");      // resume later, bit for bit
+  io::save_state(model, state, "stream.safetensors");  // resume later, bit for bit
   auto restored = io::load_state(model, 2, "stream.safetensors");
   std::vector<int32_t> pending;
   auto next = model.generate(Tensor<int32_t, Cpu>::zeros({2, 8}), 16, restored, pending);

@@ -11,6 +11,7 @@
 #include "mnemo/core/precision.hpp"
 #include "mnemo/core/rng.hpp"
 #include "mnemo/core/shape.hpp"
+#include "mnemo/core/size_limits.hpp"
 #include "mnemo/core/tensor.hpp"
 #include "mnemo/io/infinite_former_state_io.hpp"
 #include "mnemo/io/model_file.hpp"

@@ -433,12 +433,13 @@ TEST_CASE("Truncated copies of a valid file fail at every cut point", "[io][erro
     MNEMO_CHECK_THROWS(io::SafetensorsReader{path}, IoError, path);
   }
 
-  // A file that shrinks after it was validated fails on read, not with a crash.
+  // The reader holds the whole file from the moment it was opened: a file that shrinks (or is
+  // replaced) afterwards changes nothing the reader returns.
   const std::string shrinking = tmp.file("shrinking.safetensors");
   w.write(shrinking);
   io::SafetensorsReader r(shrinking);
   write_all(shrinking, std::vector<char>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(h + 10)));
-  MNEMO_CHECK_THROWS(r.read<double>("b"), IoError, "tensor 'b': the file changed since it was opened");
+  CHECK(r.read<double>("b").to_host() == random_tensor<double>({5}, 2).to_host());
 }
 
 TEST_CASE("Loading into a store that does not match fails, naming the parameter, and changes nothing",

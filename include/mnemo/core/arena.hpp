@@ -36,12 +36,18 @@ class Arena {
   Arena& operator=(const Arena&) = delete;
   ~Arena() { release_cached(); }
 
+  /// The largest request allocate() accepts (2^62 bytes): above it, rounding could overflow and
+  /// no system could serve it anyway.
+  static constexpr size_t kMaxBytes = size_t{1} << 62;
+
   /// Size class of a request: multiples of 512 bytes up to 1 MiB, then steps of 1/16 of the
-  /// enclosing power of two (waste under 6.25%).
+  /// enclosing power of two (waste under 6.25%). `bytes` must be at most kMaxBytes (allocate()
+  /// checks), so the power of two never overflows.
   static size_t round_size(size_t bytes) {
     if (bytes == 0) bytes = 1;
     constexpr size_t kSmall = 512, kLarge = size_t{1} << 20;
     if (bytes <= kLarge) return (bytes + kSmall - 1) / kSmall * kSmall;
+    if (bytes > kMaxBytes) bytes = kMaxBytes;  // unreachable through allocate(); keeps the loop finite
     size_t pow2 = kLarge;
     while (pow2 < bytes) pow2 <<= 1;
     const size_t step = pow2 / 16;
@@ -50,6 +56,8 @@ class Arena {
 
   /// A block of at least `bytes`, aligned to 256 bytes. Free it with deallocate(ptr, bytes).
   void* allocate(size_t bytes) {
+    if (bytes > kMaxBytes)
+      throw Error(detail::cat(name_, " arena: cannot allocate ", bytes, " bytes, expected at most ", kMaxBytes));
     const size_t size = round_size(bytes);
     std::lock_guard<std::mutex> lock(mutex_);
     ++stats_.allocations;

@@ -33,7 +33,11 @@ class ConfigError : public Error {
   explicit ConfigError(const std::string& m) : Error("ConfigError", m) {}
 };
 
-/// A value is out of its domain: NaN/Inf input, a token id outside the vocabulary, p outside [0,1).
+/// A value is out of its domain: a token id outside the vocabulary, p outside [0,1), NaN/Inf
+/// where values enter from outside (loaded parameters, optimizer moments and stream states, a
+/// stream state handed to a model step, loss weights). Layer inputs (attention, layer norm, ...)
+/// are not scanned: NaN/Inf there propagates to the outputs by IEEE arithmetic, which is what the
+/// trainers' non-finite-gradient rule detects (docs/hardening.md, "Non-finite values").
 class ValueError : public Error {
  public:
   explicit ValueError(const std::string& m) : Error("ValueError", m) {}

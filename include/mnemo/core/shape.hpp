@@ -27,17 +27,11 @@ class Shape {
   int64_t operator[](int i) const { return dims_[static_cast<size_t>(index(i))]; }
   int64_t& operator[](int i) { return dims_[static_cast<size_t>(index(i))]; }
 
-  int64_t numel() const {
-    int64_t n = 1;
-    for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<size_t>(i)];
-    return n;
-  }
+  /// The element count. ShapeError naming the shape when it does not fit in int64 (checked, so
+  /// that {2^32, 2^32} can never wrap to a small count and size a too-small allocation).
+  int64_t numel() const { return product(rank_); }
   /// Product of all extents but the last: the number of rows of the 2-D view [rows, last].
-  int64_t rows() const {
-    int64_t n = 1;
-    for (int i = 0; i + 1 < rank_; ++i) n *= dims_[static_cast<size_t>(i)];
-    return n;
-  }
+  int64_t rows() const { return product(rank_ > 0 ? rank_ - 1 : 0); }
   int64_t last() const { return rank_ == 0 ? 1 : dims_[static_cast<size_t>(rank_ - 1)]; }
 
   const int64_t* begin() const { return dims_.data(); }
@@ -78,6 +72,19 @@ class Shape {
       if (d[i] < 0) throw ShapeError(detail::cat("negative extent ", d[i], " in dimension ", i));
       dims_[i] = d[i];
     }
+  }
+  /// Product of the first `count` extents, overflow-checked. A zero extent makes the product 0
+  /// whatever the other extents are.
+  int64_t product(int count) const {
+    int64_t n = 1;
+    bool overflow = false;
+    for (int i = 0; i < count; ++i) {
+      const int64_t d = dims_[static_cast<size_t>(i)];
+      if (d == 0) return 0;
+      overflow = overflow || __builtin_mul_overflow(n, d, &n);
+    }
+    if (overflow) throw ShapeError(detail::cat("the element count of shape ", str(), " overflows a 64-bit integer"));
+    return n;
   }
   int index(int i) const {
     const int j = i < 0 ? i + rank_ : i;

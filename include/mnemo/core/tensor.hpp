@@ -45,8 +45,17 @@ class Tensor {
 
   /// Uninitialised storage from `arena`.
   Tensor(const Shape& shape, Arena& arena) : shape_(shape) {
-    const size_t bytes = static_cast<size_t>(shape.numel()) * sizeof(T);
-    storage_ = std::make_shared<Storage>(arena, bytes);
+    storage_ = std::make_shared<Storage>(arena, checked_bytes(shape));
+  }
+
+  /// Bytes of a tensor of `shape`: ShapeError naming the shape when the count (or the byte count)
+  /// exceeds Arena::kMaxBytes, so that no size wraps around before it reaches the allocator.
+  static size_t checked_bytes(const Shape& shape) {
+    const int64_t n = shape.numel();
+    if (static_cast<uint64_t>(n) > Arena::kMaxBytes / sizeof(T))
+      throw ShapeError(detail::cat("a tensor of shape ", shape.str(), " holds ", n, " elements of ", sizeof(T),
+                                   " bytes, more than the largest allocation (", Arena::kMaxBytes, " bytes)"));
+    return static_cast<size_t>(n) * sizeof(T);
   }
 
   static Tensor zeros(const Shape& shape) {

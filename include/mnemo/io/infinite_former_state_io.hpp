@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "mnemo/autograd/ops/common.hpp"
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/precision.hpp"
 #include "mnemo/core/tensor.hpp"
@@ -56,27 +57,51 @@ void add_state(SafetensorsWriter& w, const std::string& prefix, const memory::Co
 
 /// Restores a long-term-memory state from `prefix` into `s`, whose coefficients already have the
 /// expected shape [batch, N, e] (ShapeError when the file's differ, IoError when a tensor is
-/// missing or has another dtype).
+/// missing or has another dtype, ValueError when a value is out of its domain: non-finite
+/// coefficients or densities, negative σ² or token counts, flags other than 0/1, a row flagged
+/// as holding densities without them). All or nothing: everything is read into a new state and
+/// checked before `s` is replaced, so a failed call leaves `s` exactly as it was.
 template <class T, class B>
 void read_state(const SafetensorsReader& r, const std::string& prefix, memory::ContinuousState<T, B>& s) {
+  using C = compute_t<T>;
   const int64_t batch = s.batch();
-  r.read_into(prefix + "coefficients", s.coefficients);
-  s.has_memory = detail::read_vector<uint8_t>(r, prefix + "has_memory", batch);
-  s.tokens_written = detail::read_vector<int64_t>(r, prefix + "tokens_written", batch);
-  s.has_densities = detail::read_vector<uint8_t>(r, prefix + "has_densities", batch);
-  if (r.contains(prefix + "sticky_mu")) {
-    s.sticky_mu = r.read<compute_t<T>, B>(prefix + "sticky_mu");
-    s.sticky_sigma2 = r.read<compute_t<T>, B>(prefix + "sticky_sigma2");
-    check_shape((prefix + "sticky_mu").c_str(), s.sticky_mu.shape(), {{"batch", batch}, {"densities", Dim::any}});
-    check_shape((prefix + "sticky_sigma2").c_str(), s.sticky_sigma2.shape(), {{"batch", batch}, {"densities", s.sticky_mu.shape()[1]}});
+  memory::ContinuousState<T, B> next;
+  next.coefficients = Tensor<T, B>(s.coefficients.shape());
+  r.read_into(prefix + "coefficients", next.coefficients);
+  autograd::check_finite(BackendTraits<B>::default_context(), (prefix + "coefficients").c_str(), next.coefficients);
+  next.has_memory = detail::read_vector<uint8_t>(r, prefix + "has_memory", batch);
+  next.tokens_written = detail::read_vector<int64_t>(r, prefix + "tokens_written", batch);
+  next.has_densities = detail::read_vector<uint8_t>(r, prefix + "has_densities", batch);
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto i = static_cast<size_t>(b);
+    require<ValueError>(next.has_memory[i] <= 1 && next.has_densities[i] <= 1, prefix, "has_memory / has_densities [",
+                        b, "] = ", int{next.has_memory[i]}, " / ", int{next.has_densities[i]}, ", expected 0 or 1");
+    require<ValueError>(next.tokens_written[i] >= 0, prefix, "tokens_written[", b, "] = ", next.tokens_written[i],
+                        ", expected >= 0");
+  }
+  if (r.contains(prefix + "sticky_mu") || r.contains(prefix + "sticky_sigma2")) {
+    next.sticky_mu = r.read<C, B>(prefix + "sticky_mu");
+    next.sticky_sigma2 = r.read<C, B>(prefix + "sticky_sigma2");
+    check_shape((prefix + "sticky_mu").c_str(), next.sticky_mu.shape(), {{"batch", batch}, {"densities", Dim::any}});
+    check_shape((prefix + "sticky_sigma2").c_str(), next.sticky_sigma2.shape(),
+                {{"batch", batch}, {"densities", next.sticky_mu.shape()[1]}});
+    auto& ctx = BackendTraits<B>::default_context();
+    autograd::check_finite(ctx, (prefix + "sticky_mu").c_str(), next.sticky_mu);
+    autograd::check_finite(ctx, (prefix + "sticky_sigma2").c_str(), next.sticky_sigma2);
+    const auto sigma2 = next.sticky_sigma2.to_host();
+    for (size_t i = 0; i < sigma2.size(); ++i)
+      require<ValueError>(!(sigma2[i] < C(0)), prefix, "sticky_sigma2 holds ", static_cast<double>(sigma2[i]),
+                          " at element ", i, ", expected variances >= 0");
   } else {
-    s.sticky_mu = {};
-    s.sticky_sigma2 = {};
+    for (int64_t b = 0; b < batch; ++b)
+      require<ValueError>(!next.has_densities[static_cast<size_t>(b)], prefix, "has_densities[", b,
+                          "] = 1 but the file holds no ", prefix, "sticky_mu / sticky_sigma2");
   }
   const auto rng = r.read<int64_t, Cpu>(prefix + "rng");
   check_shape((prefix + "rng").c_str(), rng.shape(), {{"seed_stream_draws", 3}});
-  s.key = RngKey{std::bit_cast<uint64_t>(rng[0]), std::bit_cast<uint64_t>(rng[1])};
-  s.draws = std::bit_cast<uint64_t>(rng[2]);
+  next.key = RngKey{std::bit_cast<uint64_t>(rng[0]), std::bit_cast<uint64_t>(rng[1])};
+  next.draws = std::bit_cast<uint64_t>(rng[2]);
+  s = std::move(next);  // nothing below throws
 }
 
 /// Adds a whole model state (long-term memories + short-term cache).
@@ -92,7 +117,21 @@ void add_state(SafetensorsWriter& w, const models::InfiniteFormerState<T, B>& s)
   }
 }
 
-/// Writes a model state to `path` (atomically).
+/// Metadata keys recording the model settings a state depends on; load_state compares them with
+/// the loading model (files written without them are checked structurally only).
+inline constexpr const char* kSegmentLengthKey = "mnemo.segment_length";
+inline constexpr const char* kStickyKey = "mnemo.sticky";
+
+/// Adds a whole model state and the settings of `model` it depends on (segment length, sticky).
+template <class T, class B>
+void add_state(SafetensorsWriter& w, const models::InfiniteFormer<T, B>& model, const models::InfiniteFormerState<T, B>& s) {
+  add_state(w, s);
+  w.set_metadata(kSegmentLengthKey, std::to_string(model.config().segment_length));
+  w.set_metadata(kStickyKey, model.config().use_ltm && model.config().ltm.sticky ? "1" : "0");
+}
+
+/// Writes a model state to `path` (atomically). Without the model, the segment length and sticky
+/// setting are not recorded (load_state then checks the tensors only).
 template <class T, class B>
 void save_state(const models::InfiniteFormerState<T, B>& s, const std::string& path) {
   SafetensorsWriter w;
@@ -100,33 +139,85 @@ void save_state(const models::InfiniteFormerState<T, B>& s, const std::string& p
   w.write(path);
 }
 
-/// Reads a model state saved by save_state for `model` with `batch` rows. Errors name the tensor:
-/// IoError (missing, wrong dtype, not a state file), ShapeError (another model or batch size).
+/// Writes a model state to `path` (atomically) with the settings of `model` it depends on.
 template <class T, class B>
-models::InfiniteFormerState<T, B> load_state(const models::InfiniteFormer<T, B>& model, int64_t batch, const std::string& path) {
-  const SafetensorsReader r(path);
-  auto it = r.metadata().find("mnemo.state");
-  require<IoError>(it != r.metadata().end() && it->second == "infinite_former", "load_state: '", path,
+void save_state(const models::InfiniteFormer<T, B>& model, const models::InfiniteFormerState<T, B>& s, const std::string& path) {
+  SafetensorsWriter w;
+  add_state(w, model, s);
+  w.write(path);
+}
+
+namespace detail {
+/// The single value of a one-element I64 tensor (IoError/ShapeError otherwise).
+inline int64_t read_count(const SafetensorsReader& r, const std::string& name) {
+  const auto t = r.read<int64_t, Cpu>(name);
+  check_shape(name.c_str(), t.shape(), {{"one", 1}});
+  return t[0];
+}
+}  // namespace detail
+
+/// Reads a model state saved by save_state (here from reader `r`) for `model` with `batch` rows.
+/// Errors name the tensor:
+/// IoError (missing, wrong dtype, not a state file, saved by a model with another segment length
+/// or sticky setting), ShapeError (another model or batch size), ValueError (a count or value out
+/// of its domain). Nothing is returned unless every tensor passed.
+template <class T, class B>
+models::InfiniteFormerState<T, B> read_state(const SafetensorsReader& r, const models::InfiniteFormer<T, B>& model,
+                                             int64_t batch) {
+  const std::string& path = r.path();
+  const auto& meta = r.metadata();
+  auto it = meta.find("mnemo.state");
+  require<IoError>(it != meta.end() && it->second == "infinite_former", "load_state: '", path,
                    "' is not an infinite_former state file (metadata mnemo.state missing)");
+  const auto& c = model.config();
+  const std::string sticky = c.use_ltm && c.ltm.sticky ? "1" : "0";
+  if (auto m = meta.find(kSegmentLengthKey); m != meta.end())
+    require<IoError>(m->second == std::to_string(c.segment_length), "load_state: '", path, "' was saved by a model with ",
+                     kSegmentLengthKey, " = ", m->second, ", expected this model's ", c.segment_length);
+  if (auto m = meta.find(kStickyKey); m != meta.end())
+    require<IoError>(m->second == sticky, "load_state: '", path, "' was saved by a model with ", kStickyKey, " = ",
+                     m->second, ", expected this model's ", sticky);
   auto s = model.initial_state(batch);
-  s.steps = r.read<int64_t, Cpu>("steps")[0];
-  for (size_t i = 0; i < s.ltm.size(); ++i) read_state(r, mnemo::detail::cat("ltm.", i, "."), s.ltm[i]);
-  const int64_t segments = r.read<int64_t, Cpu>("cache_segments")[0];
-  require<IoError>(segments >= 0 && segments <= model.config().stm_segments + 1, "load_state: '", path, "' holds ", segments,
-                   " cached segments, expected at most stm_segments + 1 = ", model.config().stm_segments + 1);
-  const int64_t e = model.config().d_model;
+  s.steps = detail::read_count(r, "steps");
+  require<ValueError>(s.steps >= 0, "load_state: '", path, "': steps = ", s.steps, ", expected >= 0");
+  for (size_t i = 0; i < s.ltm.size(); ++i) {
+    const std::string prefix = mnemo::detail::cat("ltm.", i, ".");
+    require<IoError>(c.ltm.sticky || !r.contains(prefix + "sticky_mu"), "load_state: '", path, "' holds ", prefix,
+                     "sticky_mu, but this model has no sticky memories (ltm.sticky = false)");
+    read_state(r, prefix, s.ltm[i]);
+    if (s.ltm[i].sticky_mu.defined())
+      require<ShapeError>(s.ltm[i].sticky_mu.shape()[1] % c.heads == 0 &&
+                              s.ltm[i].sticky_mu.shape()[1] <= c.heads * c.segment_length,
+                          "load_state: '", path, "': ", prefix, "sticky_mu has shape ", s.ltm[i].sticky_mu.shape().str(),
+                          ", expected [batch, heads·L_q] with heads = ", c.heads, " and L_q <= segment_length = ",
+                          c.segment_length);
+  }
+  const int64_t segments = detail::read_count(r, "cache_segments");
+  require<IoError>(segments >= 0 && segments <= c.stm_segments + 1, "load_state: '", path, "' holds ", segments,
+                   " cached segments, expected at most stm_segments + 1 = ", c.stm_segments + 1);
+  const int64_t e = c.d_model;
   for (int64_t k = 0; k < segments; ++k) {
-    typename models::InfiniteFormerState<T, B>::CachedSegment c;
-    c.padding = r.read<uint8_t, Cpu>(mnemo::detail::cat("cache.", k, ".padding"));
-    check_shape(mnemo::detail::cat("cache.", k, ".padding").c_str(), c.padding.shape(), {{"batch", batch}, {"length", Dim::any}});
-    for (int64_t i = 0; i < model.config().layers; ++i) {
+    typename models::InfiniteFormerState<T, B>::CachedSegment seg;
+    const std::string pad_name = mnemo::detail::cat("cache.", k, ".padding");
+    seg.padding = r.read<uint8_t, Cpu>(pad_name);
+    check_shape(pad_name.c_str(), seg.padding.shape(), {{"batch", batch}, {"length", Dim::any}});
+    require<ShapeError>(seg.length() >= 1 && seg.length() <= c.segment_length, "load_state: '", path, "': ", pad_name,
+                        " has length ", seg.length(), ", expected 1 <= length <= segment_length = ", c.segment_length);
+    for (int64_t i = 0; i < c.layers; ++i) {
       const std::string name = mnemo::detail::cat("cache.", k, ".layer.", i);
-      c.inputs.push_back(r.read<T, B>(name));
-      check_shape(name.c_str(), c.inputs.back().shape(), {{"batch", batch}, {"length", c.padding.shape()[1]}, {"d_model", e}});
+      seg.inputs.push_back(r.read<T, B>(name));
+      check_shape(name.c_str(), seg.inputs.back().shape(), {{"batch", batch}, {"length", seg.length()}, {"d_model", e}});
+      autograd::check_finite(BackendTraits<B>::default_context(), name.c_str(), seg.inputs.back());
     }
-    s.cache.push_back(std::move(c));
+    s.cache.push_back(std::move(seg));
   }
   return s;
+}
+
+/// read_state from the file `path`.
+template <class T, class B>
+models::InfiniteFormerState<T, B> load_state(const models::InfiniteFormer<T, B>& model, int64_t batch, const std::string& path) {
+  return read_state(SafetensorsReader(path), model, batch);
 }
 
 }  // namespace mnemo::io

@@ -9,14 +9,17 @@
 // read_parameters is strict: every store parameter must be in the file with the store's shape
 // (ShapeError otherwise) and dtype (IoError otherwise), and every parameter-like tensor in the file
 // must be a store parameter (IoError otherwise). Tensors whose names contain '@' are ignored
-// unless they are the moments being loaded. Everything is checked before anything is written, so
-// a failed load leaves the store as it was. Values are copied byte for byte (bit-exact).
+// unless they are the moments being loaded. Moments must be finite and second moments >= 0
+// (ValueError; parameter values are copied whatever their bits). Everything is read and checked before anything is written, so a failed load leaves
+// the store as it was (strong guarantee). Values are copied byte for byte (bit-exact).
 #pragma once
 
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "mnemo/autograd/ops/common.hpp"
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/precision.hpp"
 #include "mnemo/core/tensor.hpp"
@@ -99,19 +102,43 @@ void read_parameters(const SafetensorsReader& reader, nn::ParameterStore<T, B>& 
                      "), which the store does not have (expected only the store's ", store.size(),
                      " parameters; names with '", kNonParameterMark, "' are not parameters)");
 
+  // Read every tensor into new storage and check the moments, then commit: a file that fails a
+  // value check (a non-finite moment, a negative second moment) changes nothing either.
+  struct Staged {
+    Tensor<T, B> value;
+    Tensor<master_t<T>, B> m, v;
+  };
+  auto& ctx = store.context();
+  std::vector<Staged> staged;
+  staged.reserve(store.size());
+  for (const auto& p : store) {
+    Staged st;
+    st.value = Tensor<T, B>(p->shape(), ctx.arena());
+    reader.read_into(p->name, st.value);  // any bits, NaN and Inf included: values round-trip exactly
+    if (with_optimizer_state && reader.contains(adam_m_name(p->name))) {
+      st.m = Tensor<master_t<T>, B>(p->shape(), ctx.arena());
+      st.v = Tensor<master_t<T>, B>(p->shape(), ctx.arena());
+      reader.read_into(adam_m_name(p->name), st.m);
+      reader.read_into(adam_v_name(p->name), st.v);
+      autograd::check_finite(ctx, mnemo::detail::cat("safetensors file '", file, "': ", adam_m_name(p->name)).c_str(), st.m);
+      autograd::check_finite(ctx, mnemo::detail::cat("safetensors file '", file, "': ", adam_v_name(p->name)).c_str(), st.v);
+      // v is a running mean of squared gradients: a negative entry makes sqrt(v̂) NaN at the next step.
+      const auto v = st.v.to_host();
+      for (size_t i = 0; i < v.size(); ++i)
+        require<ValueError>(!(v[i] < master_t<T>(0)), "safetensors file '", file, "': ", adam_v_name(p->name),
+                            " holds ", static_cast<double>(v[i]), " at element ", i,
+                            ", expected second moments >= 0");
+    }
+    staged.push_back(std::move(st));
+  }
+  size_t i = 0;
   for (auto& p : store) {
-    reader.read_into(p->name, p->value);
+    Staged& st = staged[i++];
+    p->value.copy_from(st.value);
     p->master = {};  // mixed precision: the next AdamW step takes the fp32 master from the new value
     if (!with_optimizer_state) continue;
-    if (reader.contains(adam_m_name(p->name))) {
-      for (auto* moment : {&p->adam_m, &p->adam_v})
-        if (!moment->defined()) *moment = Tensor<master_t<T>, B>(p->shape(), store.context().arena());
-      reader.read_into(adam_m_name(p->name), p->adam_m);
-      reader.read_into(adam_v_name(p->name), p->adam_v);
-    } else {
-      p->adam_m = {};
-      p->adam_v = {};
-    }
+    p->adam_m = std::move(st.m);  // undefined when the file has no moments: the optimizer starts afresh
+    p->adam_v = std::move(st.v);
   }
 }
 

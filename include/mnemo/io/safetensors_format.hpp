@@ -27,6 +27,9 @@ inline constexpr std::string_view kMetadataKey = "__metadata__";
 inline constexpr uint64_t kHeaderAlignment = 8;
 /// Larger headers are refused before anything is allocated (the reference implementation's limit).
 inline constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+/// Deepest nesting of JSON arrays/objects a header may have (a valid one nests 3 deep:
+/// {"name": {"shape": [...]}}); deeper headers are refused before they are parsed.
+inline constexpr int kMaxHeaderDepth = 16;
 }  // namespace safetensors
 
 /// Bytes per element of a safetensors dtype name; 0 for a name the format does not define.

@@ -15,8 +15,10 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -37,31 +39,59 @@ class SafetensorsReader {
     if (!std::filesystem::is_regular_file(path, ec))
       fail("cannot open: ", ec ? ec.message() : (std::filesystem::exists(path, ec) ? "not a regular file"
                                                                                     : "no such file"));
-    file_size_ = std::filesystem::file_size(path, ec);
-    if (ec) fail("cannot read its size: ", ec.message());
-    if (file_size_ < 8) fail("the file is ", file_size_, " bytes long, expected at least 8 (the header length)");
-
-    std::ifstream in(path, std::ios::binary);
+    // The whole file is read through one open descriptor into one buffer: a writer that replaces
+    // the file (SafetensorsWriter renames a finished temporary over it) cannot mix two versions
+    // into one load, and every later read_into copies from this buffer, never from the path.
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) fail("cannot open: ", std::strerror(errno));
-    unsigned char length[8];
-    in.read(reinterpret_cast<char*>(length), 8);
-    if (in.gcount() != 8) fail("cannot read the 8-byte header length");
+    const std::streamoff end = in.tellg();
+    if (end < 0) fail("cannot read its size");
+    file_size_ = static_cast<uint64_t>(end);
+    if (file_size_ < 8) fail("the file is ", file_size_, " bytes long, expected at least 8 (the header length)");
+    if (file_size_ > kMaxFileBytes)
+      fail("the file is ", file_size_, " bytes long, expected at most ", kMaxFileBytes);
+    bytes_.resize(static_cast<size_t>(file_size_));
+    in.seekg(0);
+    in.read(bytes_.data(), static_cast<std::streamsize>(file_size_));
+    if (static_cast<uint64_t>(in.gcount()) != file_size_)
+      fail("read ", in.gcount(), " of its ", file_size_, " bytes (the file changed while it was read?)");
+    if (in.peek() != std::char_traits<char>::eof())
+      fail("the file grew past ", file_size_, " bytes while it was read");
+    parse_file();
+  }
+
+  /// A reader over a whole safetensors file already in memory (received, mapped or embedded
+  /// elsewhere); `label` stands for the path in messages. The same checks as for a file.
+  static SafetensorsReader from_bytes(std::vector<char> bytes, std::string label = "<memory>") {
+    return SafetensorsReader(std::move(label), std::move(bytes));
+  }
+
+  /// Files larger than this are refused before anything is allocated (the reader holds the whole
+  /// file in memory while it is alive).
+  static constexpr uint64_t kMaxFileBytes = uint64_t{1} << 40;
+
+ private:
+  SafetensorsReader(std::string label, std::vector<char> bytes) : path_(std::move(label)), bytes_(std::move(bytes)) {
+    file_size_ = bytes_.size();
+    if (file_size_ < 8) fail("the file is ", file_size_, " bytes long, expected at least 8 (the header length)");
+    parse_file();
+  }
+
+  /// Validates the length field and the header of bytes_ (file_size_ bytes).
+  void parse_file() {
     uint64_t header_bytes = 0;
-    for (int i = 0; i < 8; ++i) header_bytes |= uint64_t{length[i]} << (8 * i);
+    for (int i = 0; i < 8; ++i) header_bytes |= uint64_t{static_cast<unsigned char>(bytes_[static_cast<size_t>(i)])} << (8 * i);
     if (header_bytes > file_size_ - 8)
       fail("header length is ", header_bytes, " bytes, but only ", file_size_ - 8,
            " bytes follow the length field (truncated file?)");
     if (header_bytes > safetensors::kMaxHeaderBytes)
       fail("header length is ", header_bytes, " bytes, expected at most ", safetensors::kMaxHeaderBytes);
-    std::string text(static_cast<size_t>(header_bytes), '\0');
-    in.read(text.data(), static_cast<std::streamsize>(header_bytes));
-    if (static_cast<uint64_t>(in.gcount()) != header_bytes)
-      fail("read ", in.gcount(), " of the ", header_bytes, " header bytes");
     data_start_ = 8 + header_bytes;
     buffer_size_ = file_size_ - data_start_;
-    parse_header(text);
+    parse_header(std::string_view(bytes_.data() + 8, static_cast<size_t>(header_bytes)));
   }
 
+ public:
   const std::string& path() const { return path_; }
   bool contains(const std::string& name) const { return entries_.count(name) != 0; }
   /// Tensor names in lexicographic order.
@@ -125,26 +155,57 @@ class SafetensorsReader {
     return e;
   }
 
-  /// Reads the entry's bytes (validated in the constructor) into `dst` through a host copy.
+  /// Copies the entry's bytes (validated in the constructor) from the file buffer into `dst`.
   template <class T, class B>
-  void copy_into(const std::string& name, const Entry& e, Tensor<T, B>& dst) const {
+  void copy_into(const std::string&, const Entry& e, Tensor<T, B>& dst) const {
     const uint64_t bytes = e.end - e.begin;
     if (bytes == 0) return;
-    std::error_code ec;
-    const uint64_t size_now = std::filesystem::file_size(path_, ec);
-    if (ec || size_now != file_size_)
-      fail("tensor '", name, "': the file changed since it was opened (", file_size_, " bytes then, ",
-           ec ? ec.message() : std::to_string(size_now) + " bytes now", ")");
-    std::vector<T> host(static_cast<size_t>(bytes / sizeof(T)));
-    std::ifstream in(path_, std::ios::binary);
-    in.seekg(static_cast<std::streamoff>(data_start_ + e.begin));
-    in.read(reinterpret_cast<char*>(host.data()), static_cast<std::streamsize>(bytes));
-    if (!in || static_cast<uint64_t>(in.gcount()) != bytes)
-      fail("tensor '", name, "': read ", in.gcount(), " of its ", bytes, " bytes");
-    BackendTraits<B>::copy_from_host(BackendTraits<B>::default_context(), dst.data(), host.data(), bytes);
+    BackendTraits<B>::copy_from_host(BackendTraits<B>::default_context(), dst.data(),
+                                     bytes_.data() + data_start_ + e.begin, static_cast<size_t>(bytes));
   }
 
-  void parse_header(const std::string& text) {
+  /// A short description of a JSON value for error messages: scalars and short arrays of scalars
+  /// as written (cut at 64 characters), other arrays and objects by their size only: never a
+  /// recursive serialisation of a value the file controls.
+  static std::string brief(const nlohmann::json& v) {
+    if (v.is_object()) return mnemo::detail::cat("a JSON object of ", v.size(), " keys");
+    if (v.is_array()) {
+      // A short array of scalars (a shape, data_offsets) is shown as written.
+      const bool flat = v.size() <= static_cast<size_t>(Shape::kMaxRank) &&
+                        std::all_of(v.begin(), v.end(), [](const nlohmann::json& x) { return x.is_primitive(); });
+      if (!flat) return mnemo::detail::cat("a JSON array of ", v.size(), " elements");
+    }
+    std::string text = v.dump();
+    if (text.size() > 64) text = text.substr(0, 64) + "...";
+    return text;
+  }
+
+  /// Rejects a header whose arrays and objects nest deeper than safetensors::kMaxHeaderDepth
+  /// before the JSON parser sees it (a valid header nests 3 deep), so that no recursive walk of
+  /// the parsed value (serialising, destroying) can exhaust the stack.
+  void check_nesting(std::string_view text) const {
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+      const char ch = text[i];
+      if (in_string) {
+        if (escaped) escaped = false;
+        else if (ch == '\\') escaped = true;
+        else if (ch == '"') in_string = false;
+      } else if (ch == '"') {
+        in_string = true;
+      } else if (ch == '[' || ch == '{') {
+        if (++depth > safetensors::kMaxHeaderDepth)
+          fail("header nests arrays/objects deeper than ", safetensors::kMaxHeaderDepth, " levels (at byte ", i,
+               " of the header), expected a flat object of tensor entries");
+      } else if (ch == ']' || ch == '}') {
+        --depth;
+      }
+    }
+  }
+
+  void parse_header(std::string_view text) {
+    check_nesting(text);
     // Duplicate keys at any level are an error (nlohmann would silently keep the last one).
     std::vector<std::set<std::string>> open_objects;
     std::string duplicate;
@@ -212,29 +273,29 @@ class SafetensorsReader {
     for (size_t i = 0; i < shape.size(); ++i) {
       const auto& d = shape[i];
       if (!d.is_number_integer())
-        fail("tensor '", name, "': shape[", i, "] is ", d.dump(), ", expected a non-negative integer");
+        fail("tensor '", name, "': shape[", i, "] is ", brief(d), ", expected a non-negative integer");
       if (d.is_number_unsigned() ? d.get<uint64_t>() > kMaxCount : d.get<int64_t>() < 0)
-        fail("tensor '", name, "': shape[", i, "] is ", d.dump(), ", expected a non-negative integer below 2^63");
+        fail("tensor '", name, "': shape[", i, "] is ", brief(d), ", expected a non-negative integer below 2^63");
       const uint64_t extent = d.get<uint64_t>();
       dims.push_back(static_cast<int64_t>(extent));
       if (extent == 0) {
         has_zero = true;
       } else {
         if (nonzero_product > kMaxCount / extent)
-          fail("tensor '", name, "': the element count of shape ", shape.dump(), " overflows a 64-bit integer");
+          fail("tensor '", name, "': the element count of shape ", brief(shape), " overflows a 64-bit integer");
         nonzero_product *= extent;
       }
     }
     e.shape = Shape(dims);
     const uint64_t numel = has_zero ? 0 : nonzero_product;
     if (numel > std::numeric_limits<uint64_t>::max() / element_bytes)
-      fail("tensor '", name, "': the byte size of shape ", shape.dump(), " in ", e.dtype, " overflows a 64-bit integer");
+      fail("tensor '", name, "': the byte size of shape ", brief(shape), " in ", e.dtype, " overflows a 64-bit integer");
     const uint64_t expected_bytes = numel * element_bytes;
 
     const auto& offsets = value["data_offsets"];
     if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
         !offsets[1].is_number_unsigned())
-      fail("tensor '", name, "': data_offsets is ", offsets.dump(), ", expected [begin, end] (two non-negative integers)");
+      fail("tensor '", name, "': data_offsets is ", brief(offsets), ", expected [begin, end] (two non-negative integers)");
     e.begin = offsets[0].get<uint64_t>();
     e.end = offsets[1].get<uint64_t>();
     if (e.end < e.begin) fail("tensor '", name, "': data_offsets [", e.begin, ", ", e.end, "] end before begin");
@@ -262,6 +323,7 @@ class SafetensorsReader {
   }
 
   std::string path_;
+  std::vector<char> bytes_;  // the whole file, read once
   uint64_t file_size_ = 0;
   uint64_t data_start_ = 0;   // 8 + header length
   uint64_t buffer_size_ = 0;  // file size - data_start_

@@ -27,13 +27,15 @@ void add_state(SafetensorsWriter& writer, const memory::SlotState<T, B>& state,
 }
 
 /// The state stored under `name`: IoError if it is absent or not of T's dtype, ShapeError unless
-/// it has rank 3 ([batch, slots, d_model]).
+/// it has rank 3 ([batch, slots, d_model]) with batch >= 1.
 template <class T, class B = Cpu>
 memory::SlotState<T, B> read_state(const SafetensorsReader& reader, const std::string& name = kSlotStateName) {
   require<IoError>(reader.contains(name), "safetensors file '", reader.path(), "' has no memory state '", name, "'");
   if (reader.shape(name).rank() != 3)
     throw ShapeError(mnemo::detail::cat("safetensors file '", reader.path(), "': memory state '", name,
                                         "' has shape ", reader.shape(name).str(), ", expected [batch, slots, d_model]"));
+  require<ShapeError>(reader.shape(name)[0] >= 1, "safetensors file '", reader.path(), "': memory state '", name,
+                      "' has shape ", reader.shape(name).str(), ", expected batch >= 1 (as initial_state requires)");
   return memory::SlotState<T, B>(reader.template read<T, B>(name));
 }
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "mnemo/core/error.hpp"
+#include "mnemo/core/size_limits.hpp"
 #include "mnemo/memory/continuous_basis.hpp"
 #include "mnemo/memory/ridge_fit.hpp"
 
@@ -35,6 +36,10 @@ struct ContinuousMemoryConfig {
   void validate() const {
     const std::string who = "ContinuousMemoryConfig";
     basis.validate(who);
+    require_extent(who.c_str(), "basis_count", basis.count);
+    require_extent(who.c_str(), "segment_length", segment_length);
+    require_extent(who.c_str(), "samples", samples);
+    require_extent(who.c_str(), "sticky_bins", sticky_bins);
     require<ConfigError>(segment_length >= 1, who, ": segment_length = ", segment_length, ", expected >= 1");
     require<ConfigError>(samples >= 1, who, ": samples = ", samples, ", expected >= 1 (M)");
     require<ConfigError>(tau > 0 && tau < 1, who, ": tau = ", tau, ", expected in (0, 1)");

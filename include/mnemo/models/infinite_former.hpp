@@ -13,6 +13,10 @@
 // into the long-term memory, (2) the layer reads it, (3) the densities are kept for sticky
 // memories, (4) the layer input joins the cache. No gradient crosses steps (§7): every step can be
 // back-propagated on its own.
+//
+// Threads: inference (step without a recording tape, generate) only reads the model, so several
+// threads may run it at once, each with its own state; training writes parameters and gradients
+// (docs/hardening.md). A failing step leaves its state as it was (strong guarantee).
 #pragma once
 
 #include <algorithm>
@@ -97,16 +101,40 @@ class InfiniteFormer {
 
   /// One segment: tokens [batch, L] (host), padding [batch, L] (host, nonzero = padding; nullable).
   /// Advances `state`. Records on the active tape when one is recording.
+  ///
+  /// Strong guarantee: every argument is checked (shapes, token ids in [0, vocab)) before the
+  /// state is touched, and if anything later throws (an allocation, a backend error) `state` is
+  /// put back as it was — the segment that was leaving the short-term window stays cached.
   StepOutput step(const Tensor<int32_t, Cpu>& tokens, const Tensor<uint8_t, Cpu>* padding, State& state,
                   const StepOptions& options = {}) const {
-    Context<B>& ctx = context();
     const auto& c = config_;
     require<StateError>(state.batch >= 1 && static_cast<int64_t>(state.ltm.size()) == (c.use_ltm ? c.layers : 0),
                         "InfiniteFormer::step: the state does not belong to this model (create it with initial_state)");
     check_shape("InfiniteFormer::step: tokens", tokens.shape(), {{"batch", state.batch}, {"length", Dim::any}});
-    const int64_t batch = state.batch, len = tokens.shape()[1];
+    const int64_t len = tokens.shape()[1];
     require<ShapeError>(len >= 1, "InfiniteFormer::step: tokens have length 0, expected at least one token");
-    if (padding) check_shape("InfiniteFormer::step: padding", padding->shape(), {{"batch", batch}, {"length", len}});
+    if (padding) check_shape("InfiniteFormer::step: padding", padding->shape(), {{"batch", state.batch}, {"length", len}});
+    for (int64_t i = 0; i < tokens.numel(); ++i)
+      require<ValueError>(tokens[i] >= 0 && tokens[i] < c.vocab, "InfiniteFormer::step: token id ", tokens[i],
+                          " at position ", i, " is outside [0, ", c.vocab, ") (the vocabulary)");
+    // A shallow copy: the tensors are aliased, and every change step makes replaces a tensor or
+    // copies it first (ContinuousState::own_coefficients), so the copy keeps the old values.
+    State backup = state;
+    try {
+      return advance(tokens, padding, state, options);
+    } catch (...) {
+      state = std::move(backup);
+      throw;
+    }
+  }
+
+ private:
+  /// step() after its checks: advances `state` in place.
+  StepOutput advance(const Tensor<int32_t, Cpu>& tokens, const Tensor<uint8_t, Cpu>* padding, State& state,
+                     const StepOptions& options) const {
+    Context<B>& ctx = context();
+    const auto& c = config_;
+    const int64_t batch = state.batch, len = tokens.shape()[1];
     Tensor<uint8_t, Cpu> pad = padding ? padding->clone() : Tensor<uint8_t, Cpu>::zeros(Shape{batch, len});
 
     // The segment leaving the short-term window (written into every layer's memory).
@@ -163,6 +191,7 @@ class InfiniteFormer {
     return {logits, kl_mean};
   }
 
+ public:
   /// Continues every row of `prompt` [batch, P ≥ 1] (host) by `count` tokens (returned [batch,
   /// count]). The stream is committed to `state` in whole segments of segment_length tokens
   /// (prompt and generated tokens alike); the tokens of an unfinished segment are re-read on a

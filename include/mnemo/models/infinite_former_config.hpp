@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "mnemo/core/error.hpp"
+#include "mnemo/core/size_limits.hpp"
 #include "mnemo/memory/continuous_memory_config.hpp"
 
 namespace mnemo::models {
@@ -41,6 +43,16 @@ struct InfiniteFormerConfig {
     require<ConfigError>(stm_segments >= 0, who, ": stm_segments = ", stm_segments, ", expected >= 0");
     require<ConfigError>(dropout >= 0 && dropout < 1, who, ": dropout = ", dropout, ", expected in [0, 1)");
     require<ConfigError>(std::isfinite(init_std) && init_std >= 0, who, ": init_std = ", init_std, ", expected >= 0");
+    for (auto [field, value] : {std::pair<const char*, int64_t>{"vocab", vocab}, {"d_model", d_model}, {"heads", heads},
+                                {"d_ff", d_ff}, {"layers", layers}, {"segment_length", segment_length},
+                                {"stm_segments", stm_segments}})
+      require_extent("InfiniteFormerConfig", field, value);
+    require_elements("InfiniteFormerConfig", "vocab", vocab, "d_model", d_model);
+    require_elements("InfiniteFormerConfig", "d_model", d_model, "d_ff", d_ff);
+    require_elements("InfiniteFormerConfig", "d_model", d_model, "d_model", d_model);
+    // The short-term window: (stm_segments + 1)·segment_length keys of width d_model.
+    require_elements("InfiniteFormerConfig", "(stm_segments + 1) · segment_length", (stm_segments + 1) * segment_length,
+                     "d_model", d_model);
     memory_config().validate();
   }
 

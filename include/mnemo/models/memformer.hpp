@@ -18,6 +18,9 @@
 // writer.{q,k,v}_proj.weight, memory.v_bias; decoder.layers.{i}.{self_attn, cross_attn, ffn}.*,
 // decoder.layers.{i}.{self_attn_norm, cross_attn_norm, ffn_norm}.*, decoder.norm.*;
 // lm_head.weight [d, vocab] when the head is untied.
+//
+// Threads: inference (step, generate) only reads the model, so several threads may run it at once,
+// each with its own state; training writes parameters and gradients (docs/hardening.md).
 #pragma once
 
 #include <cmath>

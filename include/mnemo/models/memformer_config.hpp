@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "mnemo/core/error.hpp"
+#include "mnemo/core/size_limits.hpp"
 
 namespace mnemo::models {
 
@@ -43,6 +44,9 @@ struct MemformerConfig {
     auto positive = [](const char* field, auto value) {
       require<ConfigError>(value > 0, "MemformerConfig: ", field, " = ", value, ", expected > 0");
     };
+    auto finite = [](const char* field, double value) {
+      require<ConfigError>(std::isfinite(value), "MemformerConfig: ", field, " = ", value, ", expected a finite value");
+    };
     positive("vocab", vocab);
     positive("d_model", d_model);
     positive("heads", heads);
@@ -67,6 +71,24 @@ struct MemformerConfig {
                          "MemformerConfig: position_scale = ", position_scale ? *position_scale : 0.0,
                          ", expected a finite value >= 0 (or unset for init_std)");
     positive("layer_norm_eps", layer_norm_eps);
+    finite("temperature", temperature);
+    finite("bias_init_norm", bias_init_norm);
+    finite("init_std", init_std);
+    finite("layer_norm_eps", layer_norm_eps);
+    const char* who = "MemformerConfig";
+    require_extent(who, "vocab", vocab);
+    require_extent(who, "d_model", d_model);
+    require_extent(who, "heads", heads);
+    require_extent(who, "d_ff", d_ff);
+    require_extent(who, "slots", slots);
+    require_extent(who, "encoder_layers", encoder_layers);
+    require_extent(who, "decoder_layers", decoder_layers);
+    require_extent(who, "segment_length", segment_length);
+    require_elements(who, "vocab", vocab, "d_model", d_model);
+    require_elements(who, "d_model", d_model, "d_ff", d_ff);
+    require_elements(who, "d_model", d_model, "d_model", d_model);
+    require_elements(who, "slots", slots, "d_model", d_model);
+    require_elements(who, "segment_length", segment_length, "d_model", d_model);
     require<ConfigError>(bos_id >= 0 && bos_id < vocab, "MemformerConfig: bos_id = ", bos_id,
                          ", expected 0 <= bos_id < vocab = ", vocab);
   }

@@ -72,7 +72,11 @@ class AdamW {
 
   int64_t steps() const { return steps_; }
   /// Restores the step counter (checkpoint resume; the moments are restored with the store).
-  void set_steps(int64_t n) { steps_ = n; }
+  /// ValueError for n < 0: the bias corrections 1 − β^t would be negative or zero at the next step.
+  void set_steps(int64_t n) {
+    require<ValueError>(n >= 0, "AdamW::set_steps: n = ", n, ", expected >= 0");
+    steps_ = n;
+  }
   const AdamWConfig& config() const { return config_; }
 
  private:
