@@ -178,7 +178,21 @@ TEST_CASE("a model file that lies about itself is a named IoError", "[io][model_
   auto wrong = memformer_config();
   wrong.d_ff = 20;  // a valid configuration that builds other shapes than the file's tensors
   write_with_metadata(model, path, io::model_key::config, io::config_to_json(wrong));
-  MNEMO_CHECK_THROWS(io::load_model<MemformerD>(path), IoError, "tensors do not match its configuration");
+  MNEMO_CHECK_THROWS(io::load_model<MemformerD>(path), IoError,
+                     "its configuration builds 3268 parameter elements, its tensors hold 2860");
+
+  {  // as many elements as the configuration builds, but one tensor under another name
+    io::save_model(model, path);
+    const auto meta = io::SafetensorsReader(path).metadata();
+    io::SafetensorsWriter w;
+    for (const auto& p : model.parameters())
+      w.add(p->name == "decoder.norm.bias" ? std::string("decoder.norm.bias_renamed") : p->name, p->value);
+    for (const auto& [k, v] : meta) w.set_metadata(k, v);
+    w.write(path);
+    MNEMO_CHECK_THROWS(io::load_model<MemformerD>(path), IoError,
+                       "its tensors do not match its configuration: IoError: safetensors file");
+    MNEMO_CHECK_THROWS(io::load_model<MemformerD>(path), IoError, "has no tensor 'decoder.norm.bias'");
+  }
 
   wrong = memformer_config();
   wrong.heads = 3;  // d_model 8 is not divisible: the file's configuration is invalid
@@ -186,9 +200,19 @@ TEST_CASE("a model file that lies about itself is a named IoError", "[io][model_
   MNEMO_CHECK_THROWS(io::load_model<MemformerD>(path), IoError, "is not divisible by heads = 3");
 
   wrong = memformer_config();
-  wrong.encoder_layers = 3;  // a parameter the file lacks
+  wrong.encoder_layers = 3;  // a layer the file lacks
   write_with_metadata(model, path, io::model_key::config, io::config_to_json(wrong));
-  MNEMO_CHECK_THROWS(io::load_model<MemformerD>(path), IoError, "has no tensor 'encoder.layers.2.");
+  MNEMO_CHECK_THROWS(io::load_model<MemformerD>(path), IoError, "its configuration builds 3696 parameter elements");
+
+  wrong = memformer_config();
+  wrong.decoder_layers = 1000000;  // refused before a single layer is built
+  write_with_metadata(model, path, io::model_key::config, io::config_to_json(wrong));
+  MNEMO_CHECK_THROWS(io::load_model<MemformerD>(path), IoError, "parameter elements, its tensors hold");
+
+  wrong = memformer_config();
+  wrong.segment_length = 1 << 20;  // a buffer no tensor accounts for
+  write_with_metadata(model, path, io::model_key::config, io::config_to_json(wrong));
+  MNEMO_CHECK_THROWS(io::load_model<MemformerD>(path), IoError, "segment_length = 1048576, expected <= 16384");
 
   MNEMO_CHECK_THROWS(io::save_model(model, path, {{"mnemo.model", "x"}}), IoError, "reserve for their own keys");
   std::remove(path.c_str());
@@ -247,4 +271,23 @@ TEST_CASE("a failed partial load leaves every parameter as it was", "[io][partia
   MNEMO_CHECK_THROWS(io::prefix_mapping(fresh.parameters(), "decoderz."), IoError, "starts with 'decoderz.'");
   CHECK(parameter_bytes(fresh.parameters()) == before);
   std::remove(path.c_str());
+}
+
+TEST_CASE("the parameter count a configuration implies equals the built store's", "[io][model_file]") {
+  for (bool tie : {true, false})
+    for (int64_t decoder_layers : {0, 2}) {
+      auto c = memformer_config();
+      c.tie_embeddings = tie;
+      c.decoder_layers = decoder_layers;
+      CHECK(static_cast<int64_t>(io::detail::parameter_count(c)) == MemformerD(c).parameters().numel());
+    }
+  for (bool tie : {true, false})
+    for (bool use_ltm : {true, false})
+      for (bool gate : {true, false}) {
+        auto c = infinite_former_config();
+        c.tie_embeddings = tie;
+        c.use_ltm = use_ltm;
+        c.ltm.gate = gate;
+        CHECK(static_cast<int64_t>(io::detail::parameter_count(c)) == InfiniteFormerD(c).parameters().numel());
+      }
 }

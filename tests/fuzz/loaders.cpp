@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mnemo/io/infinite_former_state_io.hpp"
+#include "mnemo/io/model_file.hpp"
 #include "mnemo/io/safetensors.hpp"
 #include "mnemo/io/slot_state_io.hpp"
 #include "mnemo/mnemo.hpp"
@@ -154,6 +155,21 @@ void checkpoint(const uint8_t* data, size_t size) {
   });
 }
 
+void model_file(const uint8_t* data, size_t size) {
+  // Both kinds on every input (a file claims one; the other's load must be an IoError), and a
+  // step of whatever loads, at the loaded configuration's segment length.
+  guarded([&] {
+    const auto model = io::load_model<Memformer>(reader_of(data, size));
+    model.step(model.initial_state(1), segment(1, model.config().segment_length));
+  });
+  guarded([&] {
+    const auto model = io::load_model<InfFormer>(reader_of(data, size));
+    autograd::NoGrad off;
+    auto state = model.initial_state(1);
+    model.step(segment(1, model.config().segment_length).tokens, nullptr, state);
+  });
+}
+
 void write_seeds(const std::string& target, const std::string& dir) {
   auto& mf = memformer();
   if (target == "parameters" || target == "safetensors") io::save_parameters(mf.parameters(), dir + "/parameters.safetensors");
@@ -176,6 +192,10 @@ void write_seeds(const std::string& target, const std::string& dir) {
     }
   }
   if (target == "slot_state" || target == "safetensors") save_slot_seed(dir);
+  if (target == "model_file" || target == "safetensors") {
+    io::save_model(mf, dir + "/memformer_model.safetensors");
+    io::save_model(infinite_former(), dir + "/infinite_former_model.safetensors");
+  }
   if (target == "infinite_former_state" || target == "safetensors") {
     auto& model = infinite_former();
     autograd::NoGrad off;

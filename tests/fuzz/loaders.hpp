@@ -19,6 +19,7 @@ void optimizer_state(const uint8_t* data, size_t size);
 void slot_state(const uint8_t* data, size_t size);
 void infinite_former_state(const uint8_t* data, size_t size);
 void checkpoint(const uint8_t* data, size_t size);
+void model_file(const uint8_t* data, size_t size);
 
 /// Writes real saved objects for `target` (one of the names above) into `dir`: the seeds.
 void write_seeds(const std::string& target, const std::string& dir);

@@ -16,7 +16,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SECONDS_EACH="${1:?usage: tests/fuzz/run.sh SECONDS [TARGET...]}"
 shift
 TARGETS=("$@")
-[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(safetensors parameters optimizer_state slot_state infinite_former_state checkpoint)
+[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(safetensors parameters optimizer_state slot_state infinite_former_state checkpoint model_file)
 OUT="${MNEMO_FUZZ_DIR:-$ROOT/build/fuzz}"
 CXX="${MNEMO_FUZZ_CXX:-clang++-14}"
 PARALLEL="${MNEMO_FUZZ_PARALLEL:-1}"
