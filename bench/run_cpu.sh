@@ -21,11 +21,11 @@
 #   --peer-shapes LIST   which shapes the peers run (default large,small; mnemo runs both)
 #   --quick              smoke test: 2 repetitions everywhere, short peer loops
 #
-# Threads: OMP_NUM_THREADS=2 for mnemo (its OpenMP kernels and GEMM); torch.set_num_threads(2)
-# for the peer (and OPENBLAS_NUM_THREADS=2 in the OpenBLAS column). Both sides use libgomp, so an
-# OMP_WAIT_POLICY set in the environment applies to both; it is recorded in meta.json. On a
-# machine busy with other work, OMP_WAIT_POLICY=passive keeps waiting threads from spinning on
-# the cores the working ones need (see docs/benchmarks.md).
+# Threads: OMP_NUM_THREADS=2 for mnemo (its own thread pool reads it; kernels and GEMM) and
+# torch.set_num_threads(2) for the peer (and OPENBLAS_NUM_THREADS=2 in the OpenBLAS column). An
+# OMP_WAIT_POLICY set in the environment only affects the peer (libgomp; mnemo's pool has its own
+# bounded-spin policy); it is recorded in meta.json. On a machine busy with other work,
+# OMP_WAIT_POLICY=passive keeps the peer's waiting threads from spinning (docs/benchmarks.md).
 # Environment: MNEMO_BENCH_BUILD (build folder, default build-bench), PYTHON (default
 # /usr/bin/python3, Debian's python3-torch).
 set -euo pipefail

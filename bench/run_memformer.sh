@@ -16,11 +16,12 @@
 #   --quick             smoke test: 2 repetitions, 20k-token stream, rollouts T = 4 only
 #   --no-plot           leave docs/memformer_peak_memory.png alone
 #
-# Threads: OMP_NUM_THREADS=2 for mnemo (its kernels and GEMM), torch.set_num_threads(2) for the
-# peer (--threads N to change both). OMP_WAIT_POLICY defaults to passive for both sides (both use
-# libgomp): with the default policy a waiting thread spins on the core its partner needs, and on a
-# machine busy with other work a two-thread step ran 35x slower than a one-thread one. Set
-# OMP_WAIT_POLICY=active in the environment to measure the default. Compare ratios from one run.
+# Threads: OMP_NUM_THREADS=2 for mnemo (its own thread pool reads it: kernels and GEMM),
+# torch.set_num_threads(2) for the peer (--threads N to change both). OMP_WAIT_POLICY defaults to
+# passive; it only affects the peer (libgomp) since mnemo's kernels left OpenMP (issue #17): with
+# libgomp's default policy a waiting thread spins on the core its partner needs, and on a machine
+# busy with other work a two-thread step ran 35x slower than a one-thread one. Compare ratios
+# from one run.
 # Environment: MNEMO_BENCH_BUILD (build folder, default build-bench), PYTHON (default /usr/bin/python3).
 set -euo pipefail
 

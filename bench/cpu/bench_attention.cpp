@@ -3,8 +3,9 @@
 // shapes, plus the rate Eigen's GEMM reaches on a large product (the machine's ceiling, measured
 // in the same run so the attention rates can be read as a fraction of it).
 //
-// FLOPs counted per forward (dense: the causal mask does not skip any product, on our side or
-// in the PyTorch peer):
+// FLOPs counted per forward, dense (what an implementation that ignores the causal mask does, as
+// the PyTorch peer's math path does; mnemo's CPU path skips the blocks the mask hides, see
+// nn/attention.hpp, so its rate here can exceed the GEMM ceiling):
 //   projections Q, K, V, O:  4 · 2·B·L·d²
 //   S = Q·Kᵀ and A·V:        2 · 2·B·h·L²·d_h = 4·B·L²·d
 //   forward = 8·B·L·d² + 4·B·L²·d;   forward+backward = 3 × forward
@@ -16,11 +17,12 @@
 //   GFLOP/s   the FLOPs above over wall time;
 //   peak_MiB  the CPU arena's high-water mark during the timed loop (parameters, inputs and all
 //             activations and workspaces in use at once);
-//   threads   OpenMP threads mnemo's kernels (GEMM included) may use.
+//   threads   threads mnemo's kernels (GEMM included) may use (its own pool, cpu/thread_pool.hpp).
 //
 // The ceiling: BM_EigenGemmCeiling is a 2048³ float product through BackendTraits<Cpu>::gemm
 // (Eigen's kernel, threaded by mnemo: blocks of rows, see backend/cpu/gemm.hpp);
-// BM_EigenGemmNative is the same product with Eigen's own threading, for comparison.
+// BM_EigenGemmNative is the same product with Eigen's own threading (OpenMP, only with
+// MNEMO_OPENMP=ON; single-threaded otherwise), for comparison.
 // bench/summarize_cpu.py divides by the faster of the two.
 //
 // Repetitions: MNEMO_BENCH_REPETITIONS (default 5). bench/run_cpu.sh runs these together with
@@ -117,8 +119,8 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
   });
 }
 
-/// The GEMM ceiling: C = A·B, n×n×n floats, through BackendTraits<Cpu>::gemm (one Eigen product,
-/// parallelised by Eigen over the OpenMP threads).
+/// The GEMM ceiling: C = A·B, n×n×n floats, through BackendTraits<Cpu>::gemm (Eigen's kernel on
+/// blocks of rows, one block per thread of mnemo's pool).
 void BM_EigenGemmCeiling(benchmark::State& state) {
   const int64_t n = state.range(0);
   const TensorF a = normal_tensor(Shape{n, n}, 4), b = normal_tensor(Shape{n, n}, 5);
@@ -131,7 +133,8 @@ void BM_EigenGemmCeiling(benchmark::State& state) {
   });
 }
 
-/// The same product with Eigen's own threading (Eigen::nbThreads() threads, outside any region).
+/// The same product with Eigen's own threading (OpenMP; a single thread unless built with
+/// MNEMO_OPENMP=ON).
 void BM_EigenGemmNative(benchmark::State& state) {
   using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const int64_t n = state.range(0);

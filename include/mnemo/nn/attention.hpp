@@ -6,10 +6,17 @@
 // One tape node per call: forward() fills a Saved context and backward() consumes it, so the
 // reverse sweep runs the hand-written chain (10 GEMMs, one softmax backward) with no per-op
 // bookkeeping. Heads are laid out [batch, heads, len, d_h] for the batched GEMMs.
+//
+// Causal masks on the CPU: queries are taken in blocks of kCausalBlock rows; block [r0, r1) sees
+// keys [0, r1 + query_offset) at most, so the GEMMs of S = Q·Kᵀ, A·V, dS·K, Pᵀ·dO and dSᵀ·Q skip
+// the key columns (or query rows) the mask hides from a whole block: about half the work at long
+// lengths. dP = dO·Vᵀ stays whole (softmax backward reads every entry of it).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "mnemo/autograd/ops/common.hpp"
 #include "mnemo/backend/primitives.hpp"
@@ -41,6 +48,8 @@ class MultiHeadAttention {
     Tens probs;            // [batch, h, Lq, Lk]
     Tens merged;           // concat_h(A·V) [batch, Lq, d]
     int64_t batch = 0, lq = 0, lk = 0;
+    bool causal = false;       // the mask's causal flag and offset: backward skips the same blocks
+    int64_t query_offset = 0;
   };
   struct InputGrads {
     Tens dxq, dxkv;  // undefined when not requested
@@ -66,6 +75,9 @@ class MultiHeadAttention {
   int64_t d_model() const { return d_; }
   int64_t heads() const { return h_; }
   int64_t head_dim() const { return dh_; }
+
+  /// Query rows per block of the causal block path (see the top of this file).
+  static constexpr int64_t kCausalBlock = 64;
 
   /// query [batch, Lq, d], key_value [batch, Lk, d] → [batch, Lq, d]. Pass the same Var twice
   /// for self-attention.
@@ -96,8 +108,15 @@ class MultiHeadAttention {
     Tens v = heads_of(project(xkv, 2), batch, lk);
     // S = Q·Kᵀ per (batch, head); the 1/√d_h goes into the softmax scale.
     Tens probs(Shape{batch, h_, lq, lk}, ctx.arena());
-    BT::gemm(ctx, Trans::N, Trans::T, lq, lk, dh_, C(1), q.data(), dh_, lq * dh_, k.data(), dh_, lk * dh_,
-             C(0), probs.data(), lk, lq * lk, batch * h_);
+    const bool blocks = causal_blocks(mask.causal, lq);
+    // Without blocks, one block of all rows seeing all keys. Entries of S a block skips are
+    // hidden by the mask: the softmax neither reads them nor leaves them unwritten.
+    for (int64_t r0 = 0; r0 < lq; r0 += blocks ? kCausalBlock : lq) {
+      const int64_t r1 = blocks ? std::min(lq, r0 + kCausalBlock) : lq;
+      const int64_t keys = blocks ? visible_keys(r1, mask.query_offset, lk) : lk;
+      BT::gemm(ctx, Trans::N, Trans::T, r1 - r0, keys, dh_, C(1), q.data() + r0 * dh_, dh_, lq * dh_, k.data(), dh_,
+               lk * dh_, C(0), probs.data() + r0 * lk, lk, lq * lk, batch * h_);
+    }
     SoftmaxMask sm;
     sm.causal = mask.causal;
     sm.query_offset = mask.query_offset;
@@ -105,8 +124,7 @@ class MultiHeadAttention {
     sm.alibi_slopes = mask.alibi_slopes ? mask.alibi_slopes->data() : nullptr;
     BT::softmax_forward(ctx, probs.data(), probs.data(), SoftmaxDims{batch, h_, lq, lk}, scale(), sm);
     Tens o(Shape{batch, h_, lq, dh_}, ctx.arena());
-    BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, lk, C(1), probs.data(), lk, lq * lk, v.data(), dh_, lk * dh_,
-             C(0), o.data(), dh_, lq * dh_, batch * h_);
+    rows_times_keys(lq, lk, blocks, mask.query_offset, probs.data(), v.data(), C(0), o.data(), batch * h_);
     Tens merged(Shape{batch, lq, d_}, ctx.arena());
     BT::permute_0213(ctx, o.data(), merged.data(), batch, h_, lq, dh_);
     Tens y = affine(merged, 3);
@@ -121,6 +139,8 @@ class MultiHeadAttention {
       saved->batch = batch;
       saved->lq = lq;
       saved->lk = lk;
+      saved->causal = mask.causal;
+      saved->query_offset = mask.query_offset;
     }
     return y;
   }
@@ -140,19 +160,18 @@ class MultiHeadAttention {
     Tens dP(Shape{nb, h_, lq, lk}, ctx.arena());
     BT::gemm(ctx, Trans::N, Trans::T, lq, lk, dh_, C(1), dO.data(), dh_, lq * dh_, s.v.data(), dh_, lk * dh_,
              C(0), dP.data(), lk, lq * lk, bh);
+    const bool blocks = causal_blocks(s.causal, lq);
     Tens dV(Shape{nb, h_, lk, dh_}, ctx.arena());
-    BT::gemm(ctx, Trans::T, Trans::N, lk, dh_, lq, C(1), s.probs.data(), lk, lq * lk, dO.data(), dh_, lq * dh_,
-             C(0), dV.data(), dh_, lk * dh_, bh);
+    keys_times_rows(lq, lk, blocks, s.query_offset, s.probs.data(), dO.data(), dV.data(), bh);
     // dS = scale·P⊙(dP − <P, dP>)  (in place over dP)
     BT::softmax_backward(ctx, s.probs.data(), dP.data(), dP.data(), bh * lq, lk, scale());
     // dQ = dS·K ; dK = dSᵀ·Q
     Tens dQ(Shape{nb, h_, lq, dh_}, ctx.arena());
     if (extra_dq_heads) dQ.copy_from(*extra_dq_heads);
-    BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, lk, C(1), dP.data(), lk, lq * lk, s.k.data(), dh_, lk * dh_,
-             extra_dq_heads ? C(1) : C(0), dQ.data(), dh_, lq * dh_, bh);
+    rows_times_keys(lq, lk, blocks, s.query_offset, dP.data(), s.k.data(), extra_dq_heads ? C(1) : C(0),
+                    dQ.data(), bh);
     Tens dK(Shape{nb, h_, lk, dh_}, ctx.arena());
-    BT::gemm(ctx, Trans::T, Trans::N, lk, dh_, lq, C(1), dP.data(), lk, lq * lk, s.q.data(), dh_, lq * dh_,
-             C(0), dK.data(), dh_, lk * dh_, bh);
+    keys_times_rows(lq, lk, blocks, s.query_offset, dP.data(), s.q.data(), dK.data(), bh);
     InputGrads out;
     out.dxq = affine_backward(s.xq, merge_heads(dQ, nb, lq), 0, need_dxq);
     out.dxkv = affine_backward(s.xkv, merge_heads(dK, nb, lk), 1, need_dxkv);
@@ -190,6 +209,35 @@ class MultiHeadAttention {
     if (mask.alibi_slopes) check_shape("MultiHeadAttention: alibi_slopes", mask.alibi_slopes->shape(), {{"heads", h_}});
     if (mask.query_offset < 0)
       throw ShapeError(detail::cat("MultiHeadAttention: query_offset = ", mask.query_offset, ", expected >= 0"));
+  }
+
+  /// Whether the causal block path runs (the CPU backend, more than one block of queries).
+  static bool causal_blocks(bool causal, int64_t lq) { return std::is_same_v<B, Cpu> && causal && lq > kCausalBlock; }
+  /// Keys visible to some query of a block ending at row r1: [0, r1 + offset) within [0, lk].
+  static int64_t visible_keys(int64_t r1, int64_t offset, int64_t lk) { return std::clamp<int64_t>(r1 + offset, 0, lk); }
+
+  /// out[b] = x[b]·y[b] + beta·out[b] per (batch, head) b, x [lq, lk] (zero where masked), y [lk, d_h],
+  /// out [lq, d_h]; with blocks, a block of rows multiplies only the keys it may see.
+  void rows_times_keys(int64_t lq, int64_t lk, bool blocks, int64_t offset, const T* x, const T* y, C beta, T* out,
+                       int64_t bh) const {
+    for (int64_t r0 = 0; r0 < lq; r0 += blocks ? kCausalBlock : lq) {
+      const int64_t r1 = blocks ? std::min(lq, r0 + kCausalBlock) : lq;
+      const int64_t keys = blocks ? visible_keys(r1, offset, lk) : lk;
+      BT::gemm(*ctx_, Trans::N, Trans::N, r1 - r0, dh_, keys, C(1), x + r0 * lk, lk, lq * lk, y, dh_, lk * dh_, beta,
+               out + r0 * dh_, dh_, lq * dh_, bh);
+    }
+  }
+  /// out[b] = x[b]ᵀ·y[b] per (batch, head) b, x [lq, lk] (zero where masked), y [lq, d_h], out
+  /// [lk, d_h]; with blocks, a block of keys [c0, c1) multiplies only the rows that may see it,
+  /// rows c0 − offset and later.
+  void keys_times_rows(int64_t lq, int64_t lk, bool blocks, int64_t offset, const T* x, const T* y, T* out,
+                       int64_t bh) const {
+    for (int64_t c0 = 0; c0 < lk; c0 += blocks ? kCausalBlock : lk) {
+      const int64_t c1 = blocks ? std::min(lk, c0 + kCausalBlock) : lk;
+      const int64_t i0 = blocks ? std::clamp<int64_t>(c0 - offset, 0, lq) : 0;
+      BT::gemm(*ctx_, Trans::T, Trans::N, c1 - c0, dh_, lq - i0, C(1), x + i0 * lk + c0, lk, lq * lk, y + i0 * dh_,
+               dh_, lq * dh_, C(0), out + c0 * dh_, dh_, lk * dh_, bh);
+    }
   }
 
   /// x·W_i + b_i over the last dimension (x [..., d]).

@@ -4,12 +4,7 @@
 #include <cstdlib>
 #include <new>
 
-#include <Eigen/Core>
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
+#include "mnemo/backend/cpu/thread_pool.hpp"
 #include "mnemo/core/arena.hpp"
 
 namespace mnemo::cpu {
@@ -38,19 +33,10 @@ class CpuContext {
   Arena* arena_;
 };
 
-/// Threads used by mnemo's CPU kernels and by Eigen's GEMM (OpenMP builds; otherwise 1).
-inline void set_num_threads(int n) {
-#if defined(_OPENMP)
-  omp_set_num_threads(n < 1 ? 1 : n);
-#endif
-  Eigen::setNbThreads(n < 1 ? 1 : n);
-}
-inline int num_threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
+/// Threads mnemo's CPU kernels (GEMM included) may use, the calling thread included: its own
+/// pool (cpu/thread_pool.hpp), not OpenMP. Default: MNEMO_NUM_THREADS, else OMP_NUM_THREADS,
+/// else the hardware's thread count.
+inline void set_num_threads(int n) { ThreadPool::instance().set_threads(n); }
+inline int num_threads() { return ThreadPool::instance().threads(); }
 
 }  // namespace mnemo::cpu

@@ -22,32 +22,35 @@ template <class T>
 using MatrixMap = Eigen::Map<RowMajorMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 namespace detail {
-template <class T, class OpA, class OpB>
-void gemm_one(const OpA& a, const OpB& b, T alpha, T beta, MatrixMap<T>& c) {
-  if (beta == T(0)) {
-    c.noalias() = alpha * (a * b);
-  } else {
-    if (beta != T(1)) c *= beta;
-    c.noalias() += alpha * (a * b);
-  }
+/// C (row-major m×n, row stride ldc) += alpha · op(A) · op(B) on Eigen's blocked kernel, on the
+/// calling thread. Eigen's expression API would hand a large product to Eigen's own OpenMP
+/// threading; its kernel, called directly without parallel info, never starts a thread.
+/// Row-major C is column-major C^T = op(B)^T · op(A)^T: op(B)^T is column-major when B is
+/// stored k×n (Trans::N), op(A)^T when A is stored m×k.
+template <class T, int StorageB, int StorageA>
+void eigen_kernel(int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda, const T* B,
+                  int64_t ldb, T* C, int64_t ldc) {
+  using Index = Eigen::Index;
+  Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic, 1,
+                                       false>
+      blocking(n, m, k, 1, true);
+  Eigen::internal::general_matrix_matrix_product<Index, T, StorageB, false, T, StorageA, false, Eigen::ColMajor,
+                                                 1>::run(n, m, k, B, ldb, A, lda, C, 1, ldc, alpha, blocking,
+                                                         nullptr);
 }
 
 template <class T>
 void gemm_single(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A,
                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   MatrixMap<T> c(C, m, n, Eigen::OuterStride<>(ldc));
-  if (k == 0) {  // empty product: C = beta·C
-    if (beta == T(0)) c.setZero(); else c *= beta;
-    return;
-  }
-  const ConstMatrixMap<T> a(A, ta == Trans::N ? m : k, ta == Trans::N ? k : m,
-                            Eigen::OuterStride<>(lda));
-  const ConstMatrixMap<T> b(B, tb == Trans::N ? k : n, tb == Trans::N ? n : k,
-                            Eigen::OuterStride<>(ldb));
-  if (ta == Trans::N && tb == Trans::N) gemm_one(a, b, alpha, beta, c);
-  else if (ta == Trans::N) gemm_one(a, b.transpose(), alpha, beta, c);
-  else if (tb == Trans::N) gemm_one(a.transpose(), b, alpha, beta, c);
-  else gemm_one(a.transpose(), b.transpose(), alpha, beta, c);
+  if (beta == T(0)) c.setZero();  // never reads C
+  else if (beta != T(1)) c *= beta;
+  if (k == 0 || alpha == T(0)) return;
+  constexpr int kCol = Eigen::ColMajor, kRow = Eigen::RowMajor;
+  if (ta == Trans::N && tb == Trans::N) eigen_kernel<T, kCol, kCol>(m, n, k, alpha, A, lda, B, ldb, C, ldc);
+  else if (ta == Trans::N) eigen_kernel<T, kRow, kCol>(m, n, k, alpha, A, lda, B, ldb, C, ldc);
+  else if (tb == Trans::N) eigen_kernel<T, kCol, kRow>(m, n, k, alpha, A, lda, B, ldb, C, ldc);
+  else eigen_kernel<T, kRow, kRow>(m, n, k, alpha, A, lda, B, ldb, C, ldc);
 }
 }  // namespace detail
 
@@ -56,10 +59,9 @@ inline constexpr int64_t kGemmMinSplit = 16;
 
 // Threading: mnemo splits the work itself, into the products of the batch and, when there are
 // fewer products than threads, blocks of rows (or of columns, when n > m) of each product; one
-// OpenMP region per call, and Eigen runs single-threaded inside it (Eigen does not thread a
-// product from inside a parallel region). Eigen's own GEMM threading makes its threads wait on
-// each other by spinning, so on a loaded machine a spinning thread holds the core its partner
-// needs and a small product could take a whole scheduler time slice.
+// job of mnemo's thread pool per call (cpu/thread_pool.hpp), each block on Eigen's kernel on one
+// thread. Eigen's own GEMM threading (OpenMP) makes its threads wait on each other by spinning,
+// so on a loaded machine a spinning thread holds the core its partner needs.
 template <class T>
 void gemm_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha,
                           const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
