@@ -31,7 +31,7 @@ struct DensityParametersRule {
   MNEMO_DEVICE_INLINE C mu(C a) const { return sigmoid_of(a); }
   MNEMO_DEVICE_INLINE C sigma2(C b) const {
     const C s = softplus_thresholded(b);
-    return s > eps ? s : eps;
+    return s < eps ? eps : s;  // as std::max(s, eps): a NaN score stays NaN
   }
   MNEMO_DEVICE_INLINE C kl(C sigma2) const {
     const C ratio = sigma2 / sigma0_sq;
