@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "mnemo/core/config.hpp"
 #include "mnemo/core/rng.hpp"
 
 namespace mnemo {
@@ -62,8 +63,8 @@ struct MemformerWriterDims {
   int64_t tokens = 0;
   int64_t heads = 1;
   int64_t head_dim = 1;
-  int64_t width() const { return heads * head_dim; }
-  int64_t prob_cols() const { return 1 + tokens; }
+  MNEMO_HOST_DEVICE int64_t width() const { return heads * head_dim; }
+  MNEMO_HOST_DEVICE int64_t prob_cols() const { return 1 + tokens; }
 };
 
 }  // namespace mnemo

@@ -1,4 +1,4 @@
-// mnemo/backend/scalar_math.hpp — exp, log, sqrt and erf of float and double, callable from host
+// mnemo/backend/scalar_math.hpp — exp, log, log1p, sqrt and erf of float and double, callable from host
 // code (std:: functions) and from CUDA device code (CUDA's device functions of the same
 // precision), so that a formula shared by the backends is written once.
 #pragma once
@@ -27,6 +27,16 @@ MNEMO_DEVICE_INLINE C log(C x) {
   else return ::log(x);
 #else
   return std::log(x);
+#endif
+}
+
+template <class C>
+MNEMO_DEVICE_INLINE C log1p(C x) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<C, float>) return ::log1pf(x);
+  else return ::log1p(x);
+#else
+  return std::log1p(x);
 #endif
 }
 

@@ -11,6 +11,7 @@
 //   dp_{i,0} = g·m_i,  dp_{i,l} = g·V_x[l],  dz_i = s·p_i ⊙ (dp_i − <p_i, dp_i>)
 //   dq_i = dz_{i,0}·k_self_i + Σ_l dz_{i,l}·K_x[l],   dk_self_i = dz_{i,0}·q_i
 //   dK_x[l] = Σ_i dz_{i,l}·q_i,   dV_x[l] = Σ_i p_{i,l}·g_i,   dm_i = p_{i,0}·g_i (raw self-value)
+// The masking and dz rules are shared with the CUDA kernels (backend/memformer_writer_rule.hpp).
 // Every output is written (not accumulated). Each task owns the column slice of its head in its
 // batch row, so results never depend on the thread count.
 #pragma once
@@ -25,6 +26,7 @@
 
 #include "mnemo/backend/cpu/gemm.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
+#include "mnemo/backend/memformer_writer_rule.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/core/precision.hpp"
 
@@ -74,13 +76,12 @@ void memformer_writer_forward(const T* q, const T* k_self, const T* k_tok, const
         T* row = &Pm(i, 0);
         A mx = -std::numeric_limits<A>::infinity();
         for (int64_t c = 0; c < P; ++c) {
-          if (c > 0 && pad && pad[c - 1]) continue;
+          if (writer_column_masked(pad, c)) continue;
           mx = std::max(mx, static_cast<A>(scale) * static_cast<A>(row[c]));
         }
         A sum = 0;
         for (int64_t c = 0; c < P; ++c) {
-          const bool masked = c > 0 && pad && pad[c - 1];
-          const A e = masked ? A(0) : std::exp(static_cast<A>(scale) * static_cast<A>(row[c]) - mx);
+          const A e = writer_column_masked(pad, c) ? A(0) : std::exp(static_cast<A>(scale) * static_cast<A>(row[c]) - mx);
           row[c] = static_cast<T>(e);
           sum += e;
         }
@@ -116,8 +117,8 @@ void memformer_writer_backward(const T* q, const T* k_self, const T* k_tok, cons
         A dot = 0;
         for (int64_t c = 0; c < P; ++c) dot += static_cast<A>(Pm(i, c)) * static_cast<A>(dZ(i, c));
         for (int64_t c = 0; c < P; ++c)
-          dZ(i, c) = static_cast<T>(static_cast<A>(scale) * static_cast<A>(Pm(i, c)) *
-                                    (static_cast<A>(dZ(i, c)) - dot));
+          dZ(i, c) = static_cast<T>(
+              writer_logit_grad(static_cast<A>(scale), static_cast<A>(Pm(i, c)), static_cast<A>(dZ(i, c)), dot));
       }
       auto dQ = head_slice(dq, dims, K, b, h);
       auto dKs = head_slice(dk_self, dims, K, b, h);

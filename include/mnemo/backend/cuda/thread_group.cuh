@@ -105,6 +105,13 @@ struct ThreadGroup {
     }
   }
 
+  /// Makes this thread's global-memory writes visible to the group and waits for the group
+  /// (a block-wide group must call it from all its threads).
+  __device__ __forceinline__ void sync() const {
+    if constexpr (kWarps == 1) __syncwarp();
+    else __syncthreads();
+  }
+
   /// Σ f(c) over the columns c of [0, cols), this thread taking c = rank, rank + kThreads, ...
   /// in order; the total is returned to every thread (A: a scalar or a SumPair).
   template <class A, class F>

@@ -18,14 +18,18 @@
 #include "mnemo/backend/cuda/adamw.cuh"
 #include "mnemo/backend/cuda/context.cuh"
 #include "mnemo/backend/cuda/cross_entropy.cuh"
+#include "mnemo/backend/cuda/density_parameters.cuh"
 #include "mnemo/backend/cuda/elementwise.cuh"
 #include "mnemo/backend/cuda/embedding.cuh"
+#include "mnemo/backend/cuda/gaussian_expectation.cuh"
 #include "mnemo/backend/cuda/gemm.cuh"
 #include "mnemo/backend/cuda/half.cuh"
 #include "mnemo/backend/cuda/layer_norm.cuh"
+#include "mnemo/backend/cuda/memformer_writer.cuh"
 #include "mnemo/backend/cuda/memory.cuh"
 #include "mnemo/backend/cuda/normalize.cuh"
 #include "mnemo/backend/cuda/reduce.cuh"
+#include "mnemo/backend/cuda/sigmoid_gate.cuh"
 #include "mnemo/backend/cuda/softmax.cuh"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/backend/tags.hpp"
@@ -193,6 +197,42 @@ struct BackendTraits<Cuda> {
     cuda::sum_rows(ctx, x, out, rows, cols, accumulate);
   }
 
+  // ---- ∞-former continuous attention (infinite_former.md §4, §6, §7) ----------------------
+  template <class T>
+  static void gaussian_expectation_forward(Context& ctx, const compute_t<T>* mu, const compute_t<T>* sigma2,
+                                           const compute_t<T>* centres, const compute_t<T>* widths_sq, T* r,
+                                           int64_t n, int64_t basis) {
+    cuda::gaussian_expectation_forward<T>(ctx, mu, sigma2, centres, widths_sq, r, n, basis);
+  }
+  template <class T>
+  static void gaussian_expectation_backward(Context& ctx, const compute_t<T>* mu, const compute_t<T>* sigma2,
+                                            const compute_t<T>* centres, const compute_t<T>* widths_sq,
+                                            const T* dr, compute_t<T>* dmu, compute_t<T>* dsigma2, int64_t n,
+                                            int64_t basis) {
+    cuda::gaussian_expectation_backward<T>(ctx, mu, sigma2, centres, widths_sq, dr, dmu, dsigma2, n, basis);
+  }
+  template <class T>
+  static void density_parameters_forward(Context& ctx, const T* a, const T* b, compute_t<T>* mu,
+                                         compute_t<T>* sigma2, compute_t<T>* kl, int64_t n, compute_t<T> eps,
+                                         compute_t<T> sigma0_sq) {
+    cuda::density_parameters_forward<T>(ctx, a, b, mu, sigma2, kl, n, eps, sigma0_sq);
+  }
+  template <class T>
+  static void density_parameters_backward(Context& ctx, const T* b, const compute_t<T>* mu,
+                                          const compute_t<T>* sigma2, const compute_t<T>* dmu,
+                                          const compute_t<T>* dsigma2, T* da, T* db, int64_t n, compute_t<T> eps,
+                                          compute_t<T> sigma0_sq, compute_t<T> kl_weight) {
+    cuda::density_parameters_backward<T>(ctx, b, mu, sigma2, dmu, dsigma2, da, db, n, eps, sigma0_sq, kl_weight);
+  }
+  template <class T>
+  static void sigmoid_gate_forward(Context& ctx, int64_t n, const T* x, const T* z, T* y) {
+    cuda::sigmoid_gate_forward(ctx, n, x, z, y);
+  }
+  template <class T>
+  static void sigmoid_gate_backward(Context& ctx, int64_t n, const T* x, const T* z, const T* dy, T* dz) {
+    cuda::sigmoid_gate_backward(ctx, n, x, z, dy, dz);
+  }
+
   // ---- optimizer ------------------------------------------------------------------------
   template <class T>
   static void adamw_update(Context& ctx, T* param, const T* grad, master_t<T>* m, master_t<T>* v, int64_t n,
@@ -204,6 +244,22 @@ struct BackendTraits<Cuda> {
   static void adamw_update_master(Context& ctx, T* param, const T* grad, master_t<T>* master, master_t<T>* m,
                                   master_t<T>* v, int64_t n, const AdamWStep& step) {
     cuda::adamw_update_master(ctx, param, grad, master, m, v, n, step);
+  }
+
+  // ---- Memformer slot-attention writer (memformer.md §2.4, §3) ----------------------------
+  /// `padding` [batch, tokens] is in device memory (nullable).
+  template <class T>
+  static void memformer_writer_forward(Context& ctx, const T* q, const T* k_self, const T* k_tok, const T* v_tok,
+                                       const T* m, const uint8_t* padding, T* probs, T* m_out,
+                                       const MemformerWriterDims& dims, compute_t<T> scale) {
+    cuda::memformer_writer_forward(ctx, q, k_self, k_tok, v_tok, m, padding, probs, m_out, dims, scale);
+  }
+  template <class T>
+  static void memformer_writer_backward(Context& ctx, const T* q, const T* k_self, const T* k_tok, const T* v_tok,
+                                        const T* m, const T* probs, const T* dm_out, T* dq, T* dk_self, T* dk_tok,
+                                        T* dv_tok, T* dm, const MemformerWriterDims& dims, compute_t<T> scale) {
+    cuda::memformer_writer_backward(ctx, q, k_self, k_tok, v_tok, m, probs, dm_out, dq, dk_self, dk_tok, dv_tok, dm,
+                                    dims, scale);
   }
 };
 

@@ -1,0 +1,249 @@
+// The models on the CUDA backend. First the explicit instantiations of Memformer, InfiniteFormer,
+// their trainers (BPTT, MRBP, the ∞-former trainer), AdamW (fp32 masters for the 16-bit types)
+// and the state IO for float, double, __half and __nv_bfloat16: the proof that they compile.
+// Then, on a GPU: both models in float against the same models on the CPU in double with the
+// GPU's parameter values (logits, next state, BPTT parameter gradients), MRBP == BPTT on the GPU
+// in double, two GPU runs bitwise equal, and memory states saved on the GPU loaded on the CPU and
+// back.
+#include "support/cuda_testing.cuh"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mnemo/io/infinite_former_state_io.hpp"
+#include "mnemo/io/slot_state_io.hpp"
+#include "mnemo/models/infinite_former.hpp"
+#include "mnemo/models/memformer.hpp"
+#include "mnemo/train/bptt.hpp"
+#include "mnemo/train/infinite_former_trainer.hpp"
+#include "mnemo/train/mrbp.hpp"
+#include "mnemo/train/optimizer.hpp"
+
+#define MNEMO_INSTANTIATE_ON_CUDA(T)                                                                             \
+  template class mnemo::models::Memformer<T, mnemo::Cuda>;                                                      \
+  template class mnemo::models::InfiniteFormer<T, mnemo::Cuda>;                                                 \
+  template class mnemo::train::Bptt<T, mnemo::Cuda>;                                                            \
+  template class mnemo::train::Mrbp<T, mnemo::Cuda>;                                                            \
+  template class mnemo::train::InfiniteFormerTrainer<T, mnemo::Cuda>;                                           \
+  template class mnemo::train::AdamW<T, mnemo::Cuda>;                                                           \
+  template void mnemo::io::save_state<T, mnemo::Cuda>(const mnemo::memory::SlotState<T, mnemo::Cuda>&,        \
+                                                      const std::string&,                                       \
+                                                      const std::map<std::string, std::string>&);               \
+  template mnemo::memory::SlotState<T, mnemo::Cuda> mnemo::io::load_state<T, mnemo::Cuda>(const std::string&);  \
+  template void mnemo::io::save_state<T, mnemo::Cuda>(const mnemo::models::InfiniteFormerState<T, mnemo::Cuda>&, \
+                                                      const std::string&);                                      \
+  template mnemo::models::InfiniteFormerState<T, mnemo::Cuda> mnemo::io::load_state<T, mnemo::Cuda>(            \
+      const mnemo::models::InfiniteFormer<T, mnemo::Cuda>&, int64_t, const std::string&);
+
+MNEMO_INSTANTIATE_ON_CUDA(float)
+MNEMO_INSTANTIATE_ON_CUDA(double)
+MNEMO_INSTANTIATE_ON_CUDA(__half)
+MNEMO_INSTANTIATE_ON_CUDA(__nv_bfloat16)
+
+using namespace mnemo;
+using namespace mnemo::test;
+
+namespace {
+
+/// Whole-model tolerances against the CPU double reference (the issue's targets; not yet
+/// calibrated on a GPU): fp32 logits and states 1e-5, fp32 parameter gradients after a
+/// four-step rollout 1e-4 (every stored intermediate is rounded, as in layer_tolerance).
+constexpr double kModelTolerance = 1e-5;
+constexpr double kGradientTolerance = 1e-4;
+
+models::MemformerConfig memformer_config() {
+  models::MemformerConfig c;
+  c.vocab = 13;
+  c.d_model = 8;
+  c.heads = 2;
+  c.d_ff = 16;
+  c.slots = 3;
+  c.encoder_layers = 2;
+  c.decoder_layers = 2;
+  c.segment_length = 5;
+  c.dropout = 0.1;  // the same Philox masks on both backends
+  c.init_std = 0.3;
+  c.bias_init_norm = 0.8;
+  return c;
+}
+
+models::InfiniteFormerConfig infinite_former_config() {
+  models::InfiniteFormerConfig c;
+  c.vocab = 11;
+  c.d_model = 8;
+  c.heads = 2;
+  c.d_ff = 16;
+  c.layers = 2;
+  c.segment_length = 4;
+  c.stm_segments = 1;
+  c.dropout = 0.0;
+  c.init_std = 0.3;
+  c.ltm.basis = memory::BasisConfig{8, {0.15, 0.3}};
+  c.ltm.samples = 6;
+  c.ltm.tau = 0.6;
+  c.ltm.ridge_lambda = 0.3;
+  c.ltm.kl_weight = 0.01;
+  return c;
+}
+
+Tensor<int32_t, Cpu> random_tokens(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
+  Tensor<int32_t, Cpu> t(Shape{batch, len});
+  const RngKey key{seed, 3};
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t[i] = static_cast<int32_t>(key.bits(static_cast<uint64_t>(i)) % static_cast<uint32_t>(vocab));
+  return t;
+}
+
+std::vector<train::Segment> make_segments(int64_t count, int64_t batch, int64_t L, int64_t vocab, uint64_t seed) {
+  std::vector<train::Segment> out;
+  for (int64_t t = 0; t < count; ++t) {
+    train::Segment s{random_tokens(batch, L, vocab, seed + static_cast<uint64_t>(t)), Tensor<uint8_t, Cpu>::zeros({batch, L})};
+    if (t == 3)
+      for (int64_t n = 2; n < L; ++n) s.padding[1 * L + n] = 1;  // row 1 ends its document early
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+/// Sets every parameter of the CPU double store to the GPU store's values (same names, order).
+template <class T>
+void copy_parameters(const nn::ParameterStore<T, Cuda>& from, nn::ParameterStore<double, Cpu>& to) {
+  REQUIRE(from.size() == to.size());
+  for (size_t i = 0; i < to.size(); ++i) {
+    REQUIRE(from[i].name == to[i].name);
+    const TensorD v = download(from[i].value);
+    std::memcpy(to[i].value.data(), v.data(), v.bytes());
+  }
+}
+
+template <class T>
+void check_gradients(const nn::ParameterStore<T, Cuda>& gpu, const nn::ParameterStore<double, Cpu>& cpu, double tol) {
+  size_t nonzero = 0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    const TensorD& ref = cpu[i].grad;
+    check_close("gradient of " + cpu[i].name, download(gpu[i].grad), ref, tol);
+    for (int64_t k = 0; k < ref.numel(); ++k) nonzero += ref[k] != 0.0 ? 1 : 0;
+  }
+  CHECK(nonzero > 100);  // the comparison covers real gradients
+}
+
+template <class T>
+std::vector<std::vector<unsigned char>> gradient_bytes(const nn::ParameterStore<T, Cuda>& store) {
+  std::vector<std::vector<unsigned char>> out;
+  for (size_t i = 0; i < store.size(); ++i) out.push_back(bytes_of(store[i].grad));
+  return out;
+}
+
+std::string temp_path(const char* name) { return std::string("/tmp/mnemo_cuda_test_") + name + ".safetensors"; }
+
+}  // namespace
+
+TEST_CASE("Memformer<float, Cuda>: step and BPTT gradients match the CPU in double; bitwise reruns",
+          "[cuda][memformer][model]") {
+  const auto cfg = memformer_config();
+  models::Memformer<float, Cuda> gpu(cfg, 31);
+  models::Memformer<double, Cpu> cpu(cfg, 31);
+  copy_parameters(gpu.parameters(), cpu.parameters());
+  const int64_t B = 2, T = 4;
+  const auto segments = make_segments(T + 1, B, cfg.segment_length, cfg.vocab, 5);
+
+  SECTION("inference step: logits and next state") {
+    const auto sg = gpu.initial_state(B);
+    const auto sc = cpu.initial_state(B);
+    check_close("initial state", download(sg.slots()), sc.slots(), kModelTolerance);
+    const auto og = gpu.step(sg, segments[0], &segments[1]);
+    const auto oc = cpu.step(sc, segments[0], &segments[1]);
+    check_close("logits", download(og.logits), oc.logits, kModelTolerance);
+    check_close("next state", download(og.next.slots()), oc.next.slots(), kModelTolerance);
+  }
+  SECTION("BPTT rollout (dropout, resets, padding, weights): gradients, loss, state; a rerun is bitwise equal") {
+    const train::Resets resets = {{0, 0}, {1, 0}, {0, 0}, {0, 1}};
+    const std::vector<double> weights = {0.5, 0.0, 1.5, 1.0};
+    train::TrainerOptions opt;
+    opt.seed = 99;
+    auto state_g = gpu.initial_state(B);
+    auto state_c = cpu.initial_state(B);
+    gpu.parameters().zero_grad();
+    cpu.parameters().zero_grad();
+    const auto rg = train::Bptt<float, Cuda>(gpu, opt).rollout(segments, resets, state_g, weights);
+    const auto rc = train::Bptt<double, Cpu>(cpu, opt).rollout(segments, resets, state_c, weights);
+    CHECK(rg.finite);
+    CHECK(rg.tokens == rc.tokens);
+    CHECK(rg.loss == Approx(rc.loss).epsilon(kModelTolerance));
+    check_close("state after the rollout", download(state_g.slots()), state_c.slots(), kModelTolerance);
+    check_gradients(gpu.parameters(), cpu.parameters(), kGradientTolerance);
+
+    const auto first = gradient_bytes(gpu.parameters());
+    gpu.parameters().zero_grad();
+    auto again = gpu.initial_state(B);
+    train::Bptt<float, Cuda>(gpu, opt).rollout(segments, resets, again, weights);
+    CHECK(gradient_bytes(gpu.parameters()) == first);
+    CHECK(bytes_of(again.slots()) == bytes_of(state_g.slots()));
+  }
+}
+
+TEST_CASE("MRBP equals BPTT on the GPU (double, dropout on, bitwise replay)", "[cuda][memformer][mrbp]") {
+  const auto cfg = memformer_config();
+  models::Memformer<double, Cuda> model(cfg, 31);
+  const int64_t B = 2, T = 4;
+  const auto segments = make_segments(T + 1, B, cfg.segment_length, cfg.vocab, 5);
+  const train::Resets resets = {{0, 0}, {1, 0}, {0, 0}, {0, 1}};
+  const std::vector<double> weights = {0.5, 0.0, 1.5, 1.0};
+  train::TrainerOptions opt;
+  opt.seed = 99;
+  opt.update_index = 7;
+  opt.check_replay = true;  // MRBP throws unless every replayed M_{t+1} equals phase 1's bitwise
+
+  model.parameters().zero_grad();
+  auto bptt_state = model.initial_state(B);
+  const auto rb = train::Bptt<double, Cuda>(model, opt).rollout(segments, resets, bptt_state, weights);
+  std::vector<TensorD> gb;
+  for (size_t i = 0; i < model.parameters().size(); ++i) gb.push_back(download(model.parameters()[i].grad));
+
+  model.parameters().zero_grad();
+  auto mrbp_state = model.initial_state(B);
+  const auto rm = train::Mrbp<double, Cuda>(model, opt).rollout(segments, resets, mrbp_state, weights);
+  CHECK(rm.loss == Approx(rb.loss).epsilon(1e-12));
+  CHECK(rm.tokens == rb.tokens);
+  for (size_t i = 0; i < gb.size(); ++i) {
+    INFO(model.parameters()[i].name);
+    CHECK(rel_error(download(model.parameters()[i].grad), gb[i], 1e-30) < 1e-10);
+  }
+  CHECK(bytes_of(mrbp_state.slots()) == bytes_of(bptt_state.slots()));
+}
+
+TEST_CASE("InfiniteFormer<float, Cuda>: two steps (STM + long-term memory) match the CPU in double",
+          "[cuda][infinite_former][model]") {
+  const auto cfg = infinite_former_config();
+  models::InfiniteFormer<float, Cuda> gpu(cfg, 17);
+  models::InfiniteFormer<double, Cpu> cpu(cfg, 17);
+  copy_parameters(gpu.parameters(), cpu.parameters());
+  auto sg = gpu.initial_state(2);
+  auto sc = cpu.initial_state(2);
+  for (uint64_t k = 0; k < 3; ++k) {  // the second and third steps read the long-term memory
+    INFO("step " << k);
+    const auto tokens = random_tokens(2, cfg.segment_length, cfg.vocab, 40 + k);
+    const auto og = gpu.step(tokens, nullptr, sg);
+    const auto oc = cpu.step(tokens, nullptr, sc);
+    check_close("logits", download(og.logits.value()), oc.logits.value(), kModelTolerance);
+  }
+}
+
+TEST_CASE("memory states move between the GPU and the CPU through the io layer", "[cuda][io]") {
+  const auto cfg = memformer_config();
+  models::Memformer<float, Cuda> gpu(cfg, 31);
+  const auto state = gpu.step(gpu.initial_state(2), make_segments(1, 2, cfg.segment_length, cfg.vocab, 9)[0]).next;
+  const std::string path = temp_path("slot_state");
+  io::save_state(state, path);
+  const auto on_cpu = io::load_state<float, Cpu>(path);
+  REQUIRE(on_cpu.slots().shape() == state.slots().shape());
+  const std::vector<float> gpu_values = state.slots().to_host();
+  CHECK(std::memcmp(on_cpu.slots().data(), gpu_values.data(), on_cpu.slots().bytes()) == 0);
+  // ... and back: saved on the CPU, loaded on the GPU.
+  io::save_state(on_cpu, path);
+  const auto back = io::load_state<float, Cuda>(path);
+  CHECK(bytes_of(back.slots()) == bytes_of(state.slots()));
+  std::remove(path.c_str());
+}
