@@ -103,3 +103,14 @@ class ContinuousOperators {
 };
 
 }  // namespace mnemo::memory
+
+// Compiled mode (docs/compile_time.md): linking mnemo::compiled defines MNEMO_COMPILED; these
+// instantiations are then compiled once, in src/compiled/, instead of in every user TU.
+#if defined(MNEMO_COMPILED)
+#include "mnemo/backend/cpu.hpp"
+
+namespace mnemo::memory {
+extern template class ContinuousOperators<float, Cpu>;
+extern template class ContinuousOperators<double, Cpu>;
+}  // namespace mnemo::memory
+#endif  // MNEMO_COMPILED
