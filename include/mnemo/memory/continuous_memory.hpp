@@ -86,29 +86,7 @@ class ContinuousMemory {
   /// + b), gate.bias [e] (with config.gate), k_proj.weight, v_proj.weight, o_proj.weight [e, e],
   /// w_mu, w_sigma [N]. `operators` may be shared by layers with the same config (built here when null).
   ContinuousMemory(nn::ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t heads,
-                   const ContinuousMemoryConfig& config, std::shared_ptr<const Operators> operators = nullptr)
-      : ctx_(&store.context()), name_(name), config_(config), e_(d_model), h_(heads) {
-    config.validate();
-    require<ConfigError>(d_model > 0 && heads > 0, "ContinuousMemory '", name, "': d_model and heads must be positive, got d_model=",
-                         d_model, ", heads=", heads);
-    require<ConfigError>(d_model % heads == 0, "ContinuousMemory '", name, "': d_model=", d_model,
-                         " is not divisible by heads=", heads);
-    dh_ = e_ / h_;
-    ops_ = operators ? std::move(operators) : std::make_shared<const Operators>(config, store.context());
-    require<ConfigError>(ops_->basis_size() == config.basis.count, "ContinuousMemory '", name,
-                         "': shared operators have N=", ops_->basis_size(), ", expected basis.count=", config.basis.count);
-    n_ = config.basis.count;
-    const nn::Init init = nn::Init::normal(config.init_std);
-    if (config.gate) {
-      gate_w_ = &store.add(nn::join_name(name, "gate.weight"), Shape{3 * e_, e_}, init);
-      gate_b_ = &store.add(nn::join_name(name, "gate.bias"), Shape{e_}, nn::Init::zeros());
-    }
-    wk_ = &store.add(nn::join_name(name, "k_proj.weight"), Shape{e_, e_}, init);
-    wv_ = &store.add(nn::join_name(name, "v_proj.weight"), Shape{e_, e_}, init);
-    wo_ = &store.add(nn::join_name(name, "o_proj.weight"), Shape{e_, e_}, init);
-    wmu_ = &store.add(nn::join_name(name, "w_mu"), Shape{n_}, init);
-    wsigma_ = &store.add(nn::join_name(name, "w_sigma"), Shape{n_}, init);
-  }
+                   const ContinuousMemoryConfig& config, std::shared_ptr<const Operators> operators = nullptr);
 
   const ContinuousMemoryConfig& config() const { return config_; }
   const std::shared_ptr<const Operators>& operators() const { return ops_; }
@@ -127,9 +105,7 @@ class ContinuousMemory {
   nn::Parameter<T, B>& sigma_weight() const { return *wsigma_; }
 
   /// An EMPTY state for `batch` rows; the sticky sampler's stream is (seed, this layer's name).
-  State initial_state(int64_t batch, uint64_t seed = 0) const {
-    return State::empty(batch, n_, e_, RngKey{seed, 0}.derive(name_), ctx_->arena());
-  }
+  State initial_state(int64_t batch, uint64_t seed = 0) const;
 
   // ---- write ------------------------------------------------------------------------------
 
@@ -254,6 +230,36 @@ class ContinuousMemory {
   nn::Parameter<T, B>* wmu_ = nullptr;
   nn::Parameter<T, B>* wsigma_ = nullptr;
 };
+
+template <class T, class B>
+ContinuousMemory<T, B>::ContinuousMemory(nn::ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t heads, const ContinuousMemoryConfig& config, std::shared_ptr<const Operators> operators)
+    : ctx_(&store.context()), name_(name), config_(config), e_(d_model), h_(heads) {
+  config.validate();
+  require<ConfigError>(d_model > 0 && heads > 0, "ContinuousMemory '", name, "': d_model and heads must be positive, got d_model=",
+                       d_model, ", heads=", heads);
+  require<ConfigError>(d_model % heads == 0, "ContinuousMemory '", name, "': d_model=", d_model,
+                       " is not divisible by heads=", heads);
+  dh_ = e_ / h_;
+  ops_ = operators ? std::move(operators) : std::make_shared<const Operators>(config, store.context());
+  require<ConfigError>(ops_->basis_size() == config.basis.count, "ContinuousMemory '", name,
+                       "': shared operators have N=", ops_->basis_size(), ", expected basis.count=", config.basis.count);
+  n_ = config.basis.count;
+  const nn::Init init = nn::Init::normal(config.init_std);
+  if (config.gate) {
+    gate_w_ = &store.add(nn::join_name(name, "gate.weight"), Shape{3 * e_, e_}, init);
+    gate_b_ = &store.add(nn::join_name(name, "gate.bias"), Shape{e_}, nn::Init::zeros());
+  }
+  wk_ = &store.add(nn::join_name(name, "k_proj.weight"), Shape{e_, e_}, init);
+  wv_ = &store.add(nn::join_name(name, "v_proj.weight"), Shape{e_, e_}, init);
+  wo_ = &store.add(nn::join_name(name, "o_proj.weight"), Shape{e_, e_}, init);
+  wmu_ = &store.add(nn::join_name(name, "w_mu"), Shape{n_}, init);
+  wsigma_ = &store.add(nn::join_name(name, "w_sigma"), Shape{n_}, init);
+}
+
+template <class T, class B>
+auto ContinuousMemory<T, B>::initial_state(int64_t batch, uint64_t seed) const -> State {
+  return State::empty(batch, n_, e_, RngKey{seed, 0}.derive(name_), ctx_->arena());
+}
 
 template <class T, class B>
 auto ContinuousMemory<T, B>::write(const Tens& x, const Tensor<uint8_t, Cpu>* padding, State& state) const -> Var {

@@ -64,17 +64,7 @@ class SlotMemory {
   using State = SlotState<T, B>;
   using Reader = nn::MultiHeadAttention<T, B>;
 
-  SlotMemory(nn::ParameterStore<T, B>& store, const SlotMemoryOptions& opt)
-      : ctx_(&store.context()),
-        opt_((opt.validate(), opt)),
-        v_(&store.add("memory.v_bias", Shape{opt.slots, opt.d_model},
-                      nn::Init::normal(opt.bias_init_norm / std::sqrt(static_cast<double>(opt.d_model))))),
-        writer_(store, "writer", *v_, writer_options(opt)) {
-    readers_.reserve(static_cast<size_t>(opt.readers));
-    for (int64_t i = 0; i < opt.readers; ++i)
-      readers_.emplace_back(store, detail::cat(opt.reader_prefix, ".", i, ".mem_read"), opt.d_model, opt.heads,
-                            true, opt.init_std);
-  }
+  SlotMemory(nn::ParameterStore<T, B>& store, const SlotMemoryOptions& opt);
 
   const SlotMemoryOptions& options() const { return opt_; }
   nn::Parameter<T, B>& bias() const { return *v_; }
@@ -85,19 +75,10 @@ class SlotMemory {
   Var initial_slots() const { return autograd::l2_normalize(*ctx_, v_->var(), opt_.eps); }
 
   /// A state of `batch` rows, each normalize(v).
-  State initial_state(int64_t batch) const {
-    require<ShapeError>(batch > 0, "SlotMemory::initial_state: batch = ", batch, ", expected > 0");
-    autograd::NoGrad off;
-    State s(Tens(Shape{batch, opt_.slots, opt_.d_model}, ctx_->arena()));
-    s.reset_rows(std::vector<uint8_t>(static_cast<size_t>(batch), 1), initial_slots().value());
-    return s;
-  }
+  State initial_state(int64_t batch) const;
 
   /// Rows with a nonzero mask entry start over from normalize(v); the others are untouched.
-  void reset_rows(State& state, const std::vector<uint8_t>& mask) const {
-    autograd::NoGrad off;
-    state.reset_rows(mask, initial_slots().value());
-  }
+  void reset_rows(State& state, const std::vector<uint8_t>& mask) const;
 
   /// M_eff = where(reset, normalize(v), M) over batch rows (§2.5): gradients reach v through
   /// m_0 and stop flowing into the old memory of reset rows. `reset` empty = no row resets.
@@ -141,6 +122,34 @@ class SlotMemory {
   SlotWriter<T, B> writer_;
   std::vector<Reader> readers_;
 };
+
+template <class T, class B>
+SlotMemory<T, B>::SlotMemory(nn::ParameterStore<T, B>& store, const SlotMemoryOptions& opt)
+    : ctx_(&store.context()),
+      opt_((opt.validate(), opt)),
+      v_(&store.add("memory.v_bias", Shape{opt.slots, opt.d_model},
+                    nn::Init::normal(opt.bias_init_norm / std::sqrt(static_cast<double>(opt.d_model))))),
+      writer_(store, "writer", *v_, writer_options(opt)) {
+  readers_.reserve(static_cast<size_t>(opt.readers));
+  for (int64_t i = 0; i < opt.readers; ++i)
+    readers_.emplace_back(store, detail::cat(opt.reader_prefix, ".", i, ".mem_read"), opt.d_model, opt.heads,
+                          true, opt.init_std);
+}
+
+template <class T, class B>
+auto SlotMemory<T, B>::initial_state(int64_t batch) const -> State {
+  require<ShapeError>(batch > 0, "SlotMemory::initial_state: batch = ", batch, ", expected > 0");
+  autograd::NoGrad off;
+  State s(Tens(Shape{batch, opt_.slots, opt_.d_model}, ctx_->arena()));
+  s.reset_rows(std::vector<uint8_t>(static_cast<size_t>(batch), 1), initial_slots().value());
+  return s;
+}
+
+template <class T, class B>
+auto SlotMemory<T, B>::reset_rows(State& state, const std::vector<uint8_t>& mask) const -> void {
+  autograd::NoGrad off;
+  state.reset_rows(mask, initial_slots().value());
+}
 
 template <class T, class B>
 auto SlotMemory<T, B>::effective(const Var& memory, const std::vector<uint8_t>& reset) const -> Var {

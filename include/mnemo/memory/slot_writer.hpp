@@ -56,18 +56,7 @@ class SlotWriter {
   };
 
   SlotWriter(nn::ParameterStore<T, B>& store, const std::string& name, nn::Parameter<T, B>& v_bias,
-             const SlotWriterOptions& opt)
-      : ctx_(&store.context()), opt_(opt), v_(&v_bias) {
-    require<ConfigError>(opt.d_model > 0 && opt.heads > 0 && opt.d_model % opt.heads == 0, "SlotWriter '", name,
-                         "': d_model=", opt.d_model, " must be a positive multiple of heads=", opt.heads);
-    require<ConfigError>(opt.temperature > 0, "SlotWriter '", name, "': temperature = ", opt.temperature,
-                         ", expected > 0");
-    check_shape("SlotWriter: v_bias", v_bias.shape(), {{"slots", opt.slots}, {"d_model", opt.d_model}});
-    const char* proj[3] = {"q_proj", "k_proj", "v_proj"};
-    for (int i = 0; i < 3; ++i)
-      w_[i] = &store.add(nn::join_name(name, proj[i]) + ".weight", Shape{opt.d_model, opt.d_model},
-                         nn::Init::normal(opt.init_std));
-  }
+             const SlotWriterOptions& opt);
 
   const SlotWriterOptions& options() const { return opt_; }
   nn::Parameter<T, B>& weight(int i) const { return *w_[i]; }  // 0, 1, 2 = q, k, v
@@ -110,6 +99,20 @@ class SlotWriter {
   nn::Parameter<T, B>* v_;
   nn::Parameter<T, B>* w_[3] = {};
 };
+
+template <class T, class B>
+SlotWriter<T, B>::SlotWriter(nn::ParameterStore<T, B>& store, const std::string& name, nn::Parameter<T, B>& v_bias, const SlotWriterOptions& opt)
+    : ctx_(&store.context()), opt_(opt), v_(&v_bias) {
+  require<ConfigError>(opt.d_model > 0 && opt.heads > 0 && opt.d_model % opt.heads == 0, "SlotWriter '", name,
+                       "': d_model=", opt.d_model, " must be a positive multiple of heads=", opt.heads);
+  require<ConfigError>(opt.temperature > 0, "SlotWriter '", name, "': temperature = ", opt.temperature,
+                       ", expected > 0");
+  check_shape("SlotWriter: v_bias", v_bias.shape(), {{"slots", opt.slots}, {"d_model", opt.d_model}});
+  const char* proj[3] = {"q_proj", "k_proj", "v_proj"};
+  for (int i = 0; i < 3; ++i)
+    w_[i] = &store.add(nn::join_name(name, proj[i]) + ".weight", Shape{opt.d_model, opt.d_model},
+                       nn::Init::normal(opt.init_std));
+}
 
 template <class T, class B>
 auto SlotWriter<T, B>::operator()(const Var& memory, const Var& hidden, const Mask* padding) const -> Var {

@@ -62,22 +62,7 @@ class InfiniteFormer {
 
   /// Parameters are created in the model's own store, seeded: a pure function of (seed, name).
   explicit InfiniteFormer(const InfiniteFormerConfig& config, uint64_t seed = 0,
-                          Context<B>& ctx = BT::default_context())
-      : config_((config.validate(), config)), store_(std::make_unique<nn::ParameterStore<T, B>>(seed, ctx)) {
-    auto& store = *store_;
-    embedding_ = std::make_unique<nn::Embedding<T, B>>(store, "embedding", config.vocab, config.d_model, config.init_std);
-    if (config.use_ltm) operators_ = std::make_shared<const memory::ContinuousOperators<T, B>>(config.memory_config(), ctx);
-    for (int64_t i = 0; i < config.layers; ++i)
-      layers_.push_back(std::make_unique<Layer>(store, detail::cat("layers.", i), config, operators_));
-    ln_f_ = std::make_unique<nn::LayerNorm<T, B>>(store, "ln_f", config.d_model);
-    if (!config.tie_embeddings)
-      head_ = std::make_unique<nn::Linear<T, B>>(store, "head", config.d_model, config.vocab, nn::LinearOptions{false, config.init_std});
-    std::vector<float> slopes(static_cast<size_t>(config.heads), 0.0f);
-    for (int64_t h = 0; h < config.heads; ++h)  // ALiBi: 2^(−8(h+1)/H)
-      slopes[static_cast<size_t>(h)] = config.alibi ? std::pow(2.0f, -8.0f * static_cast<float>(h + 1) / static_cast<float>(config.heads)) : 0.0f;
-    alibi_ = Tensor<float, B>(Shape{config.heads}, ctx.arena());
-    BT::copy_from_host(ctx, alibi_.data(), slopes.data(), slopes.size() * sizeof(float));
-  }
+                          Context<B>& ctx = BT::default_context());
 
   const InfiniteFormerConfig& config() const { return config_; }
   nn::ParameterStore<T, B>& parameters() { return *store_; }
@@ -86,14 +71,7 @@ class InfiniteFormer {
   const Layer& layer(int64_t i) const { return *layers_.at(static_cast<size_t>(i)); }
 
   /// An empty stream state for `batch` rows; `seed` names the sticky samplers' streams.
-  State initial_state(int64_t batch, uint64_t seed = 0) const {
-    require<ShapeError>(batch >= 1, "InfiniteFormer::initial_state: batch = ", batch, ", expected >= 1");
-    State s;
-    s.batch = batch;
-    for (const auto& layer : layers_)
-      if (layer->memory()) s.ltm.push_back(layer->memory()->initial_state(batch, seed));
-    return s;
-  }
+  State initial_state(int64_t batch, uint64_t seed = 0) const;
 
   /// One segment: tokens [batch, L] (host), padding [batch, L] (host, nonzero = padding; nullable).
   /// Advances `state`. Records on the active tape when one is recording.
@@ -118,6 +96,34 @@ class InfiniteFormer {
   std::unique_ptr<nn::Linear<T, B>> head_;
   Tensor<float, B> alibi_;
 };
+
+template <class T, class B>
+InfiniteFormer<T, B>::InfiniteFormer(const InfiniteFormerConfig& config, uint64_t seed, Context<B>& ctx)
+    : config_((config.validate(), config)), store_(std::make_unique<nn::ParameterStore<T, B>>(seed, ctx)) {
+  auto& store = *store_;
+  embedding_ = std::make_unique<nn::Embedding<T, B>>(store, "embedding", config.vocab, config.d_model, config.init_std);
+  if (config.use_ltm) operators_ = std::make_shared<const memory::ContinuousOperators<T, B>>(config.memory_config(), ctx);
+  for (int64_t i = 0; i < config.layers; ++i)
+    layers_.push_back(std::make_unique<Layer>(store, detail::cat("layers.", i), config, operators_));
+  ln_f_ = std::make_unique<nn::LayerNorm<T, B>>(store, "ln_f", config.d_model);
+  if (!config.tie_embeddings)
+    head_ = std::make_unique<nn::Linear<T, B>>(store, "head", config.d_model, config.vocab, nn::LinearOptions{false, config.init_std});
+  std::vector<float> slopes(static_cast<size_t>(config.heads), 0.0f);
+  for (int64_t h = 0; h < config.heads; ++h)  // ALiBi: 2^(−8(h+1)/H)
+    slopes[static_cast<size_t>(h)] = config.alibi ? std::pow(2.0f, -8.0f * static_cast<float>(h + 1) / static_cast<float>(config.heads)) : 0.0f;
+  alibi_ = Tensor<float, B>(Shape{config.heads}, ctx.arena());
+  BT::copy_from_host(ctx, alibi_.data(), slopes.data(), slopes.size() * sizeof(float));
+}
+
+template <class T, class B>
+auto InfiniteFormer<T, B>::initial_state(int64_t batch, uint64_t seed) const -> State {
+  require<ShapeError>(batch >= 1, "InfiniteFormer::initial_state: batch = ", batch, ", expected >= 1");
+  State s;
+  s.batch = batch;
+  for (const auto& layer : layers_)
+    if (layer->memory()) s.ltm.push_back(layer->memory()->initial_state(batch, seed));
+  return s;
+}
 
 template <class T, class B>
 auto InfiniteFormer<T, B>::step(const Tensor<int32_t, Cpu>& tokens, const Tensor<uint8_t, Cpu>* padding, State& state, const StepOptions& options) const -> StepOutput {

@@ -51,18 +51,7 @@ class InfiniteFormerLayer {
   };
 
   InfiniteFormerLayer(nn::ParameterStore<T, B>& store, const std::string& name, const InfiniteFormerConfig& config,
-                      std::shared_ptr<const typename Memory::Operators> operators)
-      : ctx_(&store.context()),
-        ln1_(store, nn::join_name(name, "ln_1"), config.d_model),
-        attn_(store, nn::join_name(name, "attn"), config.d_model, config.heads, true, config.init_std),
-        ln2_(store, nn::join_name(name, "ln_2"), config.d_model),
-        ffn_(store, nn::join_name(name, "ffn"), config.d_model, config.d_ff, Activation::Gelu, config.init_std) {
-    if (config.use_ltm) {
-      memory::ContinuousMemoryConfig mc = config.memory_config();
-      mc.init_std = config.init_std;
-      ltm_ = std::make_shared<Memory>(store, nn::join_name(name, "ltm"), config.d_model, config.heads, mc, std::move(operators));
-    }
-  }
+                      std::shared_ptr<const typename Memory::Operators> operators);
 
   const Memory* memory() const { return ltm_.get(); }
   const nn::MultiHeadAttention<T, B>& attention() const { return attn_; }
@@ -82,6 +71,20 @@ class InfiniteFormerLayer {
   nn::FeedForward<T, B> ffn_;
   std::shared_ptr<Memory> ltm_;
 };
+
+template <class T, class B>
+InfiniteFormerLayer<T, B>::InfiniteFormerLayer(nn::ParameterStore<T, B>& store, const std::string& name, const InfiniteFormerConfig& config, std::shared_ptr<const typename Memory::Operators> operators)
+    : ctx_(&store.context()),
+      ln1_(store, nn::join_name(name, "ln_1"), config.d_model),
+      attn_(store, nn::join_name(name, "attn"), config.d_model, config.heads, true, config.init_std),
+      ln2_(store, nn::join_name(name, "ln_2"), config.d_model),
+      ffn_(store, nn::join_name(name, "ffn"), config.d_model, config.d_ff, Activation::Gelu, config.init_std) {
+  if (config.use_ltm) {
+    memory::ContinuousMemoryConfig mc = config.memory_config();
+    mc.init_std = config.init_std;
+    ltm_ = std::make_shared<Memory>(store, nn::join_name(name, "ltm"), config.d_model, config.heads, mc, std::move(operators));
+  }
+}
 
 template <class T, class B>
 auto InfiniteFormerLayer<T, B>::operator()(const Var& h, const StepInputs& in, MemoryState* state) const -> Output {

@@ -82,22 +82,7 @@ class Memformer {
     State next;    // M_{t+1}
   };
 
-  explicit Memformer(const MemformerConfig& config, uint64_t seed = 0, Context<B>& ctx = BT::default_context())
-      : config_((config.validate(), config)),
-        store_(seed, ctx),
-        ctx_(&ctx),
-        embed_(store_, "embed", config.vocab, config.d_model, config.init_std),
-        memory_(store_, memory_options(config)),
-        encoder_norm_(store_, "encoder.norm", config.d_model, config.layer_norm_eps),
-        decoder_norm_(store_, "decoder.norm", config.d_model, config.layer_norm_eps),
-        positions_(sinusoidal_positions(config.segment_length, config.d_model, config.resolved_position_scale())) {
-    for (int64_t i = 0; i < config.encoder_layers; ++i)
-      encoder_.emplace_back(store_, detail::cat("encoder.layers.", i), config, false);
-    for (int64_t i = 0; i < config.decoder_layers; ++i)
-      decoder_.emplace_back(store_, detail::cat("decoder.layers.", i), config, true);
-    if (!config.tie_embeddings)
-      lm_head_ = &store_.add("lm_head.weight", Shape{config.d_model, config.vocab}, nn::Init::normal(config.init_std));
-  }
+  explicit Memformer(const MemformerConfig& config, uint64_t seed = 0, Context<B>& ctx = BT::default_context());
 
   Memformer(const Memformer&) = delete;
   Memformer& operator=(const Memformer&) = delete;
@@ -111,9 +96,9 @@ class Memformer {
 
   // ---- state --------------------------------------------------------------------------------
   /// `batch` fresh streams: every row's slots are normalize(v) (§2.5).
-  State initial_state(int64_t batch) const { return memory_.initial_state(batch); }
+  State initial_state(int64_t batch) const;
   /// Rows with a nonzero mask entry start a new document; the other rows are untouched.
-  void reset_rows(State& state, const std::vector<uint8_t>& mask) const { memory_.reset_rows(state, mask); }
+  void reset_rows(State& state, const std::vector<uint8_t>& mask) const;
 
   // ---- differentiable pieces (the trainers record these) ------------------------------------
   /// Encoder + writer + BMN for segment `input` from memory M_t [batch, K, d]; rows flagged in
@@ -291,6 +276,30 @@ class Memformer {
   std::vector<Layer> encoder_, decoder_;
   nn::Parameter<T, B>* lm_head_ = nullptr;
 };
+
+template <class T, class B>
+Memformer<T, B>::Memformer(const MemformerConfig& config, uint64_t seed, Context<B>& ctx)
+    : config_((config.validate(), config)),
+      store_(seed, ctx),
+      ctx_(&ctx),
+      embed_(store_, "embed", config.vocab, config.d_model, config.init_std),
+      memory_(store_, memory_options(config)),
+      encoder_norm_(store_, "encoder.norm", config.d_model, config.layer_norm_eps),
+      decoder_norm_(store_, "decoder.norm", config.d_model, config.layer_norm_eps),
+      positions_(sinusoidal_positions(config.segment_length, config.d_model, config.resolved_position_scale())) {
+  for (int64_t i = 0; i < config.encoder_layers; ++i)
+    encoder_.emplace_back(store_, detail::cat("encoder.layers.", i), config, false);
+  for (int64_t i = 0; i < config.decoder_layers; ++i)
+    decoder_.emplace_back(store_, detail::cat("decoder.layers.", i), config, true);
+  if (!config.tie_embeddings)
+    lm_head_ = &store_.add("lm_head.weight", Shape{config.d_model, config.vocab}, nn::Init::normal(config.init_std));
+}
+
+template <class T, class B>
+auto Memformer<T, B>::initial_state(int64_t batch) const -> State { return memory_.initial_state(batch); }
+
+template <class T, class B>
+auto Memformer<T, B>::reset_rows(State& state, const std::vector<uint8_t>& mask) const -> void { memory_.reset_rows(state, mask); }
 
 template <class T, class B>
 auto Memformer<T, B>::encode(const Segment& input, const Var& memory, const std::vector<uint8_t>& reset, const RngKey* dropout_key) const -> Encoded {

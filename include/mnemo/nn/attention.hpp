@@ -48,20 +48,7 @@ class MultiHeadAttention {
 
   /// Registers "<name>.{q,k,v,o}_proj.weight" [d, d] and, with bias, "<name>.{q,k,v,o}_proj.bias".
   MultiHeadAttention(ParameterStore<T, B>& store, const std::string& name, int64_t d_model,
-                     int64_t heads, bool bias = true, double init_std = 0.02)
-      : ctx_(&store.context()), d_(d_model), h_(heads) {
-    require<ConfigError>(d_model > 0 && heads > 0, "MultiHeadAttention '", name,
-                         "': d_model and heads must be positive, got d_model=", d_model, ", heads=", heads);
-    require<ConfigError>(d_model % heads == 0, "MultiHeadAttention '", name, "': d_model=", d_model,
-                         " is not divisible by heads=", heads, " (expected d_model % heads == 0)");
-    dh_ = d_ / h_;
-    const char* proj[4] = {"q_proj", "k_proj", "v_proj", "o_proj"};
-    for (int i = 0; i < 4; ++i) {
-      const std::string p = join_name(name, proj[i]);
-      w_[i] = &store.add(p + ".weight", Shape{d_, d_}, Init::normal(init_std));
-      b_[i] = bias ? &store.add(p + ".bias", Shape{d_}, Init::zeros()) : nullptr;
-    }
-  }
+                     int64_t heads, bool bias = true, double init_std = 0.02);
 
   int64_t d_model() const { return d_; }
   int64_t heads() const { return h_; }
@@ -146,6 +133,22 @@ class MultiHeadAttention {
   Parameter<T, B>* w_[4] = {};
   Parameter<T, B>* b_[4] = {};
 };
+
+template <class T, class B>
+MultiHeadAttention<T, B>::MultiHeadAttention(ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t heads, bool bias, double init_std)
+    : ctx_(&store.context()), d_(d_model), h_(heads) {
+  require<ConfigError>(d_model > 0 && heads > 0, "MultiHeadAttention '", name,
+                       "': d_model and heads must be positive, got d_model=", d_model, ", heads=", heads);
+  require<ConfigError>(d_model % heads == 0, "MultiHeadAttention '", name, "': d_model=", d_model,
+                       " is not divisible by heads=", heads, " (expected d_model % heads == 0)");
+  dh_ = d_ / h_;
+  const char* proj[4] = {"q_proj", "k_proj", "v_proj", "o_proj"};
+  for (int i = 0; i < 4; ++i) {
+    const std::string p = join_name(name, proj[i]);
+    w_[i] = &store.add(p + ".weight", Shape{d_, d_}, Init::normal(init_std));
+    b_[i] = bias ? &store.add(p + ".bias", Shape{d_}, Init::zeros()) : nullptr;
+  }
+}
 
 template <class T, class B>
 auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value, const AttentionMask<B>& mask) const -> Var {

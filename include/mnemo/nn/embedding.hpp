@@ -15,12 +15,7 @@ class Embedding {
 
   /// Registers "<name>.weight" [vocab, dim] ~ N(0, init_std²).
   Embedding(ParameterStore<T, B>& store, const std::string& name, int64_t vocab, int64_t dim,
-            double init_std = 0.02)
-      : ctx_(&store.context()) {
-    require<ConfigError>(vocab > 0 && dim > 0, "Embedding '", name, "': vocab and dim must be positive, got vocab=",
-                         vocab, ", dim=", dim);
-    weight_ = &store.add(join_name(name, "weight"), Shape{vocab, dim}, Init::normal(init_std));
-  }
+            double init_std = 0.02);
 
   /// ids of any shape → [..., dim]. Throws ValueError for ids outside [0, vocab).
   Var operator()(const Tensor<int32_t, B>& ids) const;
@@ -33,6 +28,14 @@ class Embedding {
   Context<B>* ctx_;
   Parameter<T, B>* weight_;
 };
+
+template <class T, class B>
+Embedding<T, B>::Embedding(ParameterStore<T, B>& store, const std::string& name, int64_t vocab, int64_t dim, double init_std)
+    : ctx_(&store.context()) {
+  require<ConfigError>(vocab > 0 && dim > 0, "Embedding '", name, "': vocab and dim must be positive, got vocab=",
+                       vocab, ", dim=", dim);
+  weight_ = &store.add(join_name(name, "weight"), Shape{vocab, dim}, Init::normal(init_std));
+}
 
 template <class T, class B>
 auto Embedding<T, B>::operator()(const Tensor<int32_t, B>& ids) const -> Var {

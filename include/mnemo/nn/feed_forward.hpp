@@ -17,11 +17,7 @@ class FeedForward {
 
   /// Registers "<name>.fc1.{weight,bias}" [d, d_ff], [d_ff] and "<name>.fc2.{weight,bias}".
   FeedForward(ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t d_ff,
-              Activation act = Activation::Gelu, double init_std = 0.02)
-      : ctx_(&store.context()),
-        act_(act),
-        fc1_(store, join_name(name, "fc1"), d_model, d_ff, {true, init_std}),
-        fc2_(store, join_name(name, "fc2"), d_ff, d_model, {true, init_std}) {}
+              Activation act = Activation::Gelu, double init_std = 0.02);
 
   Var operator()(const Var& x) const;
 
@@ -33,6 +29,13 @@ class FeedForward {
   Activation act_;
   Linear<T, B> fc1_, fc2_;
 };
+
+template <class T, class B>
+FeedForward<T, B>::FeedForward(ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t d_ff, Activation act, double init_std)
+    : ctx_(&store.context()),
+      act_(act),
+      fc1_(store, join_name(name, "fc1"), d_model, d_ff, {true, init_std}),
+      fc2_(store, join_name(name, "fc2"), d_ff, d_model, {true, init_std}) {}
 
 template <class T, class B>
 auto FeedForward<T, B>::operator()(const Var& x) const -> Var {

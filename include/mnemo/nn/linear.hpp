@@ -20,13 +20,7 @@ class Linear {
 
   /// Registers "<name>.weight" [in, out] and, with a bias, "<name>.bias" [out].
   Linear(ParameterStore<T, B>& store, const std::string& name, int64_t in_features,
-         int64_t out_features, LinearOptions opt = {})
-      : ctx_(&store.context()) {
-    require<ConfigError>(in_features > 0 && out_features > 0, "Linear '", name,
-                         "': features must be positive, got in=", in_features, ", out=", out_features);
-    weight_ = &store.add(join_name(name, "weight"), Shape{in_features, out_features}, Init::normal(opt.init_std));
-    if (opt.bias) bias_ = &store.add(join_name(name, "bias"), Shape{out_features}, Init::zeros());
-  }
+         int64_t out_features, LinearOptions opt = {});
 
   /// x [..., in] → [..., out].
   Var operator()(const Var& x) const;
@@ -41,6 +35,15 @@ class Linear {
   Parameter<T, B>* weight_ = nullptr;
   Parameter<T, B>* bias_ = nullptr;
 };
+
+template <class T, class B>
+Linear<T, B>::Linear(ParameterStore<T, B>& store, const std::string& name, int64_t in_features, int64_t out_features, LinearOptions opt)
+    : ctx_(&store.context()) {
+  require<ConfigError>(in_features > 0 && out_features > 0, "Linear '", name,
+                       "': features must be positive, got in=", in_features, ", out=", out_features);
+  weight_ = &store.add(join_name(name, "weight"), Shape{in_features, out_features}, Init::normal(opt.init_std));
+  if (opt.bias) bias_ = &store.add(join_name(name, "bias"), Shape{out_features}, Init::zeros());
+}
 
 template <class T, class B>
 auto Linear<T, B>::operator()(const Var& x) const -> Var {
