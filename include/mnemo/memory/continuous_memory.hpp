@@ -232,7 +232,8 @@ class ContinuousMemory {
 };
 
 template <class T, class B>
-ContinuousMemory<T, B>::ContinuousMemory(nn::ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t heads, const ContinuousMemoryConfig& config, std::shared_ptr<const Operators> operators)
+ContinuousMemory<T, B>::ContinuousMemory(nn::ParameterStore<T, B>& store, const std::string& name, int64_t d_model,
+    int64_t heads, const ContinuousMemoryConfig& config, std::shared_ptr<const Operators> operators)
     : ctx_(&store.context()), name_(name), config_(config), e_(d_model), h_(heads) {
   config.validate();
   require<ConfigError>(d_model > 0 && heads > 0, "ContinuousMemory '", name, "': d_model and heads must be positive, got d_model=",
@@ -274,7 +275,8 @@ auto ContinuousMemory<T, B>::write(const Tens& x, const Tensor<uint8_t, Cpu>* pa
 }
 
 template <class T, class B>
-auto ContinuousMemory<T, B>::write_forward(const Tens& x, const Tensor<uint8_t, Cpu>* padding, State& state, WriteSaved* saved) const -> Tens {
+auto ContinuousMemory<T, B>::write_forward(const Tens& x, const Tensor<uint8_t, Cpu>* padding, State& state,
+    WriteSaved* saved) const -> Tens {
   Context<B>& ctx = *ctx_;
   check_state(state, "write");
   check_shape("ContinuousMemory::write: x", x.shape(), {{"batch", state.batch()}, {"length", Dim::any}, {"d_model", e_}});
@@ -423,7 +425,8 @@ auto ContinuousMemory<T, B>::read(const Var& coefficients, const Var& q_heads, S
 }
 
 template <class T, class B>
-auto ContinuousMemory<T, B>::read_forward(const Tens& coefficients, const Tens& q_heads, State& state, ReadSaved* saved, double* kl_sum) const -> Tens {
+auto ContinuousMemory<T, B>::read_forward(const Tens& coefficients, const Tens& q_heads, State& state, ReadSaved* saved,
+    double* kl_sum) const -> Tens {
   Context<B>& ctx = *ctx_;
   check_state(state, "read");
   const int64_t batch = state.batch();
@@ -500,7 +503,8 @@ auto ContinuousMemory<T, B>::read_forward(const Tens& coefficients, const Tens& 
 }
 
 template <class T, class B>
-auto ContinuousMemory<T, B>::read_backward(const ReadSaved& s, const Tens& dz, double kl_grad, bool need_dq, bool need_dcoefficients) const -> ReadGrads {
+auto ContinuousMemory<T, B>::read_backward(const ReadSaved& s, const Tens& dz, double kl_grad, bool need_dq,
+    bool need_dcoefficients) const -> ReadGrads {
   Context<B>& ctx = *ctx_;
   const int64_t nb = static_cast<int64_t>(s.rows.size()), lq = s.queries, n = nb * h_ * lq;
   ReadGrads out;

@@ -101,7 +101,8 @@ class SlotWriter {
 };
 
 template <class T, class B>
-SlotWriter<T, B>::SlotWriter(nn::ParameterStore<T, B>& store, const std::string& name, nn::Parameter<T, B>& v_bias, const SlotWriterOptions& opt)
+SlotWriter<T, B>::SlotWriter(nn::ParameterStore<T, B>& store, const std::string& name, nn::Parameter<T, B>& v_bias,
+    const SlotWriterOptions& opt)
     : ctx_(&store.context()), opt_(opt), v_(&v_bias) {
   require<ConfigError>(opt.d_model > 0 && opt.heads > 0 && opt.d_model % opt.heads == 0, "SlotWriter '", name,
                        "': d_model=", opt.d_model, " must be a positive multiple of heads=", opt.heads);
@@ -132,7 +133,8 @@ auto SlotWriter<T, B>::operator()(const Var& memory, const Var& hidden, const Ma
 }
 
 template <class T, class B>
-auto SlotWriter<T, B>::forward(const Tens& memory, const Tens& hidden, const Mask* padding, Saved* saved) const -> Tens {
+auto SlotWriter<T, B>::forward(const Tens& memory, const Tens& hidden, const Mask* padding,
+    Saved* saved) const -> Tens {
   check_inputs(memory, hidden, padding);
   Context<B>& ctx = *ctx_;
   MemformerWriterDims dims;
@@ -173,7 +175,8 @@ auto SlotWriter<T, B>::forward(const Tens& memory, const Tens& hidden, const Mas
 }
 
 template <class T, class B>
-auto SlotWriter<T, B>::backward(const Saved& s, const Tens& dnext, bool need_dmemory, bool need_dhidden) const -> InputGrads {
+auto SlotWriter<T, B>::backward(const Saved& s, const Tens& dnext, bool need_dmemory,
+    bool need_dhidden) const -> InputGrads {
   Context<B>& ctx = *ctx_;
   const MemformerWriterDims& dims = s.dims;
   const int64_t d = opt_.d_model, slot_rows = dims.batch * dims.slots, tok_rows = dims.batch * dims.tokens;

@@ -126,7 +126,8 @@ auto InfiniteFormer<T, B>::initial_state(int64_t batch, uint64_t seed) const -> 
 }
 
 template <class T, class B>
-auto InfiniteFormer<T, B>::step(const Tensor<int32_t, Cpu>& tokens, const Tensor<uint8_t, Cpu>* padding, State& state, const StepOptions& options) const -> StepOutput {
+auto InfiniteFormer<T, B>::step(const Tensor<int32_t, Cpu>& tokens, const Tensor<uint8_t, Cpu>* padding, State& state,
+    const StepOptions& options) const -> StepOutput {
   Context<B>& ctx = context();
   const auto& c = config_;
   require<StateError>(state.batch >= 1 && static_cast<int64_t>(state.ltm.size()) == (c.use_ltm ? c.layers : 0),
@@ -192,7 +193,8 @@ auto InfiniteFormer<T, B>::step(const Tensor<int32_t, Cpu>& tokens, const Tensor
 }
 
 template <class T, class B>
-auto InfiniteFormer<T, B>::generate(const Tensor<int32_t, Cpu>& prompt, int64_t count, State& state, std::vector<int32_t>& pending_tokens, const GenerateOptions& options) const -> Tensor<int32_t, Cpu> {
+auto InfiniteFormer<T, B>::generate(const Tensor<int32_t, Cpu>& prompt, int64_t count, State& state,
+    std::vector<int32_t>& pending_tokens, const GenerateOptions& options) const -> Tensor<int32_t, Cpu> {
   autograd::NoGrad off;
   const int64_t batch = state.batch, L = config_.segment_length;
   check_shape("InfiniteFormer::generate: prompt", prompt.shape(), {{"batch", batch}, {"length", Dim::any}});

@@ -73,7 +73,8 @@ class InfiniteFormerLayer {
 };
 
 template <class T, class B>
-InfiniteFormerLayer<T, B>::InfiniteFormerLayer(nn::ParameterStore<T, B>& store, const std::string& name, const InfiniteFormerConfig& config, std::shared_ptr<const typename Memory::Operators> operators)
+InfiniteFormerLayer<T, B>::InfiniteFormerLayer(nn::ParameterStore<T, B>& store, const std::string& name,
+    const InfiniteFormerConfig& config, std::shared_ptr<const typename Memory::Operators> operators)
     : ctx_(&store.context()),
       ln1_(store, nn::join_name(name, "ln_1"), config.d_model),
       attn_(store, nn::join_name(name, "attn"), config.d_model, config.heads, true, config.init_std),
@@ -105,7 +106,8 @@ auto InfiniteFormerLayer<T, B>::operator()(const Var& h, const StepInputs& in, M
 }
 
 template <class T, class B>
-auto InfiniteFormerLayer<T, B>::attend(const Var& xq, const Var& xkv, const nn::AttentionMask<B>& mask, const Var& coefficients, MemoryState* state) const -> std::pair<Var, Var> {
+auto InfiniteFormerLayer<T, B>::attend(const Var& xq, const Var& xkv, const nn::AttentionMask<B>& mask,
+    const Var& coefficients, MemoryState* state) const -> std::pair<Var, Var> {
   Context<B>& ctx = *ctx_;
   const bool track = autograd::recording_tape() != nullptr;
   auto mha_saved = std::make_shared<typename nn::MultiHeadAttention<T, B>::Saved>();

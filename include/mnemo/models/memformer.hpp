@@ -299,10 +299,12 @@ template <class T, class B>
 auto Memformer<T, B>::initial_state(int64_t batch) const -> State { return memory_.initial_state(batch); }
 
 template <class T, class B>
-auto Memformer<T, B>::reset_rows(State& state, const std::vector<uint8_t>& mask) const -> void { memory_.reset_rows(state, mask); }
+auto Memformer<T, B>::reset_rows(State& state,
+    const std::vector<uint8_t>& mask) const -> void { memory_.reset_rows(state, mask); }
 
 template <class T, class B>
-auto Memformer<T, B>::encode(const Segment& input, const Var& memory, const std::vector<uint8_t>& reset, const RngKey* dropout_key) const -> Encoded {
+auto Memformer<T, B>::encode(const Segment& input, const Var& memory, const std::vector<uint8_t>& reset,
+    const RngKey* dropout_key) const -> Encoded {
   check_segment("Memformer::encode: input", input, memory.shape().rank() > 0 ? memory.shape()[0] : -1);
   Encoded out;
   if (input.has_padding()) out.padding = to_backend(input.padding);
@@ -328,7 +330,8 @@ auto Memformer<T, B>::encode(const Segment& input, const Var& memory, const std:
 }
 
 template <class T, class B>
-auto Memformer<T, B>::decode(const Var& hidden, const Mask& hidden_padding, const Segment& target, const RngKey* dropout_key) const -> Var {
+auto Memformer<T, B>::decode(const Var& hidden, const Mask& hidden_padding, const Segment& target,
+    const RngKey* dropout_key) const -> Var {
   const int64_t batch = hidden.shape().rank() == 3 ? hidden.shape()[0] : -1;
   check_shape("Memformer::decode: hidden", hidden.shape(),
               {{"batch", Dim::any}, {"tokens", Dim::any}, {"d_model", config_.d_model}});

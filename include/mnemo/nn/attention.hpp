@@ -135,7 +135,8 @@ class MultiHeadAttention {
 };
 
 template <class T, class B>
-MultiHeadAttention<T, B>::MultiHeadAttention(ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t heads, bool bias, double init_std)
+MultiHeadAttention<T, B>::MultiHeadAttention(ParameterStore<T, B>& store, const std::string& name, int64_t d_model,
+    int64_t heads, bool bias, double init_std)
     : ctx_(&store.context()), d_(d_model), h_(heads) {
   require<ConfigError>(d_model > 0 && heads > 0, "MultiHeadAttention '", name,
                        "': d_model and heads must be positive, got d_model=", d_model, ", heads=", heads);
@@ -151,7 +152,8 @@ MultiHeadAttention<T, B>::MultiHeadAttention(ParameterStore<T, B>& store, const 
 }
 
 template <class T, class B>
-auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value, const AttentionMask<B>& mask) const -> Var {
+auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value,
+    const AttentionMask<B>& mask) const -> Var {
   // The projections are parameters, so a recording tape always needs this node.
   const bool track = autograd::recording_tape() != nullptr;
   Saved saved;
@@ -169,7 +171,8 @@ auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value
 }
 
 template <class T, class B>
-auto MultiHeadAttention<T, B>::forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask, Saved* saved) const -> Tens {
+auto MultiHeadAttention<T, B>::forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask,
+    Saved* saved) const -> Tens {
   check_inputs(xq, xkv, mask);
   Context<B>& ctx = *ctx_;
   const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
@@ -208,7 +211,8 @@ auto MultiHeadAttention<T, B>::forward(const Tens& xq, const Tens& xkv, const At
 }
 
 template <class T, class B>
-auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool need_dxq, bool need_dxkv, const Tens* extra_dq_heads) const -> InputGrads {
+auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool need_dxq, bool need_dxkv,
+    const Tens* extra_dq_heads) const -> InputGrads {
   Context<B>& ctx = *ctx_;
   const int64_t nb = s.batch, lq = s.lq, lk = s.lk, bh = nb * h_;
   // Output projection.

@@ -30,7 +30,8 @@ class Embedding {
 };
 
 template <class T, class B>
-Embedding<T, B>::Embedding(ParameterStore<T, B>& store, const std::string& name, int64_t vocab, int64_t dim, double init_std)
+Embedding<T, B>::Embedding(ParameterStore<T, B>& store, const std::string& name, int64_t vocab, int64_t dim,
+    double init_std)
     : ctx_(&store.context()) {
   require<ConfigError>(vocab > 0 && dim > 0, "Embedding '", name, "': vocab and dim must be positive, got vocab=",
                        vocab, ", dim=", dim);

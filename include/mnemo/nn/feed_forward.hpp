@@ -31,7 +31,8 @@ class FeedForward {
 };
 
 template <class T, class B>
-FeedForward<T, B>::FeedForward(ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t d_ff, Activation act, double init_std)
+FeedForward<T, B>::FeedForward(ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t d_ff,
+    Activation act, double init_std)
     : ctx_(&store.context()),
       act_(act),
       fc1_(store, join_name(name, "fc1"), d_model, d_ff, {true, init_std}),

@@ -37,7 +37,8 @@ class Linear {
 };
 
 template <class T, class B>
-Linear<T, B>::Linear(ParameterStore<T, B>& store, const std::string& name, int64_t in_features, int64_t out_features, LinearOptions opt)
+Linear<T, B>::Linear(ParameterStore<T, B>& store, const std::string& name, int64_t in_features, int64_t out_features,
+    LinearOptions opt)
     : ctx_(&store.context()) {
   require<ConfigError>(in_features > 0 && out_features > 0, "Linear '", name,
                        "': features must be positive, got in=", in_features, ", out=", out_features);

@@ -37,7 +37,8 @@ class Bptt {
 };
 
 template <class T, class B>
-auto Bptt<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state, const std::vector<double>& weights) -> RolloutResult {
+auto Bptt<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
+    const std::vector<double>& weights) -> RolloutResult {
   namespace md = memformer_detail;
   const std::vector<double> w = md::validate_rollout("Bptt::rollout", *model_, segments, resets, state, weights);
   const int64_t update = opt_.update_index++;

@@ -95,7 +95,8 @@ class InfiniteFormerTrainer {
 };
 
 template <class T, class B>
-auto InfiniteFormerTrainer<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state, const std::vector<double>& weights) -> RolloutResult {
+auto InfiniteFormerTrainer<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
+    const std::vector<double>& weights) -> RolloutResult {
   require<ShapeError>(segments.size() >= 2, "InfiniteFormerTrainer::rollout: ", segments.size(),
                       " segments, expected T+1 >= 2 (the last only supplies the final targets)");
   const int64_t steps = static_cast<int64_t>(segments.size()) - 1;
@@ -119,7 +120,8 @@ auto InfiniteFormerTrainer<T, B>::rollout(const std::vector<Segment>& segments, 
 }
 
 template <class T, class B>
-auto InfiniteFormerTrainer<T, B>::train_step(const Segment& segment, const Tensor<int32_t, Cpu>& targets, State& state, double weight, uint64_t step_index) -> StepResult {
+auto InfiniteFormerTrainer<T, B>::train_step(const Segment& segment, const Tensor<int32_t, Cpu>& targets, State& state,
+    double weight, uint64_t step_index) -> StepResult {
   check_shape("InfiniteFormerTrainer::train_step: targets", targets.shape(), {{"batch", segment.batch()}, {"length", segment.length()}});
   typename Model::StepOptions opt;
   opt.training = true;

@@ -50,7 +50,8 @@ class Mrbp {
 };
 
 template <class T, class B>
-auto Mrbp<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state, const std::vector<double>& weights) -> RolloutResult {
+auto Mrbp<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
+    const std::vector<double>& weights) -> RolloutResult {
   namespace md = memformer_detail;
   const std::vector<double> w = md::validate_rollout("Mrbp::rollout", *model_, segments, resets, state, weights);
   const int64_t update = opt_.update_index++;
