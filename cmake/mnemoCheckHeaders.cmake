@@ -4,6 +4,10 @@
 # one generated .cpp that includes it twice (the second include checks `#pragma once`), compiled
 # with mnemo::mnemo's usage requirements (Eigen, nlohmann_json, OpenMP) and nothing else.
 #
+# The compiled mode is checked too: every header that mentions MNEMO_COMPILED (its extern template
+# block) compiles alone once more with MNEMO_COMPILED defined (`mnemo_check_headers_compiled`,
+# built by mnemo_check_headers), so the extern declarations name real members and types.
+#
 # `.cuh` files are nvcc-only and excluded; when the CUDA target is configured and
 # include/mnemo/cuda.cuh exists, it is checked the same way under nvcc with mnemo::cuda.
 #
@@ -37,6 +41,25 @@ add_library(mnemo_check_headers OBJECT EXCLUDE_FROM_ALL ${_mnemo_check_sources})
 target_link_libraries(mnemo_check_headers PRIVATE mnemo::mnemo)
 set_target_properties(mnemo_check_headers PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
 target_compile_options(mnemo_check_headers PRIVATE -Wall -Wextra)
+
+# The compiled mode: the same generated sources for the headers holding an extern template block.
+set(_mnemo_compiled_check_sources)
+foreach(header IN LISTS MNEMO_PUBLIC_HEADERS)
+  file(STRINGS "${PROJECT_SOURCE_DIR}/include/${header}" _mnemo_mentions REGEX "MNEMO_COMPILED")
+  if(_mnemo_mentions)  # reuse the header's generated source (file(GENERATE) writes it once)
+    string(REGEX REPLACE "[/.]" "_" stem "${header}")
+    list(APPEND _mnemo_compiled_check_sources "${_mnemo_check_dir}/${stem}.cpp")
+  endif()
+endforeach()
+if(_mnemo_compiled_check_sources)
+  add_library(mnemo_check_headers_compiled OBJECT EXCLUDE_FROM_ALL ${_mnemo_compiled_check_sources})
+  target_link_libraries(mnemo_check_headers_compiled PRIVATE mnemo::mnemo)
+  target_compile_definitions(mnemo_check_headers_compiled PRIVATE MNEMO_COMPILED)
+  set_target_properties(mnemo_check_headers_compiled PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON
+                                                                CXX_EXTENSIONS OFF)
+  target_compile_options(mnemo_check_headers_compiled PRIVATE -Wall -Wextra)
+  add_dependencies(mnemo_check_headers mnemo_check_headers_compiled)
+endif()
 
 file(GLOB _mnemo_cuda_umbrella CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/include/mnemo/cuda.cuh")
 if(MNEMO_HAS_CUDA AND _mnemo_cuda_umbrella)

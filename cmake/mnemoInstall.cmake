@@ -6,10 +6,11 @@
 #   include/mnemo/**/*.hpp, *.cuh                       the headers
 #   share/cmake/mnemo/mnemoConfig.cmake                   finds the dependencies, loads the targets
 #   share/cmake/mnemo/mnemoConfigVersion.cmake            SameMajorVersion compatibility
-#   share/cmake/mnemo/mnemoTargets.cmake                  mnemo::mnemo
+#   lib/libmnemo_compiled.a                               the compiled mode's instantiations
+#   share/cmake/mnemo/mnemoTargets.cmake                  mnemo::mnemo, mnemo::compiled
 #   share/cmake/mnemo/mnemoCudaTargets.cmake              mnemo::cuda (only when it was configured)
 #
-# Expects the targets `mnemo` and, when MNEMO_HAS_CUDA, `mnemo_cuda` to exist.
+# Expects the targets `mnemo`, `mnemo_compiled` and, when MNEMO_HAS_CUDA, `mnemo_cuda` to exist.
 
 include(CMakePackageConfigHelpers)
 
@@ -20,7 +21,7 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/mnemo"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
         FILES_MATCHING PATTERN "*.hpp" PATTERN "*.cuh")
 
-install(TARGETS mnemo EXPORT mnemoTargets)
+install(TARGETS mnemo mnemo_compiled EXPORT mnemoTargets)
 install(EXPORT mnemoTargets NAMESPACE mnemo:: DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
 
 # The CUDA target goes into its own export file: a consumer without a CUDA toolkit can still
@@ -42,12 +43,12 @@ configure_package_config_file(
   "${PROJECT_SOURCE_DIR}/cmake/mnemoConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/mnemoConfig.cmake"
   INSTALL_DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
-# Header-only: the package fits any architecture (ARCH_INDEPENDENT skips the pointer-size check).
+# Not ARCH_INDEPENDENT: the package holds a static library (mnemo::compiled) built for one
+# architecture, so the version file also checks the pointer size.
 write_basic_package_version_file(
   "${PROJECT_BINARY_DIR}/mnemoConfigVersion.cmake"
   VERSION "${PROJECT_VERSION}"
-  COMPATIBILITY SameMajorVersion
-  ARCH_INDEPENDENT)
+  COMPATIBILITY SameMajorVersion)
 install(FILES "${PROJECT_BINARY_DIR}/mnemoConfig.cmake" "${PROJECT_BINARY_DIR}/mnemoConfigVersion.cmake"
         DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
 

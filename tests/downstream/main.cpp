@@ -1,5 +1,6 @@
 // tests/downstream/main.cpp — a program outside mnemo's tree, built against the installed package
-// (find_package) or the source tree (add_subdirectory). It checks that the usage requirements
+// (find_package) or the source tree (add_subdirectory), once header-only (mnemo::mnemo) and once
+// in the compiled mode (mnemo::compiled). It checks that the usage requirements
 // carried by mnemo::mnemo (C++20, Eigen, nlohmann_json, OpenMP) are enough to build a layer, its
 // tape and an optimizer step; that the numbers are right; that errors arrive typed; and, for an
 // installed package, that the package version and the headers agree. Exit status 1 on a failure.
@@ -28,6 +29,16 @@ int main() {
   const std::string version = std::to_string(kVersionMajor) + "." + std::to_string(kVersionMinor) + "." +
                               std::to_string(kVersionPatch);
   std::printf("mnemo %s headers, %d OpenMP thread(s)\n", version.c_str(), cpu::num_threads());
+#ifdef MNEMO_EXPECT_COMPILED
+  // Built twice: against mnemo::mnemo (header-only) and mnemo::compiled (which must define the macro).
+#ifdef MNEMO_COMPILED
+  const bool compiled = true;
+#else
+  const bool compiled = false;
+#endif
+  std::printf("mode: %s\n", compiled ? "compiled (mnemo::compiled)" : "header-only (mnemo::mnemo)");
+  expect(compiled == (MNEMO_EXPECT_COMPILED != 0), "the target linked sets the expected mode");
+#endif
 #ifdef MNEMO_PACKAGE_VERSION
   expect(version == MNEMO_PACKAGE_VERSION,
          "package version " MNEMO_PACKAGE_VERSION " matches the headers' version " + version);

@@ -221,3 +221,16 @@ models::InfiniteFormerState<T, B> load_state(const models::InfiniteFormer<T, B>&
 }
 
 }  // namespace mnemo::io
+
+// Compiled mode (docs/compile_time.md): with MNEMO_COMPILED (set by linking mnemo::compiled) the
+// state IO of the float and double CPU models is compiled once, in src/compiled/.
+#if defined(MNEMO_COMPILED)
+namespace mnemo::io {
+extern template void save_state<float, Cpu>(const models::InfiniteFormerState<float, Cpu>&, const std::string&);
+extern template void save_state<double, Cpu>(const models::InfiniteFormerState<double, Cpu>&, const std::string&);
+extern template models::InfiniteFormerState<float, Cpu> load_state<float, Cpu>(
+    const models::InfiniteFormer<float, Cpu>&, int64_t, const std::string&);
+extern template models::InfiniteFormerState<double, Cpu> load_state<double, Cpu>(
+    const models::InfiniteFormer<double, Cpu>&, int64_t, const std::string&);
+}  // namespace mnemo::io
+#endif  // MNEMO_COMPILED

@@ -86,29 +86,7 @@ class ContinuousMemory {
   /// + b), gate.bias [e] (with config.gate), k_proj.weight, v_proj.weight, o_proj.weight [e, e],
   /// w_mu, w_sigma [N]. `operators` may be shared by layers with the same config (built here when null).
   ContinuousMemory(nn::ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t heads,
-                   const ContinuousMemoryConfig& config, std::shared_ptr<const Operators> operators = nullptr)
-      : ctx_(&store.context()), name_(name), config_(config), e_(d_model), h_(heads) {
-    config.validate();
-    require<ConfigError>(d_model > 0 && heads > 0, "ContinuousMemory '", name, "': d_model and heads must be positive, got d_model=",
-                         d_model, ", heads=", heads);
-    require<ConfigError>(d_model % heads == 0, "ContinuousMemory '", name, "': d_model=", d_model,
-                         " is not divisible by heads=", heads);
-    dh_ = e_ / h_;
-    ops_ = operators ? std::move(operators) : std::make_shared<const Operators>(config, store.context());
-    require<ConfigError>(ops_->basis_size() == config.basis.count, "ContinuousMemory '", name,
-                         "': shared operators have N=", ops_->basis_size(), ", expected basis.count=", config.basis.count);
-    n_ = config.basis.count;
-    const nn::Init init = nn::Init::normal(config.init_std);
-    if (config.gate) {
-      gate_w_ = &store.add(nn::join_name(name, "gate.weight"), Shape{3 * e_, e_}, init);
-      gate_b_ = &store.add(nn::join_name(name, "gate.bias"), Shape{e_}, nn::Init::zeros());
-    }
-    wk_ = &store.add(nn::join_name(name, "k_proj.weight"), Shape{e_, e_}, init);
-    wv_ = &store.add(nn::join_name(name, "v_proj.weight"), Shape{e_, e_}, init);
-    wo_ = &store.add(nn::join_name(name, "o_proj.weight"), Shape{e_, e_}, init);
-    wmu_ = &store.add(nn::join_name(name, "w_mu"), Shape{n_}, init);
-    wsigma_ = &store.add(nn::join_name(name, "w_sigma"), Shape{n_}, init);
-  }
+                   const ContinuousMemoryConfig& config, std::shared_ptr<const Operators> operators = nullptr);
 
   const ContinuousMemoryConfig& config() const { return config_; }
   const std::shared_ptr<const Operators>& operators() const { return ops_; }
@@ -127,9 +105,7 @@ class ContinuousMemory {
   nn::Parameter<T, B>& sigma_weight() const { return *wsigma_; }
 
   /// An EMPTY state for `batch` rows; the sticky sampler's stream is (seed, this layer's name).
-  State initial_state(int64_t batch, uint64_t seed = 0) const {
-    return State::empty(batch, n_, e_, RngKey{seed, 0}.derive(name_), ctx_->arena());
-  }
+  State initial_state(int64_t batch, uint64_t seed = 0) const;
 
   // ---- write ------------------------------------------------------------------------------
 
@@ -137,328 +113,27 @@ class ContinuousMemory {
   /// padding, written as zero vectors) into the state and returns the new coefficients
   /// [batch, N, e] as a value whose gradient reaches the gate. Rows whose segment is all padding
   /// keep their memory.
-  Var write(const Tens& x, const Tensor<uint8_t, Cpu>* padding, State& state) const {
-    const bool track = config_.gate && autograd::recording_tape() != nullptr;
-    auto saved = std::make_shared<WriteSaved>();
-    Tens coeffs = write_forward(x, padding, state, track ? saved.get() : nullptr);
-    Var out = autograd::make_output(coeffs, track);
-    if (track)
-      autograd::recording_tape()->record([self = *this, saved, so = out.slot()] { self.write_backward(*saved, so->grad()); },
-                                         {out.slot()});
-    return out;
-  }
+  Var write(const Tens& x, const Tensor<uint8_t, Cpu>* padding, State& state) const;
 
-  Tens write_forward(const Tens& x, const Tensor<uint8_t, Cpu>* padding, State& state, WriteSaved* saved) const {
-    Context<B>& ctx = *ctx_;
-    check_state(state, "write");
-    check_shape("ContinuousMemory::write: x", x.shape(), {{"batch", state.batch()}, {"length", Dim::any}, {"d_model", e_}});
-    const int64_t nb = state.batch(), L = x.shape()[1];
-    require<ShapeError>(L >= 1, "ContinuousMemory::write: x has length 0, expected at least one vector");
-    if (padding)
-      check_shape("ContinuousMemory::write: padding", padding->shape(), {{"batch", nb}, {"length", L}});
-    const LengthOperators<T, B>& ops = ops_->for_length(L);
-
-    // Rows: reset by token count (checked before the write), then skip / first fit / contraction.
-    std::vector<int64_t> valid(static_cast<size_t>(nb), L);
-    std::vector<uint8_t> padded(static_cast<size_t>(nb * L), 0);
-    bool any_padding = false;
-    if (padding)
-      for (int64_t i = 0; i < nb * L; ++i)
-        if ((*padding)[i]) {
-          padded[static_cast<size_t>(i)] = 1;
-          --valid[static_cast<size_t>(i / L)];
-          any_padding = true;
-        }
-    if (config_.reset_every_tokens > 0) {
-      std::vector<uint8_t> reset(static_cast<size_t>(nb), 0);
-      for (int64_t b = 0; b < nb; ++b) reset[static_cast<size_t>(b)] = state.tokens_written[static_cast<size_t>(b)] >= config_.reset_every_tokens;
-      state.reset_rows(reset);
-    }
-    std::vector<WriteMode> mode(static_cast<size_t>(nb));
-    for (int64_t b = 0; b < nb; ++b) {
-      const auto k = static_cast<size_t>(b);
-      mode[k] = valid[k] == 0 ? WriteMode::Skip : (state.has_memory[k] ? WriteMode::Contract : WriteMode::First);
-    }
-
-    // Gate (§4): X̃ = X ⊙ sigmoid(U W + b), U = [X_{t−1} | X_t | X_{t+1}] (zero outside the segment).
-    Tens xm = x;
-    if (any_padding) {
-      xm = Tens(x.shape(), ctx.arena());
-      Tens zero_row(Shape{e_}, ctx.arena());
-      zero_row.zero();
-      BT::select_rows(ctx, padded.data(), zero_row.data(), 0, x.data(), xm.data(), nb * L, e_);
-    }
-    Tens xt = xm, u, z;
-    if (config_.gate) {
-      u = im2col(xm);
-      z = Tens(Shape{nb, L, e_}, ctx.arena());
-      BT::gemm(ctx, Trans::N, Trans::N, nb * L, e_, 3 * e_, C(1), u.data(), 3 * e_, 0, gate_w_->value.data(), e_, 0,
-               C(0), z.data(), e_, 0, 1);
-      BT::add_row_broadcast(ctx, z.data(), gate_b_->value.data(), z.data(), nb * L, e_);
-      xt = Tens(x.shape(), ctx.arena());
-      BT::sigmoid_gate_forward(ctx, xm.numel(), xm.data(), z.data(), xt.data());
-    }
-
-    // Fit / contraction per row (§5.1, §5.2).
-    Tens coeffs(Shape{nb, n_, e_}, ctx.arena());
-    const Tens& prev = state.coefficients;
-    const int64_t row = n_ * e_;
-    bool sampled = false;
-    for (int64_t b = 0; b < nb; ++b) {
-      T* dst = coeffs.data() + b * row;
-      const T* xb = xt.data() + b * L * e_;
-      const T* pb = prev.data() + b * row;
-      switch (mode[static_cast<size_t>(b)]) {
-        case WriteMode::Skip:
-          BT::copy_device(ctx, dst, pb, static_cast<size_t>(row) * sizeof(T));
-          break;
-        case WriteMode::First:  // B = G_Lᵀ X̃
-          BT::gemm(ctx, Trans::T, Trans::N, n_, e_, L, C(1), ops.fit.data(), n_, 0, xb, e_, 0, C(0), dst, e_, 0, 1);
-          break;
-        case WriteMode::Contract:  // B = G_newᵀ X̃ + G_oldᵀ Ψ_s B_prev
-          BT::gemm(ctx, Trans::T, Trans::N, n_, e_, L, C(1), ops.fit_new.data(), n_, 0, xb, e_, 0, C(0), dst, e_, 0, 1);
-          if (config_.sticky && state.has_densities[static_cast<size_t>(b)]) {
-            const Tens psi = ops_->basis_at(sticky_positions(state, b));
-            const int64_t M = config_.samples;
-            Tens past(Shape{M, e_}, ctx.arena());
-            BT::gemm(ctx, Trans::N, Trans::N, M, e_, n_, C(1), psi.data(), n_, 0, pb, e_, 0, C(0), past.data(), e_, 0, 1);
-            BT::gemm(ctx, Trans::T, Trans::N, n_, e_, M, C(1), ops.fit_old.data(), n_, 0, past.data(), e_, 0, C(1), dst, e_, 0, 1);
-            sampled = true;
-          } else {
-            BT::gemm(ctx, Trans::N, Trans::N, n_, e_, n_, C(1), ops.contract.data(), n_, 0, pb, e_, 0, C(1), dst, e_, 0, 1);
-          }
-          break;
-      }
-    }
-    // The state keeps the new coefficients, detached (§5.2 step 7).
-    state.coefficients = coeffs;
-    for (int64_t b = 0; b < nb; ++b) {
-      const auto k = static_cast<size_t>(b);
-      if (mode[k] == WriteMode::Skip) continue;
-      state.has_memory[k] = 1;
-      state.tokens_written[k] += valid[k];
-    }
-    if (sampled) ++state.draws;
-    if (saved) {
-      saved->x = xm;
-      saved->u = std::move(u);
-      saved->z = std::move(z);
-      saved->mode = std::move(mode);
-      saved->length = L;
-    }
-    return coeffs;
-  }
+  Tens write_forward(const Tens& x, const Tensor<uint8_t, Cpu>* padding, State& state, WriteSaved* saved) const;
 
   /// Accumulates the gate's gradients from dB [batch, N, e] (dX̃ = G dB per row, §3.3, §5.2).
-  void write_backward(const WriteSaved& s, const Tens& dcoeffs) const {
-    if (!config_.gate) return;
-    Context<B>& ctx = *ctx_;
-    const int64_t nb = static_cast<int64_t>(s.mode.size()), L = s.length;
-    const LengthOperators<T, B>& ops = ops_->for_length(L);
-    Tens dxt(Shape{nb, L, e_}, ctx.arena());
-    for (int64_t b = 0; b < nb; ++b) {
-      T* dst = dxt.data() + b * L * e_;
-      const WriteMode m = s.mode[static_cast<size_t>(b)];
-      if (m == WriteMode::Skip) {
-        BT::fill(ctx, dst, L * e_, T{});
-        continue;
-      }
-      const Tens& g = m == WriteMode::First ? ops.fit : ops.fit_new;
-      BT::gemm(ctx, Trans::N, Trans::N, L, e_, n_, C(1), g.data(), n_, 0, dcoeffs.data() + b * n_ * e_, e_, 0, C(0), dst,
-               e_, 0, 1);
-    }
-    Tens dz(Shape{nb, L, e_}, ctx.arena());
-    BT::sigmoid_gate_backward(ctx, dz.numel(), s.x.data(), s.z.data(), dxt.data(), dz.data());
-    BT::gemm(ctx, Trans::T, Trans::N, 3 * e_, e_, nb * L, C(1), s.u.data(), 3 * e_, 0, dz.data(), e_, 0, C(1),
-             gate_w_->grad.data(), e_, 0, 1);
-    BT::sum_rows(ctx, dz.data(), gate_b_->grad.data(), nb * L, e_, true);
-  }
+  void write_backward(const WriteSaved& s, const Tens& dcoeffs) const;
 
   // ---- read -------------------------------------------------------------------------------
 
   /// Continuous attention of q_heads [batch, H, Lq, d_h] over the signal of `coefficients`
   /// [batch, N, e] for the rows of `state` that hold a memory; records one tape node. With sticky
   /// memories the densities are kept in the state for the next write.
-  ReadOutput read(const Var& coefficients, const Var& q_heads, State& state) const {
-    const bool track = autograd::recording_tape() != nullptr;
-    auto saved = std::make_shared<ReadSaved>();
-    double kl = 0;
-    Tens z = read_forward(coefficients.value(), q_heads.value(), state, saved.get(), &kl);
-    Tens klt(Shape{}, ctx_->arena());
-    const T klv = static_cast<T>(kl);
-    BT::copy_from_host(*ctx_, klt.data(), &klv, sizeof(T));
-    ReadOutput out{autograd::make_output(std::move(z), track), autograd::make_output(std::move(klt), track)};
-    if (!track) return out;
-    autograd::recording_tape()->record(
-        [self = *this, saved, sb = coefficients.slot(), sq = q_heads.slot(), sz = out.z.slot(), sk = out.kl.slot()] {
-          const Tens dz = sz->has_grad() ? sz->grad() : Tens::zeros(Shape{saved->batch, saved->queries, self.e_});
-          ReadGrads g = self.read_backward(*saved, dz, self.scalar_grad(*sk), sq != nullptr, sb != nullptr);
-          if (sq) sq->accumulate(*self.ctx_, std::move(g.dq_heads));
-          if (sb) sb->accumulate(*self.ctx_, std::move(g.dcoefficients));
-        },
-        {out.z.slot(), out.kl.slot()});
-    return out;
-  }
+  ReadOutput read(const Var& coefficients, const Var& q_heads, State& state) const;
 
   /// Tensor-level read: Z_ltm [batch, Lq, e] (0 in rows without memory); *kl_sum receives Σ KL
   /// over the rows with memory, heads and queries. Fills `saved` when given.
-  Tens read_forward(const Tens& coefficients, const Tens& q_heads, State& state, ReadSaved* saved, double* kl_sum) const {
-    Context<B>& ctx = *ctx_;
-    check_state(state, "read");
-    const int64_t batch = state.batch();
-    check_shape("ContinuousMemory::read: coefficients", coefficients.shape(), {{"batch", batch}, {"basis", n_}, {"d_model", e_}});
-    check_shape("ContinuousMemory::read: queries", q_heads.shape(),
-                {{"batch", batch}, {"heads", h_}, {"queries", Dim::any}, {"head_dim", dh_}});
-    const int64_t lq = q_heads.shape()[2];
-    std::vector<int64_t> rows;
-    for (int64_t b = 0; b < batch; ++b)
-      if (state.has_memory[static_cast<size_t>(b)]) rows.push_back(b);
-    const int64_t nb = static_cast<int64_t>(rows.size()), n = nb * h_ * lq;
-    Tens out(Shape{batch, lq, e_}, ctx.arena());
-    if (kl_sum) *kl_sum = 0;
-    if (saved) {
-      *saved = ReadSaved{};
-      saved->rows = rows;
-      saved->batch = batch;
-      saved->queries = lq;
-    }
-    if (config_.sticky) std::fill(state.has_densities.begin(), state.has_densities.end(), uint8_t{0});
-    if (nb == 0 || lq == 0) {
-      out.zero();
-      return out;
-    }
-    const Tens bc = gather_rows(coefficients, rows), qc = gather_rows(q_heads, rows);
-    // V in head layout.
-    Tens v(Shape{nb, n_, e_}, ctx.arena());
-    BT::gemm(ctx, Trans::N, Trans::N, nb * n_, e_, e_, C(1), bc.data(), e_, 0, wv_->value.data(), e_, 0, C(0), v.data(), e_, 0, 1);
-    Tens vh(Shape{nb, h_, n_, dh_}, ctx.arena());
-    BT::permute_0213(ctx, v.data(), vh.data(), nb, n_, h_, dh_);
-    // Scores (§6): a = q·(w_μᵀ B W_K)_h/√d_h, b likewise with w_σ.
-    Tens w2(Shape{n_, 2}, ctx.arena());
-    BT::copy_2d(ctx, w2.data(), 2 * sizeof(T), wmu_->value.data(), sizeof(T), sizeof(T), static_cast<size_t>(n_));
-    BT::copy_2d(ctx, w2.data() + 1, 2 * sizeof(T), wsigma_->value.data(), sizeof(T), sizeof(T), static_cast<size_t>(n_));
-    Tens p(Shape{nb, 2, e_}, ctx.arena()), kw(Shape{nb, 2, e_}, ctx.arena());
-    BT::gemm(ctx, Trans::T, Trans::N, 2, e_, n_, C(1), w2.data(), 2, 0, bc.data(), e_, n_ * e_, C(0), p.data(), e_, 2 * e_, nb);
-    BT::gemm(ctx, Trans::N, Trans::N, nb * 2, e_, e_, C(1), p.data(), e_, 0, wk_->value.data(), e_, 0, C(0), kw.data(), e_, 0, 1);
-    Tens scores(Shape{2, n}, ctx.arena());
-    const C inv_sqrt_dh = C(1) / std::sqrt(static_cast<C>(dh_));
-    for (int64_t b = 0; b < nb; ++b)  // [a; b] of head h = Kw_h (2×d_h) · q_hᵀ (d_h×Lq)
-      BT::gemm(ctx, Trans::N, Trans::T, 2, lq, dh_, inv_sqrt_dh, kw.data() + b * 2 * e_, e_, dh_, qc.data() + b * h_ * lq * dh_,
-               dh_, lq * dh_, C(0), scores.data() + b * h_ * lq, n, lq, h_);
-    // Densities, expectations, context vectors, output projection.
-    CTens mu(Shape{n}, ctx.arena()), sigma2(Shape{n}, ctx.arena()), kl(Shape{n}, ctx.arena());
-    BT::density_parameters_forward(ctx, scores.data(), scores.data() + n, mu.data(), sigma2.data(), kl.data(), n,
-                                   static_cast<C>(config_.sigma2_floor), static_cast<C>(config_.sigma0 * config_.sigma0));
-    Tens r(Shape{nb, h_, lq, n_}, ctx.arena());
-    BT::gaussian_expectation_forward(ctx, mu.data(), sigma2.data(), ops_->centres().data(), ops_->widths_sq().data(), r.data(),
-                                     n, n_);
-    Tens ch(Shape{nb, h_, lq, dh_}, ctx.arena());
-    BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, n_, C(1), r.data(), n_, lq * n_, vh.data(), dh_, n_ * dh_, C(0), ch.data(), dh_,
-             lq * dh_, nb * h_);
-    Tens merged(Shape{nb, lq, e_}, ctx.arena());
-    BT::permute_0213(ctx, ch.data(), merged.data(), nb, h_, lq, dh_);
-    Tens zc(Shape{nb, lq, e_}, ctx.arena());
-    BT::gemm(ctx, Trans::N, Trans::N, nb * lq, e_, e_, C(1), merged.data(), e_, 0, wo_->value.data(), e_, 0, C(0), zc.data(), e_, 0, 1);
-    scatter_rows(zc, rows, out);
-    if (kl_sum) *kl_sum = BT::sum(ctx, kl.data(), n);
-    if (config_.sticky) remember_densities(mu, sigma2, rows, lq, state);
-    if (saved) {
-      saved->coefficients = bc;
-      saved->q = qc;
-      saved->v_heads = std::move(vh);
-      saved->w2 = std::move(w2);
-      saved->p = std::move(p);
-      saved->kw = std::move(kw);
-      saved->scores = std::move(scores);
-      saved->mu = std::move(mu);
-      saved->sigma2 = std::move(sigma2);
-      saved->r = std::move(r);
-      saved->merged = std::move(merged);
-    }
-    return out;
-  }
+  Tens read_forward(const Tens& coefficients, const Tens& q_heads, State& state, ReadSaved* saved, double* kl_sum) const;
 
   /// Backward of read_forward from dZ [batch, Lq, e] and the gradient of the KL sum (§7).
   /// Accumulates W_K, W_V, W_O, w_μ, w_σ gradients; returns dq_heads / dcoefficients when asked.
-  ReadGrads read_backward(const ReadSaved& s, const Tens& dz, double kl_grad, bool need_dq, bool need_dcoefficients) const {
-    Context<B>& ctx = *ctx_;
-    const int64_t nb = static_cast<int64_t>(s.rows.size()), lq = s.queries, n = nb * h_ * lq;
-    ReadGrads out;
-    if (need_dq) {
-      out.dq_heads = Tens(Shape{s.batch, h_, lq, dh_}, ctx.arena());
-      if (nb < s.batch) out.dq_heads.zero();
-    }
-    if (need_dcoefficients) {
-      out.dcoefficients = Tens(Shape{s.batch, n_, e_}, ctx.arena());
-      if (nb < s.batch) out.dcoefficients.zero();
-    }
-    if (nb == 0 || lq == 0) {
-      if (need_dq) out.dq_heads.zero();
-      if (need_dcoefficients) out.dcoefficients.zero();
-      return out;
-    }
-    const Tens dzc = gather_rows(dz.reshape(Shape{s.batch, lq, e_}), s.rows);
-    // Output projection and heads.
-    BT::gemm(ctx, Trans::T, Trans::N, e_, e_, nb * lq, C(1), s.merged.data(), e_, 0, dzc.data(), e_, 0, C(1), wo_->grad.data(), e_, 0, 1);
-    Tens dmerged(Shape{nb, lq, e_}, ctx.arena());
-    BT::gemm(ctx, Trans::N, Trans::T, nb * lq, e_, e_, C(1), dzc.data(), e_, 0, wo_->value.data(), e_, 0, C(0), dmerged.data(), e_, 0, 1);
-    Tens dch(Shape{nb, h_, lq, dh_}, ctx.arena());
-    BT::permute_0213(ctx, dmerged.data(), dch.data(), nb, lq, h_, dh_);
-    // dr = dc·V_hᵀ ; dV_h = rᵀ·dc
-    Tens dr(Shape{nb, h_, lq, n_}, ctx.arena());
-    BT::gemm(ctx, Trans::N, Trans::T, lq, n_, dh_, C(1), dch.data(), dh_, lq * dh_, s.v_heads.data(), dh_, n_ * dh_, C(0), dr.data(),
-             n_, lq * n_, nb * h_);
-    Tens dvh(Shape{nb, h_, n_, dh_}, ctx.arena());
-    BT::gemm(ctx, Trans::T, Trans::N, n_, dh_, lq, C(1), s.r.data(), n_, lq * n_, dch.data(), dh_, lq * dh_, C(0), dvh.data(), dh_,
-             n_ * dh_, nb * h_);
-    // Through the expectation and the density maps (KL included).
-    CTens dmu(Shape{n}, ctx.arena()), dsigma2(Shape{n}, ctx.arena());
-    BT::gaussian_expectation_backward(ctx, s.mu.data(), s.sigma2.data(), ops_->centres().data(), ops_->widths_sq().data(), dr.data(),
-                                      dmu.data(), dsigma2.data(), n, n_);
-    Tens dscores(Shape{2, n}, ctx.arena());
-    BT::density_parameters_backward(ctx, s.scores.data() + n, s.mu.data(), s.sigma2.data(), dmu.data(), dsigma2.data(),
-                                    dscores.data(), dscores.data() + n, n, static_cast<C>(config_.sigma2_floor),
-                                    static_cast<C>(config_.sigma0 * config_.sigma0), static_cast<C>(kl_grad));
-    const C inv_sqrt_dh = C(1) / std::sqrt(static_cast<C>(dh_));
-    // Scores = Kw_h q_hᵀ/√d_h: dq_h = [da db]ᵀ Kw_h/√d_h ; dKw_h = [da db] q_h/√d_h.
-    Tens dqc;
-    if (need_dq) dqc = Tens(Shape{nb, h_, lq, dh_}, ctx.arena());
-    Tens dkw(Shape{nb, 2, e_}, ctx.arena());
-    for (int64_t b = 0; b < nb; ++b) {
-      const T* ds = dscores.data() + b * h_ * lq;
-      if (need_dq)
-        BT::gemm(ctx, Trans::T, Trans::N, lq, dh_, 2, inv_sqrt_dh, ds, n, lq, s.kw.data() + b * 2 * e_, e_, dh_, C(0),
-                 dqc.data() + b * h_ * lq * dh_, dh_, lq * dh_, h_);
-      BT::gemm(ctx, Trans::N, Trans::N, 2, dh_, lq, inv_sqrt_dh, ds, n, lq, s.q.data() + b * h_ * lq * dh_, dh_, lq * dh_, C(0),
-               dkw.data() + b * 2 * e_, e_, dh_, h_);
-    }
-    // Kw = P W_K ; P = W2ᵀ B.
-    BT::gemm(ctx, Trans::T, Trans::N, e_, e_, nb * 2, C(1), s.p.data(), e_, 0, dkw.data(), e_, 0, C(1), wk_->grad.data(), e_, 0, 1);
-    Tens dp(Shape{nb, 2, e_}, ctx.arena());
-    BT::gemm(ctx, Trans::N, Trans::T, nb * 2, e_, e_, C(1), dkw.data(), e_, 0, wk_->value.data(), e_, 0, C(0), dp.data(), e_, 0, 1);
-    Tens dw2(Shape{n_, 2}, ctx.arena());
-    for (int64_t b = 0; b < nb; ++b)
-      BT::gemm(ctx, Trans::N, Trans::T, n_, 2, e_, C(1), s.coefficients.data() + b * n_ * e_, e_, 0, dp.data() + b * 2 * e_, e_, 0,
-               b == 0 ? C(0) : C(1), dw2.data(), 2, 0, 1);
-    Tens column(Shape{n_}, ctx.arena());
-    for (int i = 0; i < 2; ++i) {
-      BT::copy_2d(ctx, column.data(), sizeof(T), dw2.data() + i, 2 * sizeof(T), sizeof(T), static_cast<size_t>(n_));
-      BT::template axpby<T>(ctx, n_, C(1), column.data(), C(1), (i == 0 ? wmu_ : wsigma_)->grad.data());
-    }
-    // V = B W_V.
-    Tens dv(Shape{nb, n_, e_}, ctx.arena());
-    BT::permute_0213(ctx, dvh.data(), dv.data(), nb, h_, n_, dh_);
-    BT::gemm(ctx, Trans::T, Trans::N, e_, e_, nb * n_, C(1), s.coefficients.data(), e_, 0, dv.data(), e_, 0, C(1), wv_->grad.data(),
-             e_, 0, 1);
-    if (need_dcoefficients) {
-      Tens dbc(Shape{nb, n_, e_}, ctx.arena());
-      BT::gemm(ctx, Trans::N, Trans::T, nb * n_, e_, e_, C(1), dv.data(), e_, 0, wv_->value.data(), e_, 0, C(0), dbc.data(), e_, 0, 1);
-      BT::gemm(ctx, Trans::N, Trans::N, n_, e_, 2, C(1), s.w2.data(), 2, 0, dp.data(), e_, 2 * e_, C(1), dbc.data(), e_, n_ * e_, nb);
-      scatter_rows(dbc, s.rows, out.dcoefficients);
-    }
-    if (need_dq) scatter_rows(dqc, s.rows, out.dq_heads);
-    return out;
-  }
+  ReadGrads read_backward(const ReadSaved& s, const Tens& dz, double kl_grad, bool need_dq, bool need_dcoefficients) const;
 
   /// Sticky sample positions of row b from the densities the last read left in the state.
   std::vector<double> sticky_positions(const State& state, int64_t b) const {
@@ -556,4 +231,368 @@ class ContinuousMemory {
   nn::Parameter<T, B>* wsigma_ = nullptr;
 };
 
+template <class T, class B>
+ContinuousMemory<T, B>::ContinuousMemory(nn::ParameterStore<T, B>& store, const std::string& name, int64_t d_model,
+    int64_t heads, const ContinuousMemoryConfig& config, std::shared_ptr<const Operators> operators)
+    : ctx_(&store.context()), name_(name), config_(config), e_(d_model), h_(heads) {
+  config.validate();
+  require<ConfigError>(d_model > 0 && heads > 0, "ContinuousMemory '", name, "': d_model and heads must be positive, got d_model=",
+                       d_model, ", heads=", heads);
+  require<ConfigError>(d_model % heads == 0, "ContinuousMemory '", name, "': d_model=", d_model,
+                       " is not divisible by heads=", heads);
+  dh_ = e_ / h_;
+  ops_ = operators ? std::move(operators) : std::make_shared<const Operators>(config, store.context());
+  require<ConfigError>(ops_->basis_size() == config.basis.count, "ContinuousMemory '", name,
+                       "': shared operators have N=", ops_->basis_size(), ", expected basis.count=", config.basis.count);
+  n_ = config.basis.count;
+  const nn::Init init = nn::Init::normal(config.init_std);
+  if (config.gate) {
+    gate_w_ = &store.add(nn::join_name(name, "gate.weight"), Shape{3 * e_, e_}, init);
+    gate_b_ = &store.add(nn::join_name(name, "gate.bias"), Shape{e_}, nn::Init::zeros());
+  }
+  wk_ = &store.add(nn::join_name(name, "k_proj.weight"), Shape{e_, e_}, init);
+  wv_ = &store.add(nn::join_name(name, "v_proj.weight"), Shape{e_, e_}, init);
+  wo_ = &store.add(nn::join_name(name, "o_proj.weight"), Shape{e_, e_}, init);
+  wmu_ = &store.add(nn::join_name(name, "w_mu"), Shape{n_}, init);
+  wsigma_ = &store.add(nn::join_name(name, "w_sigma"), Shape{n_}, init);
+}
+
+template <class T, class B>
+auto ContinuousMemory<T, B>::initial_state(int64_t batch, uint64_t seed) const -> State {
+  return State::empty(batch, n_, e_, RngKey{seed, 0}.derive(name_), ctx_->arena());
+}
+
+template <class T, class B>
+auto ContinuousMemory<T, B>::write(const Tens& x, const Tensor<uint8_t, Cpu>* padding, State& state) const -> Var {
+  const bool track = config_.gate && autograd::recording_tape() != nullptr;
+  auto saved = std::make_shared<WriteSaved>();
+  Tens coeffs = write_forward(x, padding, state, track ? saved.get() : nullptr);
+  Var out = autograd::make_output(coeffs, track);
+  if (track)
+    autograd::recording_tape()->record([self = *this, saved, so = out.slot()] { self.write_backward(*saved, so->grad()); },
+                                       {out.slot()});
+  return out;
+}
+
+template <class T, class B>
+auto ContinuousMemory<T, B>::write_forward(const Tens& x, const Tensor<uint8_t, Cpu>* padding, State& state,
+    WriteSaved* saved) const -> Tens {
+  Context<B>& ctx = *ctx_;
+  check_state(state, "write");
+  check_shape("ContinuousMemory::write: x", x.shape(), {{"batch", state.batch()}, {"length", Dim::any}, {"d_model", e_}});
+  const int64_t nb = state.batch(), L = x.shape()[1];
+  require<ShapeError>(L >= 1, "ContinuousMemory::write: x has length 0, expected at least one vector");
+  if (padding)
+    check_shape("ContinuousMemory::write: padding", padding->shape(), {{"batch", nb}, {"length", L}});
+  const LengthOperators<T, B>& ops = ops_->for_length(L);
+
+  // Rows: reset by token count (checked before the write), then skip / first fit / contraction.
+  std::vector<int64_t> valid(static_cast<size_t>(nb), L);
+  std::vector<uint8_t> padded(static_cast<size_t>(nb * L), 0);
+  bool any_padding = false;
+  if (padding)
+    for (int64_t i = 0; i < nb * L; ++i)
+      if ((*padding)[i]) {
+        padded[static_cast<size_t>(i)] = 1;
+        --valid[static_cast<size_t>(i / L)];
+        any_padding = true;
+      }
+  if (config_.reset_every_tokens > 0) {
+    std::vector<uint8_t> reset(static_cast<size_t>(nb), 0);
+    for (int64_t b = 0; b < nb; ++b) reset[static_cast<size_t>(b)] = state.tokens_written[static_cast<size_t>(b)] >= config_.reset_every_tokens;
+    state.reset_rows(reset);
+  }
+  std::vector<WriteMode> mode(static_cast<size_t>(nb));
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto k = static_cast<size_t>(b);
+    mode[k] = valid[k] == 0 ? WriteMode::Skip : (state.has_memory[k] ? WriteMode::Contract : WriteMode::First);
+  }
+
+  // Gate (§4): X̃ = X ⊙ sigmoid(U W + b), U = [X_{t−1} | X_t | X_{t+1}] (zero outside the segment).
+  Tens xm = x;
+  if (any_padding) {
+    xm = Tens(x.shape(), ctx.arena());
+    Tens zero_row(Shape{e_}, ctx.arena());
+    zero_row.zero();
+    BT::select_rows(ctx, padded.data(), zero_row.data(), 0, x.data(), xm.data(), nb * L, e_);
+  }
+  Tens xt = xm, u, z;
+  if (config_.gate) {
+    u = im2col(xm);
+    z = Tens(Shape{nb, L, e_}, ctx.arena());
+    BT::gemm(ctx, Trans::N, Trans::N, nb * L, e_, 3 * e_, C(1), u.data(), 3 * e_, 0, gate_w_->value.data(), e_, 0,
+             C(0), z.data(), e_, 0, 1);
+    BT::add_row_broadcast(ctx, z.data(), gate_b_->value.data(), z.data(), nb * L, e_);
+    xt = Tens(x.shape(), ctx.arena());
+    BT::sigmoid_gate_forward(ctx, xm.numel(), xm.data(), z.data(), xt.data());
+  }
+
+  // Fit / contraction per row (§5.1, §5.2).
+  Tens coeffs(Shape{nb, n_, e_}, ctx.arena());
+  const Tens& prev = state.coefficients;
+  const int64_t row = n_ * e_;
+  bool sampled = false;
+  for (int64_t b = 0; b < nb; ++b) {
+    T* dst = coeffs.data() + b * row;
+    const T* xb = xt.data() + b * L * e_;
+    const T* pb = prev.data() + b * row;
+    switch (mode[static_cast<size_t>(b)]) {
+      case WriteMode::Skip:
+        BT::copy_device(ctx, dst, pb, static_cast<size_t>(row) * sizeof(T));
+        break;
+      case WriteMode::First:  // B = G_Lᵀ X̃
+        BT::gemm(ctx, Trans::T, Trans::N, n_, e_, L, C(1), ops.fit.data(), n_, 0, xb, e_, 0, C(0), dst, e_, 0, 1);
+        break;
+      case WriteMode::Contract:  // B = G_newᵀ X̃ + G_oldᵀ Ψ_s B_prev
+        BT::gemm(ctx, Trans::T, Trans::N, n_, e_, L, C(1), ops.fit_new.data(), n_, 0, xb, e_, 0, C(0), dst, e_, 0, 1);
+        if (config_.sticky && state.has_densities[static_cast<size_t>(b)]) {
+          const Tens psi = ops_->basis_at(sticky_positions(state, b));
+          const int64_t M = config_.samples;
+          Tens past(Shape{M, e_}, ctx.arena());
+          BT::gemm(ctx, Trans::N, Trans::N, M, e_, n_, C(1), psi.data(), n_, 0, pb, e_, 0, C(0), past.data(), e_, 0, 1);
+          BT::gemm(ctx, Trans::T, Trans::N, n_, e_, M, C(1), ops.fit_old.data(), n_, 0, past.data(), e_, 0, C(1), dst, e_, 0, 1);
+          sampled = true;
+        } else {
+          BT::gemm(ctx, Trans::N, Trans::N, n_, e_, n_, C(1), ops.contract.data(), n_, 0, pb, e_, 0, C(1), dst, e_, 0, 1);
+        }
+        break;
+    }
+  }
+  // The state keeps the new coefficients, detached (§5.2 step 7).
+  state.coefficients = coeffs;
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto k = static_cast<size_t>(b);
+    if (mode[k] == WriteMode::Skip) continue;
+    state.has_memory[k] = 1;
+    state.tokens_written[k] += valid[k];
+  }
+  if (sampled) ++state.draws;
+  if (saved) {
+    saved->x = xm;
+    saved->u = std::move(u);
+    saved->z = std::move(z);
+    saved->mode = std::move(mode);
+    saved->length = L;
+  }
+  return coeffs;
+}
+
+template <class T, class B>
+auto ContinuousMemory<T, B>::write_backward(const WriteSaved& s, const Tens& dcoeffs) const -> void {
+  if (!config_.gate) return;
+  Context<B>& ctx = *ctx_;
+  const int64_t nb = static_cast<int64_t>(s.mode.size()), L = s.length;
+  const LengthOperators<T, B>& ops = ops_->for_length(L);
+  Tens dxt(Shape{nb, L, e_}, ctx.arena());
+  for (int64_t b = 0; b < nb; ++b) {
+    T* dst = dxt.data() + b * L * e_;
+    const WriteMode m = s.mode[static_cast<size_t>(b)];
+    if (m == WriteMode::Skip) {
+      BT::fill(ctx, dst, L * e_, T{});
+      continue;
+    }
+    const Tens& g = m == WriteMode::First ? ops.fit : ops.fit_new;
+    BT::gemm(ctx, Trans::N, Trans::N, L, e_, n_, C(1), g.data(), n_, 0, dcoeffs.data() + b * n_ * e_, e_, 0, C(0), dst,
+             e_, 0, 1);
+  }
+  Tens dz(Shape{nb, L, e_}, ctx.arena());
+  BT::sigmoid_gate_backward(ctx, dz.numel(), s.x.data(), s.z.data(), dxt.data(), dz.data());
+  BT::gemm(ctx, Trans::T, Trans::N, 3 * e_, e_, nb * L, C(1), s.u.data(), 3 * e_, 0, dz.data(), e_, 0, C(1),
+           gate_w_->grad.data(), e_, 0, 1);
+  BT::sum_rows(ctx, dz.data(), gate_b_->grad.data(), nb * L, e_, true);
+}
+
+template <class T, class B>
+auto ContinuousMemory<T, B>::read(const Var& coefficients, const Var& q_heads, State& state) const -> ReadOutput {
+  const bool track = autograd::recording_tape() != nullptr;
+  auto saved = std::make_shared<ReadSaved>();
+  double kl = 0;
+  Tens z = read_forward(coefficients.value(), q_heads.value(), state, saved.get(), &kl);
+  Tens klt(Shape{}, ctx_->arena());
+  const T klv = static_cast<T>(kl);
+  BT::copy_from_host(*ctx_, klt.data(), &klv, sizeof(T));
+  ReadOutput out{autograd::make_output(std::move(z), track), autograd::make_output(std::move(klt), track)};
+  if (!track) return out;
+  autograd::recording_tape()->record(
+      [self = *this, saved, sb = coefficients.slot(), sq = q_heads.slot(), sz = out.z.slot(), sk = out.kl.slot()] {
+        const Tens dz = sz->has_grad() ? sz->grad() : Tens::zeros(Shape{saved->batch, saved->queries, self.e_});
+        ReadGrads g = self.read_backward(*saved, dz, self.scalar_grad(*sk), sq != nullptr, sb != nullptr);
+        if (sq) sq->accumulate(*self.ctx_, std::move(g.dq_heads));
+        if (sb) sb->accumulate(*self.ctx_, std::move(g.dcoefficients));
+      },
+      {out.z.slot(), out.kl.slot()});
+  return out;
+}
+
+template <class T, class B>
+auto ContinuousMemory<T, B>::read_forward(const Tens& coefficients, const Tens& q_heads, State& state, ReadSaved* saved,
+    double* kl_sum) const -> Tens {
+  Context<B>& ctx = *ctx_;
+  check_state(state, "read");
+  const int64_t batch = state.batch();
+  check_shape("ContinuousMemory::read: coefficients", coefficients.shape(), {{"batch", batch}, {"basis", n_}, {"d_model", e_}});
+  check_shape("ContinuousMemory::read: queries", q_heads.shape(),
+              {{"batch", batch}, {"heads", h_}, {"queries", Dim::any}, {"head_dim", dh_}});
+  const int64_t lq = q_heads.shape()[2];
+  std::vector<int64_t> rows;
+  for (int64_t b = 0; b < batch; ++b)
+    if (state.has_memory[static_cast<size_t>(b)]) rows.push_back(b);
+  const int64_t nb = static_cast<int64_t>(rows.size()), n = nb * h_ * lq;
+  Tens out(Shape{batch, lq, e_}, ctx.arena());
+  if (kl_sum) *kl_sum = 0;
+  if (saved) {
+    *saved = ReadSaved{};
+    saved->rows = rows;
+    saved->batch = batch;
+    saved->queries = lq;
+  }
+  if (config_.sticky) std::fill(state.has_densities.begin(), state.has_densities.end(), uint8_t{0});
+  if (nb == 0 || lq == 0) {
+    out.zero();
+    return out;
+  }
+  const Tens bc = gather_rows(coefficients, rows), qc = gather_rows(q_heads, rows);
+  // V in head layout.
+  Tens v(Shape{nb, n_, e_}, ctx.arena());
+  BT::gemm(ctx, Trans::N, Trans::N, nb * n_, e_, e_, C(1), bc.data(), e_, 0, wv_->value.data(), e_, 0, C(0), v.data(), e_, 0, 1);
+  Tens vh(Shape{nb, h_, n_, dh_}, ctx.arena());
+  BT::permute_0213(ctx, v.data(), vh.data(), nb, n_, h_, dh_);
+  // Scores (§6): a = q·(w_μᵀ B W_K)_h/√d_h, b likewise with w_σ.
+  Tens w2(Shape{n_, 2}, ctx.arena());
+  BT::copy_2d(ctx, w2.data(), 2 * sizeof(T), wmu_->value.data(), sizeof(T), sizeof(T), static_cast<size_t>(n_));
+  BT::copy_2d(ctx, w2.data() + 1, 2 * sizeof(T), wsigma_->value.data(), sizeof(T), sizeof(T), static_cast<size_t>(n_));
+  Tens p(Shape{nb, 2, e_}, ctx.arena()), kw(Shape{nb, 2, e_}, ctx.arena());
+  BT::gemm(ctx, Trans::T, Trans::N, 2, e_, n_, C(1), w2.data(), 2, 0, bc.data(), e_, n_ * e_, C(0), p.data(), e_, 2 * e_, nb);
+  BT::gemm(ctx, Trans::N, Trans::N, nb * 2, e_, e_, C(1), p.data(), e_, 0, wk_->value.data(), e_, 0, C(0), kw.data(), e_, 0, 1);
+  Tens scores(Shape{2, n}, ctx.arena());
+  const C inv_sqrt_dh = C(1) / std::sqrt(static_cast<C>(dh_));
+  for (int64_t b = 0; b < nb; ++b)  // [a; b] of head h = Kw_h (2×d_h) · q_hᵀ (d_h×Lq)
+    BT::gemm(ctx, Trans::N, Trans::T, 2, lq, dh_, inv_sqrt_dh, kw.data() + b * 2 * e_, e_, dh_, qc.data() + b * h_ * lq * dh_,
+             dh_, lq * dh_, C(0), scores.data() + b * h_ * lq, n, lq, h_);
+  // Densities, expectations, context vectors, output projection.
+  CTens mu(Shape{n}, ctx.arena()), sigma2(Shape{n}, ctx.arena()), kl(Shape{n}, ctx.arena());
+  BT::density_parameters_forward(ctx, scores.data(), scores.data() + n, mu.data(), sigma2.data(), kl.data(), n,
+                                 static_cast<C>(config_.sigma2_floor), static_cast<C>(config_.sigma0 * config_.sigma0));
+  Tens r(Shape{nb, h_, lq, n_}, ctx.arena());
+  BT::gaussian_expectation_forward(ctx, mu.data(), sigma2.data(), ops_->centres().data(), ops_->widths_sq().data(), r.data(),
+                                   n, n_);
+  Tens ch(Shape{nb, h_, lq, dh_}, ctx.arena());
+  BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, n_, C(1), r.data(), n_, lq * n_, vh.data(), dh_, n_ * dh_, C(0), ch.data(), dh_,
+           lq * dh_, nb * h_);
+  Tens merged(Shape{nb, lq, e_}, ctx.arena());
+  BT::permute_0213(ctx, ch.data(), merged.data(), nb, h_, lq, dh_);
+  Tens zc(Shape{nb, lq, e_}, ctx.arena());
+  BT::gemm(ctx, Trans::N, Trans::N, nb * lq, e_, e_, C(1), merged.data(), e_, 0, wo_->value.data(), e_, 0, C(0), zc.data(), e_, 0, 1);
+  scatter_rows(zc, rows, out);
+  if (kl_sum) *kl_sum = BT::sum(ctx, kl.data(), n);
+  if (config_.sticky) remember_densities(mu, sigma2, rows, lq, state);
+  if (saved) {
+    saved->coefficients = bc;
+    saved->q = qc;
+    saved->v_heads = std::move(vh);
+    saved->w2 = std::move(w2);
+    saved->p = std::move(p);
+    saved->kw = std::move(kw);
+    saved->scores = std::move(scores);
+    saved->mu = std::move(mu);
+    saved->sigma2 = std::move(sigma2);
+    saved->r = std::move(r);
+    saved->merged = std::move(merged);
+  }
+  return out;
+}
+
+template <class T, class B>
+auto ContinuousMemory<T, B>::read_backward(const ReadSaved& s, const Tens& dz, double kl_grad, bool need_dq,
+    bool need_dcoefficients) const -> ReadGrads {
+  Context<B>& ctx = *ctx_;
+  const int64_t nb = static_cast<int64_t>(s.rows.size()), lq = s.queries, n = nb * h_ * lq;
+  ReadGrads out;
+  if (need_dq) {
+    out.dq_heads = Tens(Shape{s.batch, h_, lq, dh_}, ctx.arena());
+    if (nb < s.batch) out.dq_heads.zero();
+  }
+  if (need_dcoefficients) {
+    out.dcoefficients = Tens(Shape{s.batch, n_, e_}, ctx.arena());
+    if (nb < s.batch) out.dcoefficients.zero();
+  }
+  if (nb == 0 || lq == 0) {
+    if (need_dq) out.dq_heads.zero();
+    if (need_dcoefficients) out.dcoefficients.zero();
+    return out;
+  }
+  const Tens dzc = gather_rows(dz.reshape(Shape{s.batch, lq, e_}), s.rows);
+  // Output projection and heads.
+  BT::gemm(ctx, Trans::T, Trans::N, e_, e_, nb * lq, C(1), s.merged.data(), e_, 0, dzc.data(), e_, 0, C(1), wo_->grad.data(), e_, 0, 1);
+  Tens dmerged(Shape{nb, lq, e_}, ctx.arena());
+  BT::gemm(ctx, Trans::N, Trans::T, nb * lq, e_, e_, C(1), dzc.data(), e_, 0, wo_->value.data(), e_, 0, C(0), dmerged.data(), e_, 0, 1);
+  Tens dch(Shape{nb, h_, lq, dh_}, ctx.arena());
+  BT::permute_0213(ctx, dmerged.data(), dch.data(), nb, lq, h_, dh_);
+  // dr = dc·V_hᵀ ; dV_h = rᵀ·dc
+  Tens dr(Shape{nb, h_, lq, n_}, ctx.arena());
+  BT::gemm(ctx, Trans::N, Trans::T, lq, n_, dh_, C(1), dch.data(), dh_, lq * dh_, s.v_heads.data(), dh_, n_ * dh_, C(0), dr.data(),
+           n_, lq * n_, nb * h_);
+  Tens dvh(Shape{nb, h_, n_, dh_}, ctx.arena());
+  BT::gemm(ctx, Trans::T, Trans::N, n_, dh_, lq, C(1), s.r.data(), n_, lq * n_, dch.data(), dh_, lq * dh_, C(0), dvh.data(), dh_,
+           n_ * dh_, nb * h_);
+  // Through the expectation and the density maps (KL included).
+  CTens dmu(Shape{n}, ctx.arena()), dsigma2(Shape{n}, ctx.arena());
+  BT::gaussian_expectation_backward(ctx, s.mu.data(), s.sigma2.data(), ops_->centres().data(), ops_->widths_sq().data(), dr.data(),
+                                    dmu.data(), dsigma2.data(), n, n_);
+  Tens dscores(Shape{2, n}, ctx.arena());
+  BT::density_parameters_backward(ctx, s.scores.data() + n, s.mu.data(), s.sigma2.data(), dmu.data(), dsigma2.data(),
+                                  dscores.data(), dscores.data() + n, n, static_cast<C>(config_.sigma2_floor),
+                                  static_cast<C>(config_.sigma0 * config_.sigma0), static_cast<C>(kl_grad));
+  const C inv_sqrt_dh = C(1) / std::sqrt(static_cast<C>(dh_));
+  // Scores = Kw_h q_hᵀ/√d_h: dq_h = [da db]ᵀ Kw_h/√d_h ; dKw_h = [da db] q_h/√d_h.
+  Tens dqc;
+  if (need_dq) dqc = Tens(Shape{nb, h_, lq, dh_}, ctx.arena());
+  Tens dkw(Shape{nb, 2, e_}, ctx.arena());
+  for (int64_t b = 0; b < nb; ++b) {
+    const T* ds = dscores.data() + b * h_ * lq;
+    if (need_dq)
+      BT::gemm(ctx, Trans::T, Trans::N, lq, dh_, 2, inv_sqrt_dh, ds, n, lq, s.kw.data() + b * 2 * e_, e_, dh_, C(0),
+               dqc.data() + b * h_ * lq * dh_, dh_, lq * dh_, h_);
+    BT::gemm(ctx, Trans::N, Trans::N, 2, dh_, lq, inv_sqrt_dh, ds, n, lq, s.q.data() + b * h_ * lq * dh_, dh_, lq * dh_, C(0),
+             dkw.data() + b * 2 * e_, e_, dh_, h_);
+  }
+  // Kw = P W_K ; P = W2ᵀ B.
+  BT::gemm(ctx, Trans::T, Trans::N, e_, e_, nb * 2, C(1), s.p.data(), e_, 0, dkw.data(), e_, 0, C(1), wk_->grad.data(), e_, 0, 1);
+  Tens dp(Shape{nb, 2, e_}, ctx.arena());
+  BT::gemm(ctx, Trans::N, Trans::T, nb * 2, e_, e_, C(1), dkw.data(), e_, 0, wk_->value.data(), e_, 0, C(0), dp.data(), e_, 0, 1);
+  Tens dw2(Shape{n_, 2}, ctx.arena());
+  for (int64_t b = 0; b < nb; ++b)
+    BT::gemm(ctx, Trans::N, Trans::T, n_, 2, e_, C(1), s.coefficients.data() + b * n_ * e_, e_, 0, dp.data() + b * 2 * e_, e_, 0,
+             b == 0 ? C(0) : C(1), dw2.data(), 2, 0, 1);
+  Tens column(Shape{n_}, ctx.arena());
+  for (int i = 0; i < 2; ++i) {
+    BT::copy_2d(ctx, column.data(), sizeof(T), dw2.data() + i, 2 * sizeof(T), sizeof(T), static_cast<size_t>(n_));
+    BT::template axpby<T>(ctx, n_, C(1), column.data(), C(1), (i == 0 ? wmu_ : wsigma_)->grad.data());
+  }
+  // V = B W_V.
+  Tens dv(Shape{nb, n_, e_}, ctx.arena());
+  BT::permute_0213(ctx, dvh.data(), dv.data(), nb, h_, n_, dh_);
+  BT::gemm(ctx, Trans::T, Trans::N, e_, e_, nb * n_, C(1), s.coefficients.data(), e_, 0, dv.data(), e_, 0, C(1), wv_->grad.data(),
+           e_, 0, 1);
+  if (need_dcoefficients) {
+    Tens dbc(Shape{nb, n_, e_}, ctx.arena());
+    BT::gemm(ctx, Trans::N, Trans::T, nb * n_, e_, e_, C(1), dv.data(), e_, 0, wv_->value.data(), e_, 0, C(0), dbc.data(), e_, 0, 1);
+    BT::gemm(ctx, Trans::N, Trans::N, n_, e_, 2, C(1), s.w2.data(), 2, 0, dp.data(), e_, 2 * e_, C(1), dbc.data(), e_, n_ * e_, nb);
+    scatter_rows(dbc, s.rows, out.dcoefficients);
+  }
+  if (need_dq) scatter_rows(dqc, s.rows, out.dq_heads);
+  return out;
+}
+
 }  // namespace mnemo::memory
+
+// Compiled mode (docs/compile_time.md): linking mnemo::compiled defines MNEMO_COMPILED; these
+// instantiations are then compiled once, in src/compiled/, instead of in every user TU.
+#if defined(MNEMO_COMPILED)
+#include "mnemo/backend/cpu.hpp"
+
+namespace mnemo::memory {
+extern template class ContinuousMemory<float, Cpu>;
+extern template class ContinuousMemory<double, Cpu>;
+}  // namespace mnemo::memory
+#endif  // MNEMO_COMPILED

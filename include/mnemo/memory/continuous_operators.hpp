@@ -36,18 +36,7 @@ class ContinuousOperators {
  public:
   using C = compute_t<T>;
 
-  ContinuousOperators(const ContinuousMemoryConfig& config, Context<B>& ctx)
-      : config_(config), basis_(config.basis), ctx_(&ctx) {
-    config.validate();
-    std::vector<C> centres, widths_sq;
-    for (int64_t j = 0; j < basis_.size(); ++j) {
-      centres.push_back(static_cast<C>(basis_.centre(j)));
-      widths_sq.push_back(static_cast<C>(basis_.width(j) * basis_.width(j)));
-    }
-    centres_ = upload<C>(centres, Shape{basis_.size()});
-    widths_sq_ = upload<C>(widths_sq, Shape{basis_.size()});
-    for_length(config.segment_length);
-  }
+  ContinuousOperators(const ContinuousMemoryConfig& config, Context<B>& ctx);
 
   const ContinuousMemoryConfig& config() const { return config_; }
   const ContinuousBasis& basis() const { return basis_; }
@@ -102,4 +91,29 @@ class ContinuousOperators {
   mutable std::map<int64_t, std::unique_ptr<LengthOperators<T, B>>> by_length_;
 };
 
+template <class T, class B>
+ContinuousOperators<T, B>::ContinuousOperators(const ContinuousMemoryConfig& config, Context<B>& ctx)
+    : config_(config), basis_(config.basis), ctx_(&ctx) {
+  config.validate();
+  std::vector<C> centres, widths_sq;
+  for (int64_t j = 0; j < basis_.size(); ++j) {
+    centres.push_back(static_cast<C>(basis_.centre(j)));
+    widths_sq.push_back(static_cast<C>(basis_.width(j) * basis_.width(j)));
+  }
+  centres_ = upload<C>(centres, Shape{basis_.size()});
+  widths_sq_ = upload<C>(widths_sq, Shape{basis_.size()});
+  for_length(config.segment_length);
+}
+
 }  // namespace mnemo::memory
+
+// Compiled mode (docs/compile_time.md): linking mnemo::compiled defines MNEMO_COMPILED; these
+// instantiations are then compiled once, in src/compiled/, instead of in every user TU.
+#if defined(MNEMO_COMPILED)
+#include "mnemo/backend/cpu.hpp"
+
+namespace mnemo::memory {
+extern template class ContinuousOperators<float, Cpu>;
+extern template class ContinuousOperators<double, Cpu>;
+}  // namespace mnemo::memory
+#endif  // MNEMO_COMPILED

@@ -64,17 +64,7 @@ class SlotMemory {
   using State = SlotState<T, B>;
   using Reader = nn::MultiHeadAttention<T, B>;
 
-  SlotMemory(nn::ParameterStore<T, B>& store, const SlotMemoryOptions& opt)
-      : ctx_(&store.context()),
-        opt_((opt.validate(), opt)),
-        v_(&store.add("memory.v_bias", Shape{opt.slots, opt.d_model},
-                      nn::Init::normal(opt.bias_init_norm / std::sqrt(static_cast<double>(opt.d_model))))),
-        writer_(store, "writer", *v_, writer_options(opt)) {
-    readers_.reserve(static_cast<size_t>(opt.readers));
-    for (int64_t i = 0; i < opt.readers; ++i)
-      readers_.emplace_back(store, detail::cat(opt.reader_prefix, ".", i, ".mem_read"), opt.d_model, opt.heads,
-                            true, opt.init_std);
-  }
+  SlotMemory(nn::ParameterStore<T, B>& store, const SlotMemoryOptions& opt);
 
   const SlotMemoryOptions& options() const { return opt_; }
   nn::Parameter<T, B>& bias() const { return *v_; }
@@ -85,33 +75,14 @@ class SlotMemory {
   Var initial_slots() const { return autograd::l2_normalize(*ctx_, v_->var(), opt_.eps); }
 
   /// A state of `batch` rows, each normalize(v).
-  State initial_state(int64_t batch) const {
-    require<ShapeError>(batch > 0, "SlotMemory::initial_state: batch = ", batch, ", expected > 0");
-    autograd::NoGrad off;
-    State s(Tens(Shape{batch, opt_.slots, opt_.d_model}, ctx_->arena()));
-    s.reset_rows(std::vector<uint8_t>(static_cast<size_t>(batch), 1), initial_slots().value());
-    return s;
-  }
+  State initial_state(int64_t batch) const;
 
   /// Rows with a nonzero mask entry start over from normalize(v); the others are untouched.
-  void reset_rows(State& state, const std::vector<uint8_t>& mask) const {
-    autograd::NoGrad off;
-    state.reset_rows(mask, initial_slots().value());
-  }
+  void reset_rows(State& state, const std::vector<uint8_t>& mask) const;
 
   /// M_eff = where(reset, normalize(v), M) over batch rows (§2.5): gradients reach v through
   /// m_0 and stop flowing into the old memory of reset rows. `reset` empty = no row resets.
-  Var effective(const Var& memory, const std::vector<uint8_t>& reset) const {
-    check_memory("SlotMemory::effective", memory.value());
-    if (reset.empty()) return memory;
-    if (static_cast<int64_t>(reset.size()) != memory.shape()[0])
-      throw ShapeError(detail::cat("SlotMemory::effective: reset has ", reset.size(), " flags, expected batch=",
-                                   memory.shape()[0]));
-    bool any = false;
-    for (uint8_t r : reset) any = any || r != 0;
-    if (!any) return memory;
-    return autograd::select_rows(*ctx_, reset, initial_slots(), memory);
-  }
+  Var effective(const Var& memory, const std::vector<uint8_t>& reset) const;
 
   /// γ·M: the key/value input of every reader (computed once per step).
   Var reader_input(const Var& memory) const {
@@ -122,17 +93,11 @@ class SlotMemory {
 
   /// Reader of encoder layer `layer`: cross-attention from x_normed [batch, L, d] to the slots
   /// (reader_input(M) [batch, K, d]); no mask, slots carry no positions (§2.3).
-  Var read(int64_t layer, const Var& x_normed, const Var& reader_keys) const {
-    require<ShapeError>(layer >= 0 && layer < static_cast<int64_t>(readers_.size()), "SlotMemory::read: layer = ",
-                        layer, ", expected 0 <= layer < readers=", readers_.size());
-    return readers_[static_cast<size_t>(layer)](x_normed, reader_keys);
-  }
+  Var read(int64_t layer, const Var& x_normed, const Var& reader_keys) const;
 
   /// Writer + BMN (§2.4–2.5): next memory from M [batch, K, d], encoder output H [batch, L, d]
   /// and the token padding [batch, L] (nullable).
-  Var write(const Var& memory, const Var& hidden, const Tensor<uint8_t, B>* padding = nullptr) const {
-    return writer_(memory, hidden, padding);
-  }
+  Var write(const Var& memory, const Var& hidden, const Tensor<uint8_t, B>* padding = nullptr) const;
 
  private:
   static SlotWriterOptions writer_options(const SlotMemoryOptions& o) {
@@ -158,4 +123,68 @@ class SlotMemory {
   std::vector<Reader> readers_;
 };
 
+template <class T, class B>
+SlotMemory<T, B>::SlotMemory(nn::ParameterStore<T, B>& store, const SlotMemoryOptions& opt)
+    : ctx_(&store.context()),
+      opt_((opt.validate(), opt)),
+      v_(&store.add("memory.v_bias", Shape{opt.slots, opt.d_model},
+                    nn::Init::normal(opt.bias_init_norm / std::sqrt(static_cast<double>(opt.d_model))))),
+      writer_(store, "writer", *v_, writer_options(opt)) {
+  readers_.reserve(static_cast<size_t>(opt.readers));
+  for (int64_t i = 0; i < opt.readers; ++i)
+    readers_.emplace_back(store, detail::cat(opt.reader_prefix, ".", i, ".mem_read"), opt.d_model, opt.heads,
+                          true, opt.init_std);
+}
+
+template <class T, class B>
+auto SlotMemory<T, B>::initial_state(int64_t batch) const -> State {
+  require<ShapeError>(batch > 0, "SlotMemory::initial_state: batch = ", batch, ", expected > 0");
+  autograd::NoGrad off;
+  State s(Tens(Shape{batch, opt_.slots, opt_.d_model}, ctx_->arena()));
+  s.reset_rows(std::vector<uint8_t>(static_cast<size_t>(batch), 1), initial_slots().value());
+  return s;
+}
+
+template <class T, class B>
+auto SlotMemory<T, B>::reset_rows(State& state, const std::vector<uint8_t>& mask) const -> void {
+  autograd::NoGrad off;
+  state.reset_rows(mask, initial_slots().value());
+}
+
+template <class T, class B>
+auto SlotMemory<T, B>::effective(const Var& memory, const std::vector<uint8_t>& reset) const -> Var {
+  check_memory("SlotMemory::effective", memory.value());
+  if (reset.empty()) return memory;
+  if (static_cast<int64_t>(reset.size()) != memory.shape()[0])
+    throw ShapeError(detail::cat("SlotMemory::effective: reset has ", reset.size(), " flags, expected batch=",
+                                 memory.shape()[0]));
+  bool any = false;
+  for (uint8_t r : reset) any = any || r != 0;
+  if (!any) return memory;
+  return autograd::select_rows(*ctx_, reset, initial_slots(), memory);
+}
+
+template <class T, class B>
+auto SlotMemory<T, B>::read(int64_t layer, const Var& x_normed, const Var& reader_keys) const -> Var {
+  require<ShapeError>(layer >= 0 && layer < static_cast<int64_t>(readers_.size()), "SlotMemory::read: layer = ",
+                      layer, ", expected 0 <= layer < readers=", readers_.size());
+  return readers_[static_cast<size_t>(layer)](x_normed, reader_keys);
+}
+
+template <class T, class B>
+auto SlotMemory<T, B>::write(const Var& memory, const Var& hidden, const Tensor<uint8_t, B>* padding) const -> Var {
+  return writer_(memory, hidden, padding);
+}
+
 }  // namespace mnemo::memory
+
+// Compiled mode (docs/compile_time.md): linking mnemo::compiled defines MNEMO_COMPILED; these
+// instantiations are then compiled once, in src/compiled/, instead of in every user TU.
+#if defined(MNEMO_COMPILED)
+#include "mnemo/backend/cpu.hpp"
+
+namespace mnemo::memory {
+extern template class SlotMemory<float, Cpu>;
+extern template class SlotMemory<double, Cpu>;
+}  // namespace mnemo::memory
+#endif  // MNEMO_COMPILED

@@ -85,22 +85,7 @@ class Memformer {
     State next;    // M_{t+1}
   };
 
-  explicit Memformer(const MemformerConfig& config, uint64_t seed = 0, Context<B>& ctx = BT::default_context())
-      : config_((config.validate(), config)),
-        store_(seed, ctx),
-        ctx_(&ctx),
-        embed_(store_, "embed", config.vocab, config.d_model, config.init_std),
-        memory_(store_, memory_options(config)),
-        encoder_norm_(store_, "encoder.norm", config.d_model, config.layer_norm_eps),
-        decoder_norm_(store_, "decoder.norm", config.d_model, config.layer_norm_eps),
-        positions_(sinusoidal_positions(config.segment_length, config.d_model, config.resolved_position_scale())) {
-    for (int64_t i = 0; i < config.encoder_layers; ++i)
-      encoder_.emplace_back(store_, detail::cat("encoder.layers.", i), config, false);
-    for (int64_t i = 0; i < config.decoder_layers; ++i)
-      decoder_.emplace_back(store_, detail::cat("decoder.layers.", i), config, true);
-    if (!config.tie_embeddings)
-      lm_head_ = &store_.add("lm_head.weight", Shape{config.d_model, config.vocab}, nn::Init::normal(config.init_std));
-  }
+  explicit Memformer(const MemformerConfig& config, uint64_t seed = 0, Context<B>& ctx = BT::default_context());
 
   Memformer(const Memformer&) = delete;
   Memformer& operator=(const Memformer&) = delete;
@@ -114,158 +99,34 @@ class Memformer {
 
   // ---- state --------------------------------------------------------------------------------
   /// `batch` fresh streams: every row's slots are normalize(v) (§2.5).
-  State initial_state(int64_t batch) const { return memory_.initial_state(batch); }
+  State initial_state(int64_t batch) const;
   /// Rows with a nonzero mask entry start a new document; the other rows are untouched.
-  void reset_rows(State& state, const std::vector<uint8_t>& mask) const { memory_.reset_rows(state, mask); }
+  void reset_rows(State& state, const std::vector<uint8_t>& mask) const;
 
   // ---- differentiable pieces (the trainers record these) ------------------------------------
   /// Encoder + writer + BMN for segment `input` from memory M_t [batch, K, d]; rows flagged in
   /// `reset` (empty: none) start from normalize(v). `dropout_key` null: no dropout (inference).
   Encoded encode(const Segment& input, const Var& memory, const std::vector<uint8_t>& reset = {},
-                 const RngKey* dropout_key = nullptr) const {
-    check_segment("Memformer::encode: input", input, memory.shape().rank() > 0 ? memory.shape()[0] : -1);
-    Encoded out;
-    if (input.has_padding()) out.padding = to_backend(input.padding);
-    const Mask* pad = out.padding.defined() ? &out.padding : nullptr;
-    const RngKey key = dropout_key ? dropout_key->derive("encoder") : RngKey{};
-    const RngKey* k = dropout_key ? &key : nullptr;
-    const Var m = memory_.effective(memory, reset);
-    const Var slots_in = memory_.reader_input(m);
-    Var x = dropped(embed_tokens(to_backend(input.tokens), 0), k, 0);
-    nn::AttentionMask<B> self_mask;
-    self_mask.key_padding = pad;
-    for (size_t l = 0; l < encoder_.size(); ++l) {
-      const Layer& layer = encoder_[l];
-      const uint64_t site = 1 + 3 * l;
-      const Var a = layer.norm_a(x);
-      x = residual(x, layer.self_attn(a, a, self_mask), k, site);
-      x = residual(x, memory_.read(static_cast<int64_t>(l), layer.norm_b(x), slots_in), k, site + 1);
-      x = residual(x, layer.ffn(layer.norm_c(x)), k, site + 2);
-    }
-    out.hidden = encoder_norm_(x);
-    out.next_memory = memory_.write(m, out.hidden, pad);
-    return out;
-  }
+                 const RngKey* dropout_key = nullptr) const;
 
   /// Decoder logits [batch, L, vocab] for `target` (teacher forcing: input [BOS, target_{1..L−1}])
   /// cross-attending to H_t (`hidden`, with `hidden_padding`, undefined: none) (§2.6).
   Var decode(const Var& hidden, const Mask& hidden_padding, const Segment& target,
-             const RngKey* dropout_key = nullptr) const {
-    const int64_t batch = hidden.shape().rank() == 3 ? hidden.shape()[0] : -1;
-    check_shape("Memformer::decode: hidden", hidden.shape(),
-                {{"batch", Dim::any}, {"tokens", Dim::any}, {"d_model", config_.d_model}});
-    check_segment("Memformer::decode: target", target, batch);
-    const int64_t L = target.length();
-    // Decoder input: BOS then the target shifted right; its padding shifted likewise.
-    std::vector<int32_t> in(static_cast<size_t>(batch * L));
-    std::vector<uint8_t> in_pad(target.has_padding() ? in.size() : 0);
-    for (int64_t b = 0; b < batch; ++b)
-      for (int64_t n = 0; n < L; ++n) {
-        const size_t i = static_cast<size_t>(b * L + n);
-        in[i] = n == 0 ? config_.bos_id : target.tokens[b * L + n - 1];
-        if (!in_pad.empty()) in_pad[i] = n == 0 ? 0 : target.padding[b * L + n - 1];
-      }
-    const Ids ids = Ids::from_host(Shape{batch, L}, in);
-    Mask self_pad;
-    if (!in_pad.empty()) self_pad = Mask::from_host(Shape{batch, L}, in_pad);
-    const RngKey key = dropout_key ? dropout_key->derive("decoder") : RngKey{};
-    const RngKey* k = dropout_key ? &key : nullptr;
-    nn::AttentionMask<B> self_mask, cross_mask;
-    self_mask.causal = true;
-    self_mask.key_padding = self_pad.defined() ? &self_pad : nullptr;
-    cross_mask.key_padding = hidden_padding.defined() ? &hidden_padding : nullptr;
-    Var y = dropped(embed_tokens(ids, 0), k, 0);
-    for (size_t l = 0; l < decoder_.size(); ++l) {
-      const Layer& layer = decoder_[l];
-      const uint64_t site = 1 + 3 * l;
-      const Var a = layer.norm_a(y);
-      y = residual(y, layer.self_attn(a, a, self_mask), k, site);
-      y = residual(y, layer.cross_attn()(layer.norm_b(y), hidden, cross_mask), k, site + 1);
-      y = residual(y, layer.ffn(layer.norm_c(y)), k, site + 2);
-    }
-    return head(decoder_norm_(y));
-  }
+             const RngKey* dropout_key = nullptr) const;
 
   /// Mean cross-entropy of `logits` [batch, L, vocab] against the non-padded tokens of
   /// `target`; `counted` (optional) receives how many tokens carried loss.
-  Var loss(const Var& logits, const Segment& target, int64_t* counted = nullptr) const {
-    check_shape("Memformer::loss: logits", logits.shape(),
-                {{"batch", target.batch()}, {"tokens", target.length()}, {"vocab", config_.vocab}});
-    autograd::CrossEntropyOptions opt;
-    std::vector<int32_t> ids = target.tokens.to_host();
-    int64_t n = 0;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (target.has_padding() && target.padding[static_cast<int64_t>(i)]) ids[i] = opt.ignore_index;
-      else ++n;
-    }
-    if (counted) *counted = n;
-    const Tensor<float, B>* no_weights = nullptr;
-    return autograd::cross_entropy(*ctx_, logits, Ids::from_host(target.tokens.shape(), ids), no_weights, opt);
-  }
+  Var loss(const Var& logits, const Segment& target, int64_t* counted = nullptr) const;
 
   // ---- inference (never records) ------------------------------------------------------------
   /// Reads segment `input` with memory `state`: returns H_t, the next state and, when `target`
   /// is given, the decoder's logits for it. `state` is not modified.
-  StepOutput step(const State& state, const Segment& input, const Segment* target = nullptr) const {
-    autograd::NoGrad off;
-    check_state("Memformer::step", state, input.tokens.rank() == 2 ? input.batch() : Dim::any);
-    Encoded e = encode(input, Var(state.slots()), {}, nullptr);
-    StepOutput out;
-    out.hidden = e.hidden.value();
-    out.padding = e.padding;
-    out.next = State(e.next_memory.value());
-    if (target) out.logits = decode(e.hidden, e.padding, *target, nullptr).value();
-    return out;
-  }
+  StepOutput step(const State& state, const Segment& input, const Segment* target = nullptr) const;
 
   /// Generates the next segment token by token (decoder with a key/value cache inside the
   /// segment) from the encoder output of a step. Feed the result to step() to encode it and
   /// advance the state: streaming generation with constant memory.
-  Segment generate(const StepOutput& context, const GenerateOptions& opt = {}) const {
-    autograd::NoGrad off;
-    require<StateError>(context.hidden.defined(), "Memformer::generate: the step output holds no encoder output");
-    check_shape("Memformer::generate: hidden", context.hidden.shape(),
-                {{"batch", Dim::any}, {"tokens", Dim::any}, {"d_model", config_.d_model}});
-    require<ValueError>(opt.temperature >= 0 && std::isfinite(opt.temperature), "Memformer::generate: temperature = ",
-                        opt.temperature, ", expected a finite value >= 0");
-    const int64_t batch = context.hidden.size(0), keys = context.hidden.size(1), L = config_.segment_length;
-    const int64_t h = config_.heads, dh = config_.head_dim();
-    const Mask* pad = context.padding.defined() ? &context.padding : nullptr;
-    struct Cache {
-      Tens self_k, self_v, cross_k, cross_v;  // [batch, heads, capacity, d_h]
-    };
-    std::vector<Cache> cache(decoder_.size());
-    for (size_t l = 0; l < decoder_.size(); ++l) {
-      cache[l].self_k = Tens(Shape{batch, h, L, dh}, ctx_->arena());
-      cache[l].self_v = Tens(Shape{batch, h, L, dh}, ctx_->arena());
-      cache[l].cross_k = decoder_[l].cross_attn().project_heads(context.hidden, 1);
-      cache[l].cross_v = decoder_[l].cross_attn().project_heads(context.hidden, 2);
-    }
-    Segment out{Tensor<int32_t, Cpu>(Shape{batch, L}), {}};
-    std::vector<int32_t> current(static_cast<size_t>(batch), config_.bos_id);
-    for (int64_t n = 0; n < L; ++n) {
-      Var y = embed_tokens(Ids::from_host(Shape{batch, 1}, current), n);
-      for (size_t l = 0; l < decoder_.size(); ++l) {
-        const Layer& layer = decoder_[l];
-        Cache& c = cache[l];
-        const Tens a = layer.norm_a(y).value();
-        append_row(c.self_k, layer.self_attn.project_heads(a, 1), n);
-        append_row(c.self_v, layer.self_attn.project_heads(a, 2), n);
-        y = autograd::add(*ctx_, y, Var(attend_cached(layer.self_attn, layer.self_attn.project_heads(a, 0), c.self_k,
-                                                      c.self_v, n + 1, nullptr)));
-        const Tens q = layer.cross_attn().project_heads(layer.norm_b(y).value(), 0);
-        y = autograd::add(*ctx_, y, Var(attend_cached(layer.cross_attn(), q, c.cross_k, c.cross_v, keys, pad)));
-        y = autograd::add(*ctx_, y, layer.ffn(layer.norm_c(y)));
-      }
-      const std::vector<T> logits = head(decoder_norm_(y)).value().to_host();  // [batch, 1, vocab]
-      for (int64_t b = 0; b < batch; ++b) {
-        const int32_t tok = pick(logits.data() + b * config_.vocab, opt, static_cast<uint64_t>(b * L + n));
-        out.tokens[b * L + n] = tok;
-        current[static_cast<size_t>(b)] = tok;
-      }
-    }
-    return out;
-  }
+  Segment generate(const StepOutput& context, const GenerateOptions& opt = {}) const;
 
  private:
   /// One pre-LN transformer layer; `a` = self-attention, `b` = memory reader (encoder, held by
@@ -419,4 +280,181 @@ class Memformer {
   nn::Parameter<T, B>* lm_head_ = nullptr;
 };
 
+template <class T, class B>
+Memformer<T, B>::Memformer(const MemformerConfig& config, uint64_t seed, Context<B>& ctx)
+    : config_((config.validate(), config)),
+      store_(seed, ctx),
+      ctx_(&ctx),
+      embed_(store_, "embed", config.vocab, config.d_model, config.init_std),
+      memory_(store_, memory_options(config)),
+      encoder_norm_(store_, "encoder.norm", config.d_model, config.layer_norm_eps),
+      decoder_norm_(store_, "decoder.norm", config.d_model, config.layer_norm_eps),
+      positions_(sinusoidal_positions(config.segment_length, config.d_model, config.resolved_position_scale())) {
+  for (int64_t i = 0; i < config.encoder_layers; ++i)
+    encoder_.emplace_back(store_, detail::cat("encoder.layers.", i), config, false);
+  for (int64_t i = 0; i < config.decoder_layers; ++i)
+    decoder_.emplace_back(store_, detail::cat("decoder.layers.", i), config, true);
+  if (!config.tie_embeddings)
+    lm_head_ = &store_.add("lm_head.weight", Shape{config.d_model, config.vocab}, nn::Init::normal(config.init_std));
+}
+
+template <class T, class B>
+auto Memformer<T, B>::initial_state(int64_t batch) const -> State { return memory_.initial_state(batch); }
+
+template <class T, class B>
+auto Memformer<T, B>::reset_rows(State& state,
+    const std::vector<uint8_t>& mask) const -> void { memory_.reset_rows(state, mask); }
+
+template <class T, class B>
+auto Memformer<T, B>::encode(const Segment& input, const Var& memory, const std::vector<uint8_t>& reset,
+    const RngKey* dropout_key) const -> Encoded {
+  check_segment("Memformer::encode: input", input, memory.shape().rank() > 0 ? memory.shape()[0] : -1);
+  Encoded out;
+  if (input.has_padding()) out.padding = to_backend(input.padding);
+  const Mask* pad = out.padding.defined() ? &out.padding : nullptr;
+  const RngKey key = dropout_key ? dropout_key->derive("encoder") : RngKey{};
+  const RngKey* k = dropout_key ? &key : nullptr;
+  const Var m = memory_.effective(memory, reset);
+  const Var slots_in = memory_.reader_input(m);
+  Var x = dropped(embed_tokens(to_backend(input.tokens), 0), k, 0);
+  nn::AttentionMask<B> self_mask;
+  self_mask.key_padding = pad;
+  for (size_t l = 0; l < encoder_.size(); ++l) {
+    const Layer& layer = encoder_[l];
+    const uint64_t site = 1 + 3 * l;
+    const Var a = layer.norm_a(x);
+    x = residual(x, layer.self_attn(a, a, self_mask), k, site);
+    x = residual(x, memory_.read(static_cast<int64_t>(l), layer.norm_b(x), slots_in), k, site + 1);
+    x = residual(x, layer.ffn(layer.norm_c(x)), k, site + 2);
+  }
+  out.hidden = encoder_norm_(x);
+  out.next_memory = memory_.write(m, out.hidden, pad);
+  return out;
+}
+
+template <class T, class B>
+auto Memformer<T, B>::decode(const Var& hidden, const Mask& hidden_padding, const Segment& target,
+    const RngKey* dropout_key) const -> Var {
+  const int64_t batch = hidden.shape().rank() == 3 ? hidden.shape()[0] : -1;
+  check_shape("Memformer::decode: hidden", hidden.shape(),
+              {{"batch", Dim::any}, {"tokens", Dim::any}, {"d_model", config_.d_model}});
+  check_segment("Memformer::decode: target", target, batch);
+  const int64_t L = target.length();
+  // Decoder input: BOS then the target shifted right; its padding shifted likewise.
+  std::vector<int32_t> in(static_cast<size_t>(batch * L));
+  std::vector<uint8_t> in_pad(target.has_padding() ? in.size() : 0);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t n = 0; n < L; ++n) {
+      const size_t i = static_cast<size_t>(b * L + n);
+      in[i] = n == 0 ? config_.bos_id : target.tokens[b * L + n - 1];
+      if (!in_pad.empty()) in_pad[i] = n == 0 ? 0 : target.padding[b * L + n - 1];
+    }
+  const Ids ids = Ids::from_host(Shape{batch, L}, in);
+  Mask self_pad;
+  if (!in_pad.empty()) self_pad = Mask::from_host(Shape{batch, L}, in_pad);
+  const RngKey key = dropout_key ? dropout_key->derive("decoder") : RngKey{};
+  const RngKey* k = dropout_key ? &key : nullptr;
+  nn::AttentionMask<B> self_mask, cross_mask;
+  self_mask.causal = true;
+  self_mask.key_padding = self_pad.defined() ? &self_pad : nullptr;
+  cross_mask.key_padding = hidden_padding.defined() ? &hidden_padding : nullptr;
+  Var y = dropped(embed_tokens(ids, 0), k, 0);
+  for (size_t l = 0; l < decoder_.size(); ++l) {
+    const Layer& layer = decoder_[l];
+    const uint64_t site = 1 + 3 * l;
+    const Var a = layer.norm_a(y);
+    y = residual(y, layer.self_attn(a, a, self_mask), k, site);
+    y = residual(y, layer.cross_attn()(layer.norm_b(y), hidden, cross_mask), k, site + 1);
+    y = residual(y, layer.ffn(layer.norm_c(y)), k, site + 2);
+  }
+  return head(decoder_norm_(y));
+}
+
+template <class T, class B>
+auto Memformer<T, B>::loss(const Var& logits, const Segment& target, int64_t* counted) const -> Var {
+  check_shape("Memformer::loss: logits", logits.shape(),
+              {{"batch", target.batch()}, {"tokens", target.length()}, {"vocab", config_.vocab}});
+  autograd::CrossEntropyOptions opt;
+  std::vector<int32_t> ids = target.tokens.to_host();
+  int64_t n = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (target.has_padding() && target.padding[static_cast<int64_t>(i)]) ids[i] = opt.ignore_index;
+    else ++n;
+  }
+  if (counted) *counted = n;
+  const Tensor<float, B>* no_weights = nullptr;
+  return autograd::cross_entropy(*ctx_, logits, Ids::from_host(target.tokens.shape(), ids), no_weights, opt);
+}
+
+template <class T, class B>
+auto Memformer<T, B>::step(const State& state, const Segment& input, const Segment* target) const -> StepOutput {
+  autograd::NoGrad off;
+  check_state("Memformer::step", state, input.tokens.rank() == 2 ? input.batch() : Dim::any);
+  Encoded e = encode(input, Var(state.slots()), {}, nullptr);
+  StepOutput out;
+  out.hidden = e.hidden.value();
+  out.padding = e.padding;
+  out.next = State(e.next_memory.value());
+  if (target) out.logits = decode(e.hidden, e.padding, *target, nullptr).value();
+  return out;
+}
+
+template <class T, class B>
+auto Memformer<T, B>::generate(const StepOutput& context, const GenerateOptions& opt) const -> Segment {
+  autograd::NoGrad off;
+  require<StateError>(context.hidden.defined(), "Memformer::generate: the step output holds no encoder output");
+  check_shape("Memformer::generate: hidden", context.hidden.shape(),
+              {{"batch", Dim::any}, {"tokens", Dim::any}, {"d_model", config_.d_model}});
+  require<ValueError>(opt.temperature >= 0 && std::isfinite(opt.temperature), "Memformer::generate: temperature = ",
+                      opt.temperature, ", expected a finite value >= 0");
+  const int64_t batch = context.hidden.size(0), keys = context.hidden.size(1), L = config_.segment_length;
+  const int64_t h = config_.heads, dh = config_.head_dim();
+  const Mask* pad = context.padding.defined() ? &context.padding : nullptr;
+  struct Cache {
+    Tens self_k, self_v, cross_k, cross_v;  // [batch, heads, capacity, d_h]
+  };
+  std::vector<Cache> cache(decoder_.size());
+  for (size_t l = 0; l < decoder_.size(); ++l) {
+    cache[l].self_k = Tens(Shape{batch, h, L, dh}, ctx_->arena());
+    cache[l].self_v = Tens(Shape{batch, h, L, dh}, ctx_->arena());
+    cache[l].cross_k = decoder_[l].cross_attn().project_heads(context.hidden, 1);
+    cache[l].cross_v = decoder_[l].cross_attn().project_heads(context.hidden, 2);
+  }
+  Segment out{Tensor<int32_t, Cpu>(Shape{batch, L}), {}};
+  std::vector<int32_t> current(static_cast<size_t>(batch), config_.bos_id);
+  for (int64_t n = 0; n < L; ++n) {
+    Var y = embed_tokens(Ids::from_host(Shape{batch, 1}, current), n);
+    for (size_t l = 0; l < decoder_.size(); ++l) {
+      const Layer& layer = decoder_[l];
+      Cache& c = cache[l];
+      const Tens a = layer.norm_a(y).value();
+      append_row(c.self_k, layer.self_attn.project_heads(a, 1), n);
+      append_row(c.self_v, layer.self_attn.project_heads(a, 2), n);
+      y = autograd::add(*ctx_, y, Var(attend_cached(layer.self_attn, layer.self_attn.project_heads(a, 0), c.self_k,
+                                                    c.self_v, n + 1, nullptr)));
+      const Tens q = layer.cross_attn().project_heads(layer.norm_b(y).value(), 0);
+      y = autograd::add(*ctx_, y, Var(attend_cached(layer.cross_attn(), q, c.cross_k, c.cross_v, keys, pad)));
+      y = autograd::add(*ctx_, y, layer.ffn(layer.norm_c(y)));
+    }
+    const std::vector<T> logits = head(decoder_norm_(y)).value().to_host();  // [batch, 1, vocab]
+    for (int64_t b = 0; b < batch; ++b) {
+      const int32_t tok = pick(logits.data() + b * config_.vocab, opt, static_cast<uint64_t>(b * L + n));
+      out.tokens[b * L + n] = tok;
+      current[static_cast<size_t>(b)] = tok;
+    }
+  }
+  return out;
+}
+
 }  // namespace mnemo::models
+
+// Compiled mode (docs/compile_time.md): linking mnemo::compiled defines MNEMO_COMPILED; these
+// instantiations are then compiled once, in src/compiled/, instead of in every user TU.
+#if defined(MNEMO_COMPILED)
+#include "mnemo/backend/cpu.hpp"
+
+namespace mnemo::models {
+extern template class Memformer<float, Cpu>;
+extern template class Memformer<double, Cpu>;
+}  // namespace mnemo::models
+#endif  // MNEMO_COMPILED

@@ -57,20 +57,7 @@ class MultiHeadAttention {
 
   /// Registers "<name>.{q,k,v,o}_proj.weight" [d, d] and, with bias, "<name>.{q,k,v,o}_proj.bias".
   MultiHeadAttention(ParameterStore<T, B>& store, const std::string& name, int64_t d_model,
-                     int64_t heads, bool bias = true, double init_std = 0.02)
-      : ctx_(&store.context()), d_(d_model), h_(heads) {
-    require<ConfigError>(d_model > 0 && heads > 0, "MultiHeadAttention '", name,
-                         "': d_model and heads must be positive, got d_model=", d_model, ", heads=", heads);
-    require<ConfigError>(d_model % heads == 0, "MultiHeadAttention '", name, "': d_model=", d_model,
-                         " is not divisible by heads=", heads, " (expected d_model % heads == 0)");
-    dh_ = d_ / h_;
-    const char* proj[4] = {"q_proj", "k_proj", "v_proj", "o_proj"};
-    for (int i = 0; i < 4; ++i) {
-      const std::string p = join_name(name, proj[i]);
-      w_[i] = &store.add(p + ".weight", Shape{d_, d_}, Init::normal(init_std));
-      b_[i] = bias ? &store.add(p + ".bias", Shape{d_}, Init::zeros()) : nullptr;
-    }
-  }
+                     int64_t heads, bool bias = true, double init_std = 0.02);
 
   int64_t d_model() const { return d_; }
   int64_t heads() const { return h_; }
@@ -81,105 +68,16 @@ class MultiHeadAttention {
 
   /// query [batch, Lq, d], key_value [batch, Lk, d] → [batch, Lq, d]. Pass the same Var twice
   /// for self-attention.
-  Var operator()(const Var& query, const Var& key_value, const AttentionMask<B>& mask = {}) const {
-    // The projections are parameters, so a recording tape always needs this node.
-    const bool track = autograd::recording_tape() != nullptr;
-    Saved saved;
-    Tens y = forward(query.value(), key_value.value(), mask, track ? &saved : nullptr);
-    Var out = autograd::make_output(std::move(y), track);
-    if (!track) return out;
-    autograd::recording_tape()->record(
-        [self = *this, saved = std::move(saved), sq = query.slot(), skv = key_value.slot(), so = out.slot()] {
-          InputGrads g = self.backward(saved, so->grad(), sq != nullptr, skv != nullptr);
-          if (sq) sq->accumulate(*self.ctx_, std::move(g.dxq));
-          if (skv) skv->accumulate(*self.ctx_, std::move(g.dxkv));
-        },
-        {out.slot()});
-    return out;
-  }
+  Var operator()(const Var& query, const Var& key_value, const AttentionMask<B>& mask = {}) const;
 
   /// Tensor-level forward; fills `saved` when given (needed by backward).
-  Tens forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask, Saved* saved) const {
-    check_inputs(xq, xkv, mask);
-    Context<B>& ctx = *ctx_;
-    const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
-    Tens q = heads_of(project(xq, 0), batch, lq);
-    Tens k = heads_of(project(xkv, 1), batch, lk);
-    Tens v = heads_of(project(xkv, 2), batch, lk);
-    // S = Q·Kᵀ per (batch, head); the 1/√d_h goes into the softmax scale.
-    Tens probs(Shape{batch, h_, lq, lk}, ctx.arena());
-    const bool blocks = causal_blocks(mask.causal, lq);
-    // Without blocks, one block of all rows seeing all keys. Entries of S a block skips are
-    // hidden by the mask: the softmax neither reads them nor leaves them unwritten.
-    for (int64_t r0 = 0; r0 < lq; r0 += blocks ? kCausalBlock : lq) {
-      const int64_t r1 = blocks ? std::min(lq, r0 + kCausalBlock) : lq;
-      const int64_t keys = blocks ? visible_keys(r1, mask.query_offset, lk) : lk;
-      BT::gemm(ctx, Trans::N, Trans::T, r1 - r0, keys, dh_, C(1), q.data() + r0 * dh_, dh_, lq * dh_, k.data(), dh_,
-               lk * dh_, C(0), probs.data() + r0 * lk, lk, lq * lk, batch * h_);
-    }
-    SoftmaxMask sm;
-    sm.causal = mask.causal;
-    sm.query_offset = mask.query_offset;
-    sm.key_padding = mask.key_padding ? mask.key_padding->data() : nullptr;
-    sm.alibi_slopes = mask.alibi_slopes ? mask.alibi_slopes->data() : nullptr;
-    BT::softmax_forward(ctx, probs.data(), probs.data(), SoftmaxDims{batch, h_, lq, lk}, scale(), sm);
-    Tens o(Shape{batch, h_, lq, dh_}, ctx.arena());
-    rows_times_keys(lq, lk, blocks, mask.query_offset, probs.data(), v.data(), C(0), o.data(), batch * h_);
-    Tens merged(Shape{batch, lq, d_}, ctx.arena());
-    BT::permute_0213(ctx, o.data(), merged.data(), batch, h_, lq, dh_);
-    Tens y = affine(merged, 3);
-    if (saved) {
-      saved->xq = xq;
-      saved->xkv = xkv;
-      saved->q = std::move(q);
-      saved->k = std::move(k);
-      saved->v = std::move(v);
-      saved->probs = std::move(probs);
-      saved->merged = std::move(merged);
-      saved->batch = batch;
-      saved->lq = lq;
-      saved->lk = lk;
-      saved->causal = mask.causal;
-      saved->query_offset = mask.query_offset;
-    }
-    return y;
-  }
+  Tens forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask, Saved* saved) const;
 
   /// Tensor-level backward: returns dxq / dxkv (when asked) and accumulates every parameter
   /// gradient. `extra_dq_heads` [batch, h, Lq, d_h] is added to the gradient of the head-layout
   /// queries (used when another reader, such as ∞-former's long-term memory, shares them).
   InputGrads backward(const Saved& s, const Tens& dy, bool need_dxq, bool need_dxkv,
-                      const Tens* extra_dq_heads = nullptr) const {
-    Context<B>& ctx = *ctx_;
-    const int64_t nb = s.batch, lq = s.lq, lk = s.lk, bh = nb * h_;
-    // Output projection.
-    Tens dmerged = affine_backward(s.merged, dy, 3, true);
-    Tens dO(Shape{nb, h_, lq, dh_}, ctx.arena());
-    BT::permute_0213(ctx, dmerged.data(), dO.data(), nb, lq, h_, dh_);
-    // dP = dO·Vᵀ ; dV = Pᵀ·dO
-    Tens dP(Shape{nb, h_, lq, lk}, ctx.arena());
-    BT::gemm(ctx, Trans::N, Trans::T, lq, lk, dh_, C(1), dO.data(), dh_, lq * dh_, s.v.data(), dh_, lk * dh_,
-             C(0), dP.data(), lk, lq * lk, bh);
-    const bool blocks = causal_blocks(s.causal, lq);
-    Tens dV(Shape{nb, h_, lk, dh_}, ctx.arena());
-    keys_times_rows(lq, lk, blocks, s.query_offset, s.probs.data(), dO.data(), dV.data(), bh);
-    // dS = scale·P⊙(dP − <P, dP>)  (in place over dP)
-    BT::softmax_backward(ctx, s.probs.data(), dP.data(), dP.data(), bh * lq, lk, scale());
-    // dQ = dS·K ; dK = dSᵀ·Q
-    Tens dQ(Shape{nb, h_, lq, dh_}, ctx.arena());
-    if (extra_dq_heads) dQ.copy_from(*extra_dq_heads);
-    rows_times_keys(lq, lk, blocks, s.query_offset, dP.data(), s.k.data(), extra_dq_heads ? C(1) : C(0),
-                    dQ.data(), bh);
-    Tens dK(Shape{nb, h_, lk, dh_}, ctx.arena());
-    keys_times_rows(lq, lk, blocks, s.query_offset, dP.data(), s.q.data(), dK.data(), bh);
-    InputGrads out;
-    out.dxq = affine_backward(s.xq, merge_heads(dQ, nb, lq), 0, need_dxq);
-    out.dxkv = affine_backward(s.xkv, merge_heads(dK, nb, lk), 1, need_dxkv);
-    Tens dxkv_v = affine_backward(s.xkv, merge_heads(dV, nb, lk), 2, need_dxkv);
-    if (need_dxkv)
-      BT::template axpby<T>(ctx, dxkv_v.numel(), C(1), dxkv_v.data(), C(1), out.dxkv.data());
-    return out;
-  }
+                      const Tens* extra_dq_heads = nullptr) const;
 
   /// Softmax logit scale 1/√d_h.
   C scale() const { return C(1) / std::sqrt(static_cast<C>(dh_)); }
@@ -277,4 +175,133 @@ class MultiHeadAttention {
   Parameter<T, B>* b_[4] = {};
 };
 
+template <class T, class B>
+MultiHeadAttention<T, B>::MultiHeadAttention(ParameterStore<T, B>& store, const std::string& name, int64_t d_model,
+    int64_t heads, bool bias, double init_std)
+    : ctx_(&store.context()), d_(d_model), h_(heads) {
+  require<ConfigError>(d_model > 0 && heads > 0, "MultiHeadAttention '", name,
+                       "': d_model and heads must be positive, got d_model=", d_model, ", heads=", heads);
+  require<ConfigError>(d_model % heads == 0, "MultiHeadAttention '", name, "': d_model=", d_model,
+                       " is not divisible by heads=", heads, " (expected d_model % heads == 0)");
+  dh_ = d_ / h_;
+  const char* proj[4] = {"q_proj", "k_proj", "v_proj", "o_proj"};
+  for (int i = 0; i < 4; ++i) {
+    const std::string p = join_name(name, proj[i]);
+    w_[i] = &store.add(p + ".weight", Shape{d_, d_}, Init::normal(init_std));
+    b_[i] = bias ? &store.add(p + ".bias", Shape{d_}, Init::zeros()) : nullptr;
+  }
+}
+
+template <class T, class B>
+auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value,
+    const AttentionMask<B>& mask) const -> Var {
+  // The projections are parameters, so a recording tape always needs this node.
+  const bool track = autograd::recording_tape() != nullptr;
+  Saved saved;
+  Tens y = forward(query.value(), key_value.value(), mask, track ? &saved : nullptr);
+  Var out = autograd::make_output(std::move(y), track);
+  if (!track) return out;
+  autograd::recording_tape()->record(
+      [self = *this, saved = std::move(saved), sq = query.slot(), skv = key_value.slot(), so = out.slot()] {
+        InputGrads g = self.backward(saved, so->grad(), sq != nullptr, skv != nullptr);
+        if (sq) sq->accumulate(*self.ctx_, std::move(g.dxq));
+        if (skv) skv->accumulate(*self.ctx_, std::move(g.dxkv));
+      },
+      {out.slot()});
+  return out;
+}
+
+template <class T, class B>
+auto MultiHeadAttention<T, B>::forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask,
+    Saved* saved) const -> Tens {
+  check_inputs(xq, xkv, mask);
+  Context<B>& ctx = *ctx_;
+  const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
+  Tens q = heads_of(project(xq, 0), batch, lq);
+  Tens k = heads_of(project(xkv, 1), batch, lk);
+  Tens v = heads_of(project(xkv, 2), batch, lk);
+  // S = Q·Kᵀ per (batch, head); the 1/√d_h goes into the softmax scale.
+  Tens probs(Shape{batch, h_, lq, lk}, ctx.arena());
+  const bool blocks = causal_blocks(mask.causal, lq);
+  // Without blocks, one block of all rows seeing all keys. Entries of S a block skips are
+  // hidden by the mask: the softmax neither reads them nor leaves them unwritten.
+  for (int64_t r0 = 0; r0 < lq; r0 += blocks ? kCausalBlock : lq) {
+    const int64_t r1 = blocks ? std::min(lq, r0 + kCausalBlock) : lq;
+    const int64_t keys = blocks ? visible_keys(r1, mask.query_offset, lk) : lk;
+    BT::gemm(ctx, Trans::N, Trans::T, r1 - r0, keys, dh_, C(1), q.data() + r0 * dh_, dh_, lq * dh_, k.data(), dh_,
+             lk * dh_, C(0), probs.data() + r0 * lk, lk, lq * lk, batch * h_);
+  }
+  SoftmaxMask sm;
+  sm.causal = mask.causal;
+  sm.query_offset = mask.query_offset;
+  sm.key_padding = mask.key_padding ? mask.key_padding->data() : nullptr;
+  sm.alibi_slopes = mask.alibi_slopes ? mask.alibi_slopes->data() : nullptr;
+  BT::softmax_forward(ctx, probs.data(), probs.data(), SoftmaxDims{batch, h_, lq, lk}, scale(), sm);
+  Tens o(Shape{batch, h_, lq, dh_}, ctx.arena());
+  rows_times_keys(lq, lk, blocks, mask.query_offset, probs.data(), v.data(), C(0), o.data(), batch * h_);
+  Tens merged(Shape{batch, lq, d_}, ctx.arena());
+  BT::permute_0213(ctx, o.data(), merged.data(), batch, h_, lq, dh_);
+  Tens y = affine(merged, 3);
+  if (saved) {
+    saved->xq = xq;
+    saved->xkv = xkv;
+    saved->q = std::move(q);
+    saved->k = std::move(k);
+    saved->v = std::move(v);
+    saved->probs = std::move(probs);
+    saved->merged = std::move(merged);
+    saved->batch = batch;
+    saved->lq = lq;
+    saved->lk = lk;
+    saved->causal = mask.causal;
+    saved->query_offset = mask.query_offset;
+  }
+  return y;
+}
+
+template <class T, class B>
+auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool need_dxq, bool need_dxkv,
+    const Tens* extra_dq_heads) const -> InputGrads {
+  Context<B>& ctx = *ctx_;
+  const int64_t nb = s.batch, lq = s.lq, lk = s.lk, bh = nb * h_;
+  // Output projection.
+  Tens dmerged = affine_backward(s.merged, dy, 3, true);
+  Tens dO(Shape{nb, h_, lq, dh_}, ctx.arena());
+  BT::permute_0213(ctx, dmerged.data(), dO.data(), nb, lq, h_, dh_);
+  // dP = dO·Vᵀ ; dV = Pᵀ·dO
+  Tens dP(Shape{nb, h_, lq, lk}, ctx.arena());
+  BT::gemm(ctx, Trans::N, Trans::T, lq, lk, dh_, C(1), dO.data(), dh_, lq * dh_, s.v.data(), dh_, lk * dh_,
+           C(0), dP.data(), lk, lq * lk, bh);
+  const bool blocks = causal_blocks(s.causal, lq);
+  Tens dV(Shape{nb, h_, lk, dh_}, ctx.arena());
+  keys_times_rows(lq, lk, blocks, s.query_offset, s.probs.data(), dO.data(), dV.data(), bh);
+  // dS = scale·P⊙(dP − <P, dP>)  (in place over dP)
+  BT::softmax_backward(ctx, s.probs.data(), dP.data(), dP.data(), bh * lq, lk, scale());
+  // dQ = dS·K ; dK = dSᵀ·Q
+  Tens dQ(Shape{nb, h_, lq, dh_}, ctx.arena());
+  if (extra_dq_heads) dQ.copy_from(*extra_dq_heads);
+  rows_times_keys(lq, lk, blocks, s.query_offset, dP.data(), s.k.data(), extra_dq_heads ? C(1) : C(0),
+                  dQ.data(), bh);
+  Tens dK(Shape{nb, h_, lk, dh_}, ctx.arena());
+  keys_times_rows(lq, lk, blocks, s.query_offset, dP.data(), s.q.data(), dK.data(), bh);
+  InputGrads out;
+  out.dxq = affine_backward(s.xq, merge_heads(dQ, nb, lq), 0, need_dxq);
+  out.dxkv = affine_backward(s.xkv, merge_heads(dK, nb, lk), 1, need_dxkv);
+  Tens dxkv_v = affine_backward(s.xkv, merge_heads(dV, nb, lk), 2, need_dxkv);
+  if (need_dxkv)
+    BT::template axpby<T>(ctx, dxkv_v.numel(), C(1), dxkv_v.data(), C(1), out.dxkv.data());
+  return out;
+}
+
 }  // namespace mnemo::nn
+
+// Compiled mode (docs/compile_time.md): linking mnemo::compiled defines MNEMO_COMPILED; these
+// instantiations are then compiled once, in src/compiled/, instead of in every user TU.
+#if defined(MNEMO_COMPILED)
+#include "mnemo/backend/cpu.hpp"
+
+namespace mnemo::nn {
+extern template class MultiHeadAttention<float, Cpu>;
+extern template class MultiHeadAttention<double, Cpu>;
+}  // namespace mnemo::nn
+#endif  // MNEMO_COMPILED

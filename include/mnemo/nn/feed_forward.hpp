@@ -17,17 +17,9 @@ class FeedForward {
 
   /// Registers "<name>.fc1.{weight,bias}" [d, d_ff], [d_ff] and "<name>.fc2.{weight,bias}".
   FeedForward(ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t d_ff,
-              Activation act = Activation::Gelu, double init_std = 0.02)
-      : ctx_(&store.context()),
-        act_(act),
-        fc1_(store, join_name(name, "fc1"), d_model, d_ff, {true, init_std}),
-        fc2_(store, join_name(name, "fc2"), d_ff, d_model, {true, init_std}) {}
+              Activation act = Activation::Gelu, double init_std = 0.02);
 
-  Var operator()(const Var& x) const {
-    const Var b1 = fc1_.bias()->var();
-    const Var h = autograd::linear<T, B>(*ctx_, x, fc1_.weight().var(), nullptr);
-    return fc2_(autograd::bias_activation(*ctx_, h, &b1, act_));
-  }
+  Var operator()(const Var& x) const;
 
   int64_t d_model() const { return fc1_.in_features(); }
   int64_t d_ff() const { return fc1_.out_features(); }
@@ -38,4 +30,30 @@ class FeedForward {
   Linear<T, B> fc1_, fc2_;
 };
 
+template <class T, class B>
+FeedForward<T, B>::FeedForward(ParameterStore<T, B>& store, const std::string& name, int64_t d_model, int64_t d_ff,
+    Activation act, double init_std)
+    : ctx_(&store.context()),
+      act_(act),
+      fc1_(store, join_name(name, "fc1"), d_model, d_ff, {true, init_std}),
+      fc2_(store, join_name(name, "fc2"), d_ff, d_model, {true, init_std}) {}
+
+template <class T, class B>
+auto FeedForward<T, B>::operator()(const Var& x) const -> Var {
+  const Var b1 = fc1_.bias()->var();
+  const Var h = autograd::linear<T, B>(*ctx_, x, fc1_.weight().var(), nullptr);
+  return fc2_(autograd::bias_activation(*ctx_, h, &b1, act_));
+}
+
 }  // namespace mnemo::nn
+
+// Compiled mode (docs/compile_time.md): linking mnemo::compiled defines MNEMO_COMPILED; these
+// instantiations are then compiled once, in src/compiled/, instead of in every user TU.
+#if defined(MNEMO_COMPILED)
+#include "mnemo/backend/cpu.hpp"
+
+namespace mnemo::nn {
+extern template class FeedForward<float, Cpu>;
+extern template class FeedForward<double, Cpu>;
+}  // namespace mnemo::nn
+#endif  // MNEMO_COMPILED

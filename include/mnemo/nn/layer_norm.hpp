@@ -22,9 +22,7 @@ class LayerNorm {
     beta_ = &store.add(join_name(name, "bias"), Shape{features}, Init::zeros());
   }
 
-  Var operator()(const Var& x) const {
-    return autograd::layer_norm(*ctx_, x, gamma_->var(), beta_->var(), eps_);
-  }
+  Var operator()(const Var& x) const;
 
   int64_t features() const { return gamma_->numel(); }
 
@@ -35,4 +33,20 @@ class LayerNorm {
   Parameter<T, B>* beta_;
 };
 
+template <class T, class B>
+auto LayerNorm<T, B>::operator()(const Var& x) const -> Var {
+  return autograd::layer_norm(*ctx_, x, gamma_->var(), beta_->var(), eps_);
+}
+
 }  // namespace mnemo::nn
+
+// Compiled mode (docs/compile_time.md): linking mnemo::compiled defines MNEMO_COMPILED; these
+// instantiations are then compiled once, in src/compiled/, instead of in every user TU.
+#if defined(MNEMO_COMPILED)
+#include "mnemo/backend/cpu.hpp"
+
+namespace mnemo::nn {
+extern template class LayerNorm<float, Cpu>;
+extern template class LayerNorm<double, Cpu>;
+}  // namespace mnemo::nn
+#endif  // MNEMO_COMPILED

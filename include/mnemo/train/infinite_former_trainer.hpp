@@ -51,64 +51,13 @@ class InfiniteFormerTrainer {
   /// positions whose next token is padding) carry no loss. resets[t] (B flags) empties rows before
   /// step t. weights: T factors of each step's loss (empty: 1/T). Returns Σ_t w_t·loss_t.
   RolloutResult rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
-                        const std::vector<double>& weights = {}) {
-    require<ShapeError>(segments.size() >= 2, "InfiniteFormerTrainer::rollout: ", segments.size(),
-                        " segments, expected T+1 >= 2 (the last only supplies the final targets)");
-    const int64_t steps = static_cast<int64_t>(segments.size()) - 1;
-    check_segments("InfiniteFormerTrainer::rollout", segments, state.batch, segments[0].length());
-    require<ShapeError>(static_cast<int64_t>(resets.size()) == steps || resets.empty(), "InfiniteFormerTrainer::rollout: ",
-                        resets.size(), " reset vectors, expected T=", steps, " (or none)");
-    require<ShapeError>(static_cast<int64_t>(weights.size()) == steps || weights.empty(), "InfiniteFormerTrainer::rollout: ",
-                        weights.size(), " weights, expected T=", steps, " (or none)");
-    RolloutResult result;
-    for (int64_t t = 0; t < steps; ++t) {
-      if (!resets.empty()) state.reset_rows(resets[static_cast<size_t>(t)]);
-      const double w = weights.empty() ? 1.0 / static_cast<double>(steps) : weights[static_cast<size_t>(t)];
-      const Segment& seg = segments[static_cast<size_t>(t)];
-      const StepResult r = train_step(seg, next_token_targets(seg, segments[static_cast<size_t>(t + 1)]), state, w,
-                                      static_cast<uint64_t>(t));
-      result.loss += w * r.loss;
-      result.tokens += r.tokens;
-    }
-    result.finite = check_finite_gradients() && std::isfinite(result.loss);
-    return result;
-  }
+                        const std::vector<double>& weights = {});
 
   /// One segment with explicit targets [batch, L] (kIgnore = no loss), training mode. Without a
   /// counted target the step runs without the tape (it only advances the state, §12). Otherwise
   /// the gradient of weight·(CE + λ_KL·KL) is accumulated into the model's parameters.
   StepResult train_step(const Segment& segment, const Tensor<int32_t, Cpu>& targets, State& state, double weight,
-                        uint64_t step_index) {
-    check_shape("InfiniteFormerTrainer::train_step: targets", targets.shape(), {{"batch", segment.batch()}, {"length", segment.length()}});
-    typename Model::StepOptions opt;
-    opt.training = true;
-    opt.dropout_key = RngKey{options_.seed, 0}.derive(static_cast<uint64_t>(update_)).derive(step_index);
-    const Tensor<uint8_t, Cpu>* padding = segment.has_padding() ? &segment.padding : nullptr;
-    StepResult r;
-    for (int64_t i = 0; i < targets.numel(); ++i) r.tokens += targets[i] != kIgnore ? 1 : 0;
-    if (r.tokens == 0) {
-      autograd::NoGrad off;
-      model_->step(segment.tokens, padding, state, opt);
-      return r;
-    }
-    Context<B>& ctx = model_->context();
-    Tensor<int32_t, B> device_targets(targets.shape(), ctx.arena());
-    BackendTraits<B>::copy_from_host(ctx, device_targets.data(), targets.data(), static_cast<size_t>(targets.numel()) * sizeof(int32_t));
-    autograd::Tape tape;
-    {
-      autograd::Recording on(tape);
-      auto out = model_->step(segment.tokens, padding, state, opt);
-      auto ce = autograd::cross_entropy(ctx, out.logits, device_targets, static_cast<const Tensor<float, B>*>(nullptr), {kIgnore, autograd::Reduction::Mean});
-      const double lambda = model_->config().use_ltm ? model_->config().ltm.kl_weight : 0.0;
-      auto loss = autograd::add(ctx, ce, autograd::scale(ctx, out.kl_mean, static_cast<compute_t<T>>(lambda)));
-      r.ce = scalar(ce);
-      r.kl = scalar(out.kl_mean);
-      r.loss = scalar(loss);
-      r.recorded = true;
-      tape.backward(loss, static_cast<T>(weight));
-    }
-    return r;
-  }
+                        uint64_t step_index);
 
   /// Targets of a language-model step: the next token of every position (kIgnore at padding).
   static Tensor<int32_t, Cpu> next_token_targets(const Segment& current, const Segment& next) {
@@ -145,4 +94,74 @@ class InfiniteFormerTrainer {
   int64_t update_ = 0;
 };
 
+template <class T, class B>
+auto InfiniteFormerTrainer<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
+    const std::vector<double>& weights) -> RolloutResult {
+  require<ShapeError>(segments.size() >= 2, "InfiniteFormerTrainer::rollout: ", segments.size(),
+                      " segments, expected T+1 >= 2 (the last only supplies the final targets)");
+  const int64_t steps = static_cast<int64_t>(segments.size()) - 1;
+  check_segments("InfiniteFormerTrainer::rollout", segments, state.batch, segments[0].length());
+  require<ShapeError>(static_cast<int64_t>(resets.size()) == steps || resets.empty(), "InfiniteFormerTrainer::rollout: ",
+                      resets.size(), " reset vectors, expected T=", steps, " (or none)");
+  require<ShapeError>(static_cast<int64_t>(weights.size()) == steps || weights.empty(), "InfiniteFormerTrainer::rollout: ",
+                      weights.size(), " weights, expected T=", steps, " (or none)");
+  RolloutResult result;
+  for (int64_t t = 0; t < steps; ++t) {
+    if (!resets.empty()) state.reset_rows(resets[static_cast<size_t>(t)]);
+    const double w = weights.empty() ? 1.0 / static_cast<double>(steps) : weights[static_cast<size_t>(t)];
+    const Segment& seg = segments[static_cast<size_t>(t)];
+    const StepResult r = train_step(seg, next_token_targets(seg, segments[static_cast<size_t>(t + 1)]), state, w,
+                                    static_cast<uint64_t>(t));
+    result.loss += w * r.loss;
+    result.tokens += r.tokens;
+  }
+  result.finite = check_finite_gradients() && std::isfinite(result.loss);
+  return result;
+}
+
+template <class T, class B>
+auto InfiniteFormerTrainer<T, B>::train_step(const Segment& segment, const Tensor<int32_t, Cpu>& targets, State& state,
+    double weight, uint64_t step_index) -> StepResult {
+  check_shape("InfiniteFormerTrainer::train_step: targets", targets.shape(), {{"batch", segment.batch()}, {"length", segment.length()}});
+  typename Model::StepOptions opt;
+  opt.training = true;
+  opt.dropout_key = RngKey{options_.seed, 0}.derive(static_cast<uint64_t>(update_)).derive(step_index);
+  const Tensor<uint8_t, Cpu>* padding = segment.has_padding() ? &segment.padding : nullptr;
+  StepResult r;
+  for (int64_t i = 0; i < targets.numel(); ++i) r.tokens += targets[i] != kIgnore ? 1 : 0;
+  if (r.tokens == 0) {
+    autograd::NoGrad off;
+    model_->step(segment.tokens, padding, state, opt);
+    return r;
+  }
+  Context<B>& ctx = model_->context();
+  Tensor<int32_t, B> device_targets(targets.shape(), ctx.arena());
+  BackendTraits<B>::copy_from_host(ctx, device_targets.data(), targets.data(), static_cast<size_t>(targets.numel()) * sizeof(int32_t));
+  autograd::Tape tape;
+  {
+    autograd::Recording on(tape);
+    auto out = model_->step(segment.tokens, padding, state, opt);
+    auto ce = autograd::cross_entropy(ctx, out.logits, device_targets, static_cast<const Tensor<float, B>*>(nullptr), {kIgnore, autograd::Reduction::Mean});
+    const double lambda = model_->config().use_ltm ? model_->config().ltm.kl_weight : 0.0;
+    auto loss = autograd::add(ctx, ce, autograd::scale(ctx, out.kl_mean, static_cast<compute_t<T>>(lambda)));
+    r.ce = scalar(ce);
+    r.kl = scalar(out.kl_mean);
+    r.loss = scalar(loss);
+    r.recorded = true;
+    tape.backward(loss, static_cast<T>(weight));
+  }
+  return r;
+}
+
 }  // namespace mnemo::train
+
+// Compiled mode (docs/compile_time.md): linking mnemo::compiled defines MNEMO_COMPILED; these
+// instantiations are then compiled once, in src/compiled/, instead of in every user TU.
+#if defined(MNEMO_COMPILED)
+#include "mnemo/backend/cpu.hpp"
+
+namespace mnemo::train {
+extern template class InfiniteFormerTrainer<float, Cpu>;
+extern template class InfiniteFormerTrainer<double, Cpu>;
+}  // namespace mnemo::train
+#endif  // MNEMO_COMPILED

@@ -32,48 +32,7 @@ class Mrbp {
   /// Same contract as Bptt::rollout: adds the gradients of Σ_t w_t·loss_t to the model's
   /// parameters and advances `state` to M_T (= buf[T]).
   RolloutResult rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
-                        const std::vector<double>& weights = {}) {
-    namespace md = memformer_detail;
-    const std::vector<double> w = md::validate_rollout("Mrbp::rollout", *model_, segments, resets, state, weights);
-    const int64_t update = opt_.update_index++;
-    const size_t steps = w.size();
-    // Phase 1: forward without the tape over encoder + writer, storing M_0..M_T.
-    std::vector<Tensor<T, B>> buf(steps + 1);
-    buf[0] = state.slots();
-    {
-      autograd::NoGrad off;
-      for (size_t t = 0; t < steps; ++t) {
-        const RngKey key = md::step_key(opt_, update, t);  // training mode: the replay's dropout
-        buf[t + 1] = model_->encode(segments[t], Var(buf[t]), md::resets_at(resets, t), &key).next_memory.value();
-      }
-    }
-    // Phase 2: replay newest first, carrying dL/dM_{t+1} into step t.
-    RolloutResult result;
-    autograd::Tape tape;
-    Tensor<T, B> carried;  // dL/dM_{t+1}; undefined = zero (nothing beyond the horizon)
-    {
-      autograd::Recording on(tape);
-      for (size_t t = steps; t-- > 0;) {
-        const size_t mark = tape.mark();
-        const Var memory = Var::leaf(buf[t]);
-        auto step = md::record_step(*model_, segments[t], segments[t + 1], memory, md::resets_at(resets, t),
-                                    md::step_key(opt_, update, t), w[t]);
-        if (opt_.check_replay) check_replay(step.encoded.next_memory.value(), buf[t + 1], t);
-        result.loss += w[t] * step.loss_value;
-        result.tokens += step.tokens;
-        md::seed_loss(tape, step, w[t]);
-        const bool seeded = carried.defined() || step.loss.defined();
-        if (carried.defined()) tape.seed(step.encoded.next_memory, std::move(carried));
-        if (seeded) tape.backward(mark);
-        carried = memory.has_grad() ? memory.grad() : Tensor<T, B>{};
-        tape.rewind(mark);
-        if (t + 1 < steps) buf[t + 1] = Tensor<T, B>{};  // no longer needed
-      }
-    }
-    state = State(buf[steps]);
-    result.finite = md::keep_finite_gradients(model_->parameters());
-    return result;
-  }
+                        const std::vector<double>& weights = {});
 
   int64_t update_index() const { return opt_.update_index; }
   void set_update_index(int64_t u) { opt_.update_index = u; }
@@ -90,4 +49,60 @@ class Mrbp {
   TrainerOptions opt_;
 };
 
+template <class T, class B>
+auto Mrbp<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
+    const std::vector<double>& weights) -> RolloutResult {
+  namespace md = memformer_detail;
+  const std::vector<double> w = md::validate_rollout("Mrbp::rollout", *model_, segments, resets, state, weights);
+  const int64_t update = opt_.update_index++;
+  const size_t steps = w.size();
+  // Phase 1: forward without the tape over encoder + writer, storing M_0..M_T.
+  std::vector<Tensor<T, B>> buf(steps + 1);
+  buf[0] = state.slots();
+  {
+    autograd::NoGrad off;
+    for (size_t t = 0; t < steps; ++t) {
+      const RngKey key = md::step_key(opt_, update, t);  // training mode: the replay's dropout
+      buf[t + 1] = model_->encode(segments[t], Var(buf[t]), md::resets_at(resets, t), &key).next_memory.value();
+    }
+  }
+  // Phase 2: replay newest first, carrying dL/dM_{t+1} into step t.
+  RolloutResult result;
+  autograd::Tape tape;
+  Tensor<T, B> carried;  // dL/dM_{t+1}; undefined = zero (nothing beyond the horizon)
+  {
+    autograd::Recording on(tape);
+    for (size_t t = steps; t-- > 0;) {
+      const size_t mark = tape.mark();
+      const Var memory = Var::leaf(buf[t]);
+      auto step = md::record_step(*model_, segments[t], segments[t + 1], memory, md::resets_at(resets, t),
+                                  md::step_key(opt_, update, t), w[t]);
+      if (opt_.check_replay) check_replay(step.encoded.next_memory.value(), buf[t + 1], t);
+      result.loss += w[t] * step.loss_value;
+      result.tokens += step.tokens;
+      md::seed_loss(tape, step, w[t]);
+      const bool seeded = carried.defined() || step.loss.defined();
+      if (carried.defined()) tape.seed(step.encoded.next_memory, std::move(carried));
+      if (seeded) tape.backward(mark);
+      carried = memory.has_grad() ? memory.grad() : Tensor<T, B>{};
+      tape.rewind(mark);
+      if (t + 1 < steps) buf[t + 1] = Tensor<T, B>{};  // no longer needed
+    }
+  }
+  state = State(buf[steps]);
+  result.finite = md::keep_finite_gradients(model_->parameters());
+  return result;
+}
+
 }  // namespace mnemo::train
+
+// Compiled mode (docs/compile_time.md): linking mnemo::compiled defines MNEMO_COMPILED; these
+// instantiations are then compiled once, in src/compiled/, instead of in every user TU.
+#if defined(MNEMO_COMPILED)
+#include "mnemo/backend/cpu.hpp"
+
+namespace mnemo::train {
+extern template class Mrbp<float, Cpu>;
+extern template class Mrbp<double, Cpu>;
+}  // namespace mnemo::train
+#endif  // MNEMO_COMPILED

@@ -38,37 +38,7 @@ class AdamW {
 
   /// One update with learning rate `lr` (the schedule's value; negative: the config's lr).
   /// `grad_scale` multiplies every gradient first (gradient clipping passes its factor here).
-  void step(double lr = -1.0, double grad_scale = 1.0) {
-    ++steps_;
-    AdamWStep s;
-    s.lr = lr < 0 ? config_.lr : lr;
-    s.beta1 = config_.beta1;
-    s.beta2 = config_.beta2;
-    s.eps = config_.eps;
-    s.weight_decay = config_.weight_decay;
-    s.step = steps_;
-    s.grad_scale = grad_scale;
-    auto& ctx = store_->context();
-    for (auto& p : *store_) {
-      if (!p->adam_m.defined()) {
-        p->adam_m = Tensor<master_t<T>, B>(p->shape(), ctx.arena());
-        p->adam_v = Tensor<master_t<T>, B>(p->shape(), ctx.arena());
-        p->adam_m.zero();
-        p->adam_v.zero();
-      }
-      if constexpr (std::is_same_v<master_t<T>, T>) {
-        BackendTraits<B>::adamw_update(ctx, p->value.data(), p->grad.data(), p->adam_m.data(), p->adam_v.data(),
-                                       p->numel(), s);
-      } else {  // mixed precision: the step runs on the master copy, value = master rounded to T
-        if (!p->master.defined()) {
-          p->master = Tensor<master_t<T>, B>(p->shape(), ctx.arena());
-          BackendTraits<B>::cast(ctx, p->numel(), p->value.data(), p->master.data());
-        }
-        BackendTraits<B>::adamw_update_master(ctx, p->value.data(), p->grad.data(), p->master.data(),
-                                              p->adam_m.data(), p->adam_v.data(), p->numel(), s);
-      }
-    }
-  }
+  void step(double lr = -1.0, double grad_scale = 1.0);
 
   int64_t steps() const { return steps_; }
   /// Restores the step counter (checkpoint resume; the moments are restored with the store).
@@ -85,4 +55,48 @@ class AdamW {
   int64_t steps_ = 0;
 };
 
+template <class T, class B>
+auto AdamW<T, B>::step(double lr, double grad_scale) -> void {
+  ++steps_;
+  AdamWStep s;
+  s.lr = lr < 0 ? config_.lr : lr;
+  s.beta1 = config_.beta1;
+  s.beta2 = config_.beta2;
+  s.eps = config_.eps;
+  s.weight_decay = config_.weight_decay;
+  s.step = steps_;
+  s.grad_scale = grad_scale;
+  auto& ctx = store_->context();
+  for (auto& p : *store_) {
+    if (!p->adam_m.defined()) {
+      p->adam_m = Tensor<master_t<T>, B>(p->shape(), ctx.arena());
+      p->adam_v = Tensor<master_t<T>, B>(p->shape(), ctx.arena());
+      p->adam_m.zero();
+      p->adam_v.zero();
+    }
+    if constexpr (std::is_same_v<master_t<T>, T>) {
+      BackendTraits<B>::adamw_update(ctx, p->value.data(), p->grad.data(), p->adam_m.data(), p->adam_v.data(),
+                                     p->numel(), s);
+    } else {  // mixed precision: the step runs on the master copy, value = master rounded to T
+      if (!p->master.defined()) {
+        p->master = Tensor<master_t<T>, B>(p->shape(), ctx.arena());
+        BackendTraits<B>::cast(ctx, p->numel(), p->value.data(), p->master.data());
+      }
+      BackendTraits<B>::adamw_update_master(ctx, p->value.data(), p->grad.data(), p->master.data(),
+                                            p->adam_m.data(), p->adam_v.data(), p->numel(), s);
+    }
+  }
+}
+
 }  // namespace mnemo::train
+
+// Compiled mode (docs/compile_time.md): linking mnemo::compiled defines MNEMO_COMPILED; these
+// instantiations are then compiled once, in src/compiled/, instead of in every user TU.
+#if defined(MNEMO_COMPILED)
+#include "mnemo/backend/cpu.hpp"
+
+namespace mnemo::train {
+extern template class AdamW<float, Cpu>;
+extern template class AdamW<double, Cpu>;
+}  // namespace mnemo::train
+#endif  // MNEMO_COMPILED

@@ -97,3 +97,17 @@ void gemm_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T
 }
 
 }  // namespace mnemo::cpu
+
+// Compiled mode (docs/compile_time.md): Eigen's GEMM kernels are the costliest instantiation of
+// all; with MNEMO_COMPILED (set by linking mnemo::compiled) they are compiled once, in
+// src/compiled/backend.cpp.
+#if defined(MNEMO_COMPILED)
+namespace mnemo::cpu {
+extern template void gemm_strided_batched<float>(Trans, Trans, int64_t, int64_t, int64_t, float, const float*,
+                                                 int64_t, int64_t, const float*, int64_t, int64_t, float, float*,
+                                                 int64_t, int64_t, int64_t);
+extern template void gemm_strided_batched<double>(Trans, Trans, int64_t, int64_t, int64_t, double, const double*,
+                                                  int64_t, int64_t, const double*, int64_t, int64_t, double,
+                                                  double*, int64_t, int64_t, int64_t);
+}  // namespace mnemo::cpu
+#endif  // MNEMO_COMPILED

@@ -1,0 +1,24 @@
+// src/compiled/backend_nn_double.cpp — mnemo::compiled: the double CPU GEMM, nn layers and optimizer,
+// instantiated once (docs/compile_time.md lists what is instantiated where and how to add a type).
+#include "mnemo/backend/cpu.hpp"
+#include "mnemo/nn/attention.hpp"
+#include "mnemo/nn/embedding.hpp"
+#include "mnemo/nn/feed_forward.hpp"
+#include "mnemo/nn/layer_norm.hpp"
+#include "mnemo/nn/linear.hpp"
+#include "mnemo/train/optimizer.hpp"
+
+namespace mnemo {
+namespace cpu {
+template void gemm_strided_batched<double>(Trans, Trans, int64_t, int64_t, int64_t, double, const double*, int64_t, int64_t,
+                                        const double*, int64_t, int64_t, double, double*, int64_t, int64_t, int64_t);
+}  // namespace cpu
+namespace nn {
+template class MultiHeadAttention<double, Cpu>;
+template class Embedding<double, Cpu>;
+template class FeedForward<double, Cpu>;
+template class LayerNorm<double, Cpu>;
+template class Linear<double, Cpu>;
+}  // namespace nn
+template class train::AdamW<double, Cpu>;
+}  // namespace mnemo

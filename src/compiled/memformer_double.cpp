@@ -1,0 +1,15 @@
+// src/compiled/memformer_double.cpp — mnemo::compiled: the double CPU Memformer, its slot memory and
+// trainers, instantiated once (docs/compile_time.md).
+#include "mnemo/memory/slot_memory.hpp"
+#include "mnemo/memory/slot_writer.hpp"
+#include "mnemo/models/memformer.hpp"
+#include "mnemo/train/bptt.hpp"
+#include "mnemo/train/mrbp.hpp"
+
+namespace mnemo {
+template class memory::SlotWriter<double, Cpu>;
+template class memory::SlotMemory<double, Cpu>;
+template class models::Memformer<double, Cpu>;
+template class train::Bptt<double, Cpu>;
+template class train::Mrbp<double, Cpu>;
+}  // namespace mnemo
