@@ -33,7 +33,7 @@ done
 mkdir -p "$OUT"
 BENCH="$BUILD/bench/mnemo_bench_cpu"
 FILTER='^BM_(AttentionForward|AttentionForwardBackward|EigenGemmCeiling|MemformerStreamStep|MemformerGemmCeiling)'
-[[ $LTM == 1 ]] && FILTER="$FILTER|^BM_InfFormerLtmReadUpdate/4096\$"
+[[ $LTM == 1 ]] && FILTER="$FILTER|^BM_InfFormerLtmReadUpdate/4096/"
 note() { echo "$1 $(date -u +%H:%M:%S) $(uptime)" | tee -a "$OUT/load.txt" >&2; }
 note start
 for r in $(seq 1 "$ROUNDS"); do

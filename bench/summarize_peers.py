@@ -5,7 +5,8 @@ Reads OUT/mnemo_r*.json (Google Benchmark), OUT/attn_eager_r*.json, OUT/attn_com
 (bench/peers/attention_cpu.py), OUT/memformer_r*.json (memformer_cpu.py), OUT/ltm_r*.json
 (infinite_former_cpu.py) and OUT/load.txt; pools the repetitions of all rounds per side and prints
 a markdown table: median [min–max] per side, ratio = faster peer / mnemo (> 1: mnemo faster), and
-mnemo's rate as a fraction of the faster in-run 2048³ GEMM ceiling. FLOPs: attention as in
+mnemo's rate (and the faster peer's, for the same FLOP count) as a fraction of the faster in-run
+2048³ GEMM ceiling, which is mnemo's Eigen GEMM as bench/CMakeLists.txt builds it, not the CPU's peak. FLOPs: attention as in
 bench_attention.cpp (forward 8·B·L·d² + 4·B·L²·d, dense; forward+backward 3×), the streaming step
 as bench_memformer.cpp counts it (its GFLOP_per_step counter), the LTM read+update as the GEMM
 work of infinite_former_cpu.py's code (conv 6·B·L·d², Psi_s B 2·B·M·N·d, G_inf 2·B·N·(M+L)·d,
@@ -100,8 +101,9 @@ def main():
         k = min(cands, key=lambda k: statistics.median(cands[k]))
         return cands[k], (k[-1] if prefix[0] == "attn" else variant)
 
-    lines = ["| case | mnemo ms | PyPI torch eager ms | torch.compile ms | faster peer / mnemo | mnemo of GEMM ceiling |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| case | mnemo ms | PyPI torch eager ms | torch.compile ms | faster peer / mnemo | mnemo of GEMM ceiling "
+             "| faster peer's rate / same ceiling |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     result = {"gemm_gflops": gemms, "ceiling": ceiling_name, "rows": []}
     cases = [(("attn", "fwd", 16, 512, 512, 8), "MHA forward, B16 L512 d512 h8 (causal)", 1),
              (("attn", "fwdbwd", 16, 512, 512, 8), "MHA forward+backward, B16 L512 d512 h8 (causal)", 1),
@@ -134,10 +136,12 @@ def main():
             cells.append(fmt(vals, digits) + (f" ({impl.split('/')[0]})" if key[0] == "attn" else ""))
         fastest = min(meds, key=meds.get) if meds else None
         ratio = meds[fastest] / m_med if fastest else float("nan")
+        peer_frac = frac * m_med / meds[fastest] if fastest else float("nan")
         lines.append(f"| {text} | {fmt(mine, digits)} | {cells[0]} | {cells[1]} | "
-                     f"**{ratio:.2f}×** ({fastest}) | {100 * frac:.0f} % |")
+                     f"**{ratio:.2f}×** ({fastest}) | {100 * frac:.0f} % | {100 * peer_frac:.0f} % |")
         result["rows"].append({"case": text, "mnemo_ms": mine, "peer": {v: meds.get(v) for v in ("eager", "compile")},
                                "ratio": ratio, "faster": fastest, "fraction_of_ceiling": frac,
+                               "peer_fraction_of_ceiling": peer_frac,
                                "mnemo_repetitions": len(mine)})
     lines.append("")
     lines.append("In-run 2048³ float GEMM (mnemo, median GFLOP/s): " +
