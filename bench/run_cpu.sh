@@ -42,6 +42,7 @@ PEER_MIN_TIME=0.5
 OPENBLAS=""
 EXTRAS=1
 PEER_SHAPES=large,small
+PEER_VARIANTS="${PEER_VARIANTS:-eager}"
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -99,7 +100,7 @@ run_peer() {  # $1 = output file, rest: extra arguments; env is passed by the ca
     reps=$PEER_REPS_SMALL
     [[ $shape == large ]] && reps=$PEER_REPS_LARGE
     "$PYTHON" "$ROOT/bench/peers/attention_cpu.py" --shapes "$shape" --repetitions "$reps" \
-      --min-time "$PEER_MIN_TIME" --out "$out.$shape.json" "$@" > /dev/null
+      --min-time "$PEER_MIN_TIME" --variants "$PEER_VARIANTS" --out "$out.$shape.json" "$@" > /dev/null
     parts+=("$out.$shape.json")
   done
   "$PYTHON" - "$out" "${parts[@]}" <<'EOF'

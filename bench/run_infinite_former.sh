@@ -6,7 +6,9 @@
 #   3. writes docs/infinite_former_bench.json (raw Google Benchmark output + the peer's JSON),
 #      docs/infinite_former_cost.dat and the plot docs/infinite_former_cost.png (gnuplot), and
 #      prints a markdown table.
-# Environment: THREADS (default 2) for both sides, BUILD_DIR (default build-bench), FILTER (the
+# Environment: PYTHON (default /usr/bin/python3, Debian's torch; /work/torchvenv/bin/python for PyPI
+# torch), PEER_VARIANTS (default eager; eager,compile also times torch.compile, and the table
+# uses the first variant's figures, all of them in the JSON), THREADS (default 2) for both sides, BUILD_DIR (default build-bench), FILTER (the
 # Google Benchmark filter; default all ∞-former cases, e.g. FILTER='InfFormer|FullAttention/(4096|16384|65536)/'
 # leaves out the 1M-token full attention, which takes minutes).
 # Takes several minutes: the 64k-token state is built by 128 writes and the 1M-token
@@ -27,7 +29,8 @@ peer=$(mktemp)
 trap 'rm -f "$ours" "$peer"' EXIT
 OMP_NUM_THREADS=$threads "$build/bench/mnemo_bench_cpu" --benchmark_filter="${FILTER:-InfFormer|FullAttention}" \
   --benchmark_out="$ours" --benchmark_out_format=json
-/usr/bin/python3 "$root/bench/peers/infinite_former_cpu.py" --threads "$threads" > "$peer"
+"${PYTHON:-/usr/bin/python3}" "$root/bench/peers/infinite_former_cpu.py" --threads "$threads" \
+  --variants "${PEER_VARIANTS:-eager}" > "$peer"
 
 /usr/bin/python3 - "$ours" "$peer" "$out" "$threads" <<'PY'
 import json, sys

@@ -9,6 +9,12 @@ Implementations (each a module a user would write):
   sdpa    Linear q/k/v/o around torch.nn.functional.scaled_dot_product_attention(is_causal=True)
           (only where this torch has it, 2.0 and later).
 
+Variants (--variants, comma list): eager (default) and compile, the same module wrapped in
+torch.compile (inductor; on the CPU it builds C++ with the system compiler). A compiled row's
+impl is named e.g. "sdpa/compile"; where compiling fails or torch has no torch.compile the case is
+listed under "unavailable" with the reason, and the run goes on. Each row also carries min, max and
+the relative half-range of its repetitions.
+
 Timing, as Google Benchmark does on our side: after warm-up, each repetition runs the case in a
 loop until --min-time seconds have passed and records the mean time per iteration; the result
 is the median over --repetitions. CPU: wall clock (time.perf_counter). CUDA: CUDA events around
@@ -19,6 +25,8 @@ Prints one JSON object (and writes it to --out when given).
 
   python3 bench/peers/attention_cpu.py --threads 2                 # Debian's CPU torch
   python3 bench/peers/attention_cpu.py --device cuda --dtype bf16  # on the GPU machine
+  OMP_WAIT_POLICY=passive /work/torchvenv/bin/python bench/peers/attention_cpu.py --threads 2 \
+      --impls sdpa,manual --variants eager,compile                 # PyPI torch, both variants
 """
 import argparse
 import json
@@ -30,6 +38,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from peer_common import compiler, parse_variants, session_facts, spread
 
 SHAPES = {"large": (16, 512, 512, 8), "small": (1, 64, 256, 4)}  # (B, L, d, h)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -169,6 +179,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs first (at least 1; the last sizes the loop)")
     ap.add_argument("--repetitions", type=int, default=5)
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per repetition (at least one iteration)")
+    ap.add_argument("--variants", default="eager", help="comma list of: eager,compile")
     ap.add_argument("--label", default="", help="free text recorded in the JSON (e.g. which BLAS)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
@@ -187,8 +198,9 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32, as on our side
         torch.backends.cudnn.allow_tf32 = False
 
+    variants = parse_variants(args.variants)
     timer = Timer(device)
-    results = []
+    results, unavailable = [], []
     for shape_name in args.shapes.split(","):
         b, l, d, h = SHAPES[shape_name]
         for impl in impls:
@@ -196,21 +208,42 @@ def main():
             module = IMPLS[impl](d, h).to(device=device, dtype=dtype)
             x = torch.randn(b, l, d, device=device, dtype=dtype, requires_grad=True)
             dy = torch.randn(b, l, d, device=device, dtype=dtype)
-            for mode in args.modes.split(","):
-                module.train(mode != "fwd")
-                if device.type == "cuda":
-                    torch.cuda.reset_peak_memory_stats()
-                per_iter, iters = measure(make_step(module, x, dy, mode), timer, args.warmup,
-                                          args.repetitions, args.min_time)
-                median = statistics.median(per_iter)
-                flops = forward_flops(b, l, d) * (3.0 if mode == "fwdbwd" else 1.0)
-                row = {"impl": impl, "mode": mode, "B": b, "L": l, "d": d, "h": h,
-                       "median_ms": median * 1e3, "times_ms": [t * 1e3 for t in per_iter],
-                       "iterations_per_repetition": iters, "gflops": flops / median * 1e-9}
-                if device.type == "cuda":
-                    row["peak_MiB"] = torch.cuda.max_memory_allocated() / 2 ** 20
-                results.append(row)
-                print(f"# {impl} {mode} B={b} L={l} d={d} h={h}: {median * 1e3:.3f} ms", file=sys.stderr)
+            for variant in variants:
+                label = impl if variant == "eager" else f"{impl}/{variant}"
+                try:
+                    runner = compiler(variant)(module)
+                except RuntimeError as e:
+                    unavailable.append({"impl": label, "B": b, "L": l, "d": d, "h": h, "reason": str(e)})
+                    print(f"# {label}: unavailable: {e}", file=sys.stderr)
+                    continue
+                for mode in args.modes.split(","):
+                    module.train(mode != "fwd")
+                    if device.type == "cuda":
+                        torch.cuda.reset_peak_memory_stats()
+                    try:
+                        per_iter, iters = measure(make_step(runner, x, dy, mode), timer,
+                                                  args.warmup if variant == "eager" else max(args.warmup, 3),
+                                                  args.repetitions, args.min_time)
+                    except Exception as e:  # a compile failure surfaces at the first call
+                        if variant == "eager":
+                            raise
+                        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                        unavailable.append({"impl": label, "mode": mode, "B": b, "L": l, "d": d, "h": h,
+                                            "reason": reason})
+                        print(f"# {label} {mode}: compile failed: {reason}", file=sys.stderr)
+                        continue
+                    median = statistics.median(per_iter)
+                    flops = forward_flops(b, l, d) * (3.0 if mode == "fwdbwd" else 1.0)
+                    stats = spread([t * 1e3 for t in per_iter])
+                    row = {"impl": label, "variant": variant, "mode": mode, "B": b, "L": l, "d": d, "h": h,
+                           "median_ms": median * 1e3, "times_ms": stats["times_ms"], "min_ms": stats["min_ms"],
+                           "max_ms": stats["max_ms"], "half_range_pct": stats["half_range_pct"],
+                           "iterations_per_repetition": iters, "gflops": flops / median * 1e-9}
+                    if device.type == "cuda":
+                        row["peak_MiB"] = torch.cuda.max_memory_allocated() / 2 ** 20
+                    results.append(row)
+                    print(f"# {label} {mode} B={b} L={l} d={d} h={h}: {median * 1e3:.3f} ms "
+                          f"(min {stats['min_ms']:.3f}, max {stats['max_ms']:.3f})", file=sys.stderr)
 
     report = {
         "torch_version": torch.__version__,
@@ -226,7 +259,10 @@ def main():
         "warmup": args.warmup,
         "repetitions": args.repetitions,
         "min_time_s": args.min_time,
+        "variants": variants,
+        "session": session_facts(),
         "results": results,
+        "unavailable": unavailable,
     }
     text = json.dumps(report, indent=1)
     if args.out:

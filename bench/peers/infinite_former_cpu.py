@@ -12,7 +12,14 @@ The cost does not depend on how many tokens the state summarises, so one state i
 Prints JSON: median wall-clock milliseconds per segment and seconds per token over --repeats runs,
 and the same in process CPU time (all threads; the robust figure on a shared machine).
 
+Variants (--variants, comma list of eager, compile; default eager): compile wraps update and read
+in torch.compile (inductor, which builds C++ with the system compiler). The default output (one
+JSON object, as before) is the first variant's; with several, "variants" holds each one's figures
+(median, min, max per segment) and "best" names the fastest. A variant that cannot compile is
+listed under "unavailable" with its reason.
+
 Run: /usr/bin/python3 bench/peers/infinite_former_cpu.py --threads 2
+     OMP_WAIT_POLICY=passive /work/torchvenv/bin/python bench/peers/infinite_former_cpu.py --variants eager,compile
 """
 import argparse
 import json
@@ -23,6 +30,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from peer_common import compiler, parse_variants, session_facts, spread
 
 
 def basis(n, widths):
@@ -95,7 +104,9 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--variants", default="eager", help="comma list of: eager,compile")
     args = p.parse_args()
+    variants = parse_variants(args.variants)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     B, L, e, H, N, M = args.batch, 512, 512, 8, 512, 512
@@ -104,25 +115,52 @@ def main():
         nn.init.normal_(prm, std=0.02)
     X = torch.randn(B, L, e)
     q = torch.randn(B, H, L, e // H)
+    by_variant, unavailable = {}, {}
+    for variant in variants:
+        try:
+            wrap = compiler(variant)
+            update, read = wrap(ltm.update), wrap(ltm.read)
+            by_variant[variant] = time_variant(update, read, X, q, B, N, e, args.warmup, args.repeats)
+        except Exception as err:  # torch.compile missing, or a compile failure at the first call
+            if variant == "eager":
+                raise
+            unavailable[variant] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    if not by_variant:
+        raise SystemExit(f"no variant ran: {unavailable}")
+    first = by_variant[next(v for v in variants if v in by_variant)]
+    best = min(by_variant, key=lambda v: by_variant[v]["ms_per_segment"])
+    print(json.dumps({"case": "ltm_read_update", "batch": B, "segment": L, "d_model": e, "heads": H, "basis": N,
+                      "samples": M, "threads": args.threads, "torch": torch.__version__, **first,
+                      "variants": by_variant, "best": best, "unavailable": unavailable,
+                      "session": session_facts()}))
+
+
+def time_variant(update, read, X, q, B, N, e, warmup, repeats):
+    """Timed update + read of one segment: median wall and process CPU ms over repeats."""
+    L = X.shape[1]
     state = torch.zeros(B, N, e)
     times, cpu_times = [], []
     with torch.no_grad():
-        state = ltm.update(X, state)  # a non-empty memory
-        for i in range(args.warmup + args.repeats):
+        t_first = time.perf_counter()
+        state = update(X, state)  # a non-empty memory (compiles update in the compile variant)
+        read(state, q)
+        first_ms = (time.perf_counter() - t_first) * 1e3
+        for i in range(warmup + repeats):
             t0, c0 = time.perf_counter(), time.process_time()
-            state = ltm.update(X, state)
-            z = ltm.read(state, q)
+            state = update(X, state)
+            z = read(state, q)
             dt, dc = time.perf_counter() - t0, time.process_time() - c0
-            if i >= args.warmup:
+            if i >= warmup:
                 times.append(dt)
                 cpu_times.append(dc)
     ms = statistics.median(times) * 1e3
     cpu_ms = statistics.median(cpu_times) * 1e3
-    print(json.dumps({"case": "ltm_read_update", "batch": B, "segment": L, "d_model": e, "heads": H, "basis": N,
-                      "samples": M, "threads": args.threads, "torch": torch.__version__,
-                      "ms_per_segment": round(ms, 3), "s_per_token": ms / 1e3 / (B * L),
-                      "cpu_ms_per_segment": round(cpu_ms, 3), "cpu_s_per_token": cpu_ms / 1e3 / (B * L),
-                      "all_ms": [round(t * 1e3, 3) for t in times], "checksum": float(z.abs().mean())}))
+    stats = spread([t * 1e3 for t in times])
+    return {"ms_per_segment": round(ms, 3), "s_per_token": ms / 1e3 / (B * L),
+            "cpu_ms_per_segment": round(cpu_ms, 3), "cpu_s_per_token": cpu_ms / 1e3 / (B * L),
+            "min_ms": round(stats["min_ms"], 3), "max_ms": round(stats["max_ms"], 3),
+            "first_call_ms": round(first_ms, 1),
+            "all_ms": [round(t * 1e3, 3) for t in times], "checksum": float(z.abs().mean())}
 
 
 if __name__ == "__main__":

@@ -12,7 +12,14 @@ Cases (ms per call, the median of --reps timed calls after --warmup untimed ones
   step  encoder + writer + BMN + teacher-forced decoder logits for one segment (≈1.1 GFLOP)
   read  encoder + writer + BMN only
 
+Variants (--variants, comma list of eager, compile; default eager): compile wraps encode and
+decode in torch.compile (inductor, which builds C++ with the system compiler on the CPU); the
+first call, which compiles, is warm-up and its time is reported as compile_ms. A variant that
+cannot compile is reported with its reason and the run goes on. Per case: median, min, max.
+
 Run with Debian's PyTorch: /usr/bin/python3 bench/peers/memformer_cpu.py [--threads 2] [--json FILE]
+Run with PyPI torch, both variants:
+  OMP_WAIT_POLICY=passive /work/torchvenv/bin/python bench/peers/memformer_cpu.py --variants eager,compile
 """
 import argparse
 import json
@@ -23,6 +30,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from peer_common import compiler, first_call_ms, parse_variants, session_facts, spread
 
 B, L, D, H, FF, K, N_ENC, N_DEC, V = 1, 64, 256, 4, 1024, 64, 4, 4, 256
 TAU, GAMMA = 0.5, math.sqrt(D)
@@ -116,14 +125,15 @@ class Memformer(nn.Module):
 
 
 def time_case(fn, warmup, reps):
-    for _ in range(warmup):
+    compile_ms = first_call_ms(fn)  # the first call compiles in the compile variant
+    for _ in range(warmup - 1):
         fn()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times), times
+    return compile_ms, times
 
 
 def main():
@@ -132,7 +142,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--json", default="")
+    ap.add_argument("--variants", default="eager", help="comma list of: eager,compile")
     args = ap.parse_args()
+    variants = parse_variants(args.variants)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = Memformer().eval()
@@ -140,27 +152,52 @@ def main():
         if p.dim() == 2 and p is not model.v_bias:
             nn.init.normal_(p, std=0.02)
     segs = [torch.randint(0, V, (B, L)) for _ in range(8)]
-    state = {"m": model.initial_memory(), "i": 0}
 
-    def step():
-        i = state["i"]
-        h, m = model.encode(segs[i % 8], state["m"])
-        logits = model.decode(h, segs[(i + 1) % 8])
-        state["m"], state["i"] = m, i + 1
-        return logits
+    def cases(encode, decode):
+        state = {"m": model.initial_memory(), "i": 0}
 
-    def read():
-        i = state["i"]
-        _, state["m"] = model.encode(segs[i % 8], state["m"])
-        state["i"] = i + 1
+        def step():
+            i = state["i"]
+            h, m = encode(segs[i % 8], state["m"])
+            logits = decode(h, segs[(i + 1) % 8])
+            state["m"], state["i"] = m, i + 1
+            return logits
 
-    results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cases": {}}
+        def read():
+            i = state["i"]
+            _, state["m"] = encode(segs[i % 8], state["m"])
+            state["i"] = i + 1
+
+        return (("step", step), ("read", read))
+
+    results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "session": session_facts(),
+               "variants": variants, "cases": {}, "unavailable": {}}
     with torch.no_grad():
-        for name, fn in (("step", step), ("read", read)):
-            med, times = time_case(fn, args.warmup, args.reps)
-            results["cases"][name] = {"median_ms": med, "times_ms": times}
-            print(f"{name}: median {med:.2f} ms over {args.reps} runs (torch {torch.__version__}, "
-                  f"{torch.get_num_threads()} threads)")
+        for variant in variants:
+            try:
+                wrap = compiler(variant)
+                encode, decode = wrap(model.encode), wrap(model.decode)
+            except RuntimeError as e:
+                results["unavailable"][variant] = str(e)
+                print(f"{variant}: unavailable: {e}")
+                continue
+            for name, fn in cases(encode, decode):
+                key = name if variant == "eager" else f"{name}/{variant}"
+                try:
+                    compile_ms, times = time_case(fn, max(args.warmup, 1), args.reps)
+                except Exception as e:  # a compile failure surfaces at the first call
+                    if variant == "eager":
+                        raise
+                    reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                    results["unavailable"][key] = reason
+                    print(f"{key}: compile failed: {reason}")
+                    continue
+                stats = spread(times)
+                stats["first_call_ms"] = compile_ms
+                results["cases"][key] = stats
+                print(f"{key}: median {stats['median_ms']:.2f} ms (min {stats['min_ms']:.2f}, max "
+                      f"{stats['max_ms']:.2f}) over {args.reps} runs, first call {compile_ms:.0f} ms "
+                      f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
