@@ -3,7 +3,8 @@
 // shapes, plus the rate Eigen's GEMM reaches on a large product (the machine's ceiling, measured
 // in the same run so the attention rates can be read as a fraction of it).
 //
-// FLOPs counted per forward, dense (what an implementation that ignores the causal mask does, as
+// FLOPs counted per forward by mnemo::bench::attention_flops (include/mnemo/bench/flops.hpp),
+// dense (what an implementation that ignores the causal mask does, as
 // the PyTorch peer's math path does; mnemo's CPU path skips the blocks the mask hides, see
 // nn/attention.hpp, so its rate here can exceed the GEMM ceiling):
 //   projections Q, K, V, O:  4 · 2·B·L·d²
@@ -33,6 +34,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "mnemo/bench/flops.hpp"
 #include "mnemo/mnemo.hpp"
 
 namespace {
@@ -47,11 +49,6 @@ int repetitions() {
   const char* env = std::getenv("MNEMO_BENCH_REPETITIONS");
   const int n = env ? std::atoi(env) : 0;
   return n > 0 ? n : 5;
-}
-
-double attention_forward_flops(int64_t batch, int64_t len, int64_t d) {
-  const double b = static_cast<double>(batch), l = static_cast<double>(len), dd = static_cast<double>(d);
-  return 8.0 * b * l * dd * dd + 4.0 * b * l * l * dd;
 }
 
 TensorF normal_tensor(const Shape& shape, uint64_t seed) {
@@ -89,7 +86,7 @@ void BM_AttentionForward(benchmark::State& state) {
   nn::AttentionMask<Cpu> mask;
   mask.causal = true;
   autograd::NoGrad no_grad;
-  run_timed(state, attention_forward_flops(c.batch, c.len, c.d), [&] {
+  run_timed(state, bench::attention_flops(c.batch, c.len, c.len, c.d), [&] {
     TensorF y = attention.forward(x, x, mask, nullptr);
     benchmark::DoNotOptimize(y.data());
   });
@@ -105,7 +102,7 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
   nn::AttentionMask<Cpu> mask;
   mask.causal = true;
   autograd::Tape tape;
-  run_timed(state, 3.0 * attention_forward_flops(c.batch, c.len, c.d), [&] {
+  run_timed(state, bench::kTrainingFactor * bench::attention_flops(c.batch, c.len, c.len, c.d), [&] {
     const size_t mark = tape.mark();
     VarF y;
     {
@@ -126,7 +123,7 @@ void BM_EigenGemmCeiling(benchmark::State& state) {
   const TensorF a = normal_tensor(Shape{n, n}, 4), b = normal_tensor(Shape{n, n}, 5);
   TensorF c(Shape{n, n});
   auto& ctx = BackendTraits<Cpu>::default_context();
-  run_timed(state, 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n), [&] {
+  run_timed(state, bench::gemm_flops(n, n, n), [&] {
     BackendTraits<Cpu>::gemm<float>(ctx, Trans::N, Trans::N, n, n, n, 1.0f, a.data(), n, 0, b.data(), n, 0,
                                     0.0f, c.data(), n, 0, 1);
     benchmark::DoNotOptimize(c.data());
@@ -142,7 +139,7 @@ void BM_EigenGemmNative(benchmark::State& state) {
   TensorF c(Shape{n, n});
   const Eigen::Map<const Matrix> am(a.data(), n, n), bm(b.data(), n, n);
   Eigen::Map<Matrix> cm(c.data(), n, n);
-  run_timed(state, 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n), [&] {
+  run_timed(state, bench::gemm_flops(n, n, n), [&] {
     cm.noalias() = am * bm;
     benchmark::DoNotOptimize(c.data());
   });

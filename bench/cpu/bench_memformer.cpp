@@ -22,7 +22,8 @@
 // 3. BM_MemformerGemmCeiling: a 2048³ float GEMM through BackendTraits<Cpu>::gemm, the rate the
 //    streaming GFLOP/s is compared with.
 //
-// FLOPs per segment step (2·m·n·k per product, dense; softmax, norms and elementwise not counted):
+// FLOPs per segment step: mnemo::bench::memformer_step_flops (include/mnemo/bench/flops.hpp; 2·m·n·k
+// per product, dense; softmax, norms and elementwise not counted):
 //   encoder layer: 8BLd² + 4BL²d (self) + 4BLd² + 4BKd² + 4BLKd (reader) + 4BLd·ff (FFN)
 //   writer:        4BKd² + 4BLd² + 4BKLd
 //   decoder layer: 8BLd² + 4BL²d (self) + 8BLd² + 4BL²d (cross) + 4BLd·ff (FFN);  head: 2BLdV
@@ -38,6 +39,7 @@
 
 #include <unistd.h>
 
+#include "mnemo/bench/flops.hpp"
 #include "mnemo/mnemo.hpp"
 
 namespace {
@@ -78,19 +80,6 @@ models::MemformerConfig stream_config() {
   c.segment_length = 64;
   c.bos_id = 0;
   return c;
-}
-
-double step_flops(const models::MemformerConfig& c, int64_t batch, bool with_decoder) {
-  const double B = static_cast<double>(batch), L = static_cast<double>(c.segment_length),
-               d = static_cast<double>(c.d_model), K = static_cast<double>(c.slots), ff = static_cast<double>(c.d_ff),
-               V = static_cast<double>(c.vocab);
-  const double enc = 8 * B * L * d * d + 4 * B * L * L * d + 4 * B * L * d * d + 4 * B * K * d * d + 4 * B * L * K * d +
-                     4 * B * L * d * ff;
-  const double writer = 4 * B * K * d * d + 4 * B * L * d * d + 4 * B * K * L * d;
-  const double dec = 8 * B * L * d * d + 4 * B * L * L * d + 8 * B * L * d * d + 4 * B * L * L * d + 4 * B * L * d * ff;
-  double f = static_cast<double>(c.encoder_layers) * enc + writer;
-  if (with_decoder) f += static_cast<double>(c.decoder_layers) * dec + 2 * B * L * d * V;
-  return f;
 }
 
 train::Segment random_segment(int64_t batch, int64_t L, int64_t vocab, uint64_t seed) {
@@ -176,7 +165,7 @@ void BM_MemformerStreamStep(benchmark::State& state) {
     ++i;
     benchmark::DoNotOptimize(out.logits.data());
   }
-  report_rate(state, step_flops(s.cfg, 1, true), std::chrono::duration<double>(Clock::now() - t0).count());
+  report_rate(state, bench::memformer_step_flops(s.cfg, 1, true), std::chrono::duration<double>(Clock::now() - t0).count());
 }
 BENCHMARK(BM_MemformerStreamStep)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
@@ -186,7 +175,7 @@ void BM_MemformerStreamRead(benchmark::State& state) {
   s.state = s.model.step(s.state, s.segments[0]).next;
   const auto t0 = Clock::now();
   for (auto _ : state) s.state = s.model.step(s.state, s.segments[i++ % 8]).next;
-  report_rate(state, step_flops(s.cfg, 1, false), std::chrono::duration<double>(Clock::now() - t0).count());
+  report_rate(state, bench::memformer_step_flops(s.cfg, 1, false), std::chrono::duration<double>(Clock::now() - t0).count());
 }
 BENCHMARK(BM_MemformerStreamRead)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
@@ -241,7 +230,7 @@ void BM_MemformerGemmCeiling(benchmark::State& state) {
   for (auto _ : state)
     BackendTraits<Cpu>::gemm<float>(ctx, Trans::N, Trans::N, n, n, n, 1.0f, a.data(), n, 0, b.data(), n, 0, 0.0f,
                                     c.data(), n, 0, 1);
-  report_rate(state, 2.0 * static_cast<double>(n * n * n), std::chrono::duration<double>(Clock::now() - t0).count());
+  report_rate(state, bench::gemm_flops(n, n, n), std::chrono::duration<double>(Clock::now() - t0).count());
 }
 BENCHMARK(BM_MemformerGemmCeiling)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 

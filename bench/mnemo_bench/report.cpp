@@ -197,21 +197,34 @@ int print_comparison(std::ostream& out, const std::vector<CaseResult>& a, const 
                      const std::string& name_a, const std::string& name_b) {
   std::map<std::string, const CaseResult*> by_key;
   for (const auto& r : a) by_key[key_of(r)] = &r;
-  std::vector<std::vector<std::string>> rows;
+  std::vector<std::pair<const CaseResult*, const CaseResult*>> pairs;
   for (const auto& rb : b) {
     const auto it = by_key.find(key_of(rb));
-    if (it == by_key.end()) continue;
-    const CaseResult& ra = *it->second;
-    const auto ratio = [](double x, double y) { return y > 0 ? fixed(x / y, 3) : std::string("-"); };
-    rows.push_back({key_of(rb), number(ra.stats.median * 1e3), number(rb.stats.median * 1e3),
-                    ratio(rb.stats.median, ra.stats.median), ratio(rb.tokens_per_second(), ra.tokens_per_second()),
-                    ratio(rb.peak_above_start_bytes, ra.peak_above_start_bytes),
-                    fixed(100 * ra.stats.spread(), 1) + "/" + fixed(100 * rb.stats.spread(), 1)});
+    if (it != by_key.end()) pairs.emplace_back(it->second, &rb);
   }
   out << "A = " << name_a << "\nB = " << name_b << "\n";
-  if (rows.empty()) {
+  if (pairs.empty()) {
     out << "no case of B matches one of A (same case, parameters and switches)\n";
     return 0;
+  }
+  // Rows are labelled by what varies among them; the rest is printed once.
+  std::vector<std::string> varying;
+  std::string common = pairs.front().second->case_name;
+  for (const auto& [n, v] : pairs.front().second->params) {
+    const bool varies = std::any_of(pairs.begin(), pairs.end(), [&](const auto& p) { return p.second->param(n) != v; });
+    if (varies) varying.push_back(n);
+    else common += " --" + n + " " + v;
+  }
+  out << "cases: " << common << "\n";
+  const auto ratio = [](double x, double y) { return y > 0 ? fixed(x / y, 3) : std::string("-"); };
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [ra, rb] : pairs) {
+    std::string label = rb->case_name != pairs.front().second->case_name ? rb->case_name + " " : "";
+    label += varying.empty() ? "(all)" : rb->label(varying);
+    rows.push_back({label, number(ra->stats.median * 1e3), number(rb->stats.median * 1e3),
+                    ratio(rb->stats.median, ra->stats.median), ratio(rb->tokens_per_second(), ra->tokens_per_second()),
+                    ratio(rb->peak_above_start_bytes, ra->peak_above_start_bytes),
+                    fixed(100 * ra->stats.spread(), 1) + "/" + fixed(100 * rb->stats.spread(), 1)});
   }
   print_rows(out, {"case", "A_ms", "B_ms", "time_B/A", "tokens/s_B/A", "work_B/A", "spread_%_A/B"}, rows);
   out << rows.size() << " of " << b.size() << " cases of B matched (time_B/A < 1: B faster)\n";
@@ -222,8 +235,18 @@ std::string write_plot(const std::string& png_path, const std::vector<CaseResult
                        const std::vector<std::string>& swept) {
   if (swept.empty() || results.empty()) return "--plot: nothing swept, no plot";
   const std::string stem = png_path.substr(0, png_path.size() - 4), dat = stem + ".dat", gp = stem + ".gp";
-  const std::string& x = swept.front();
-  const std::vector<std::string> others(swept.begin() + 1, swept.end());
+  // x: the first swept parameter with numeric values (else the first); the others make series.
+  const auto numeric = [&](const std::string& name) {
+    return std::all_of(results.begin(), results.end(), [&](const CaseResult& r) {
+      const std::string& v = r.param(name);
+      return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+    });
+  };
+  const auto x_it = std::find_if(swept.begin(), swept.end(), numeric);
+  const std::string x = x_it == swept.end() ? swept.front() : *x_it;
+  std::vector<std::string> others;
+  for (const auto& n : swept)
+    if (n != x) others.push_back(n);
   // One series per combination of the other swept parameters, in first-seen order.
   std::vector<std::string> series;
   std::map<std::string, std::vector<const CaseResult*>> points;
@@ -244,10 +267,7 @@ std::string write_plot(const std::string& png_path, const std::vector<CaseResult
           << r->peak_above_start_bytes / kMiB << " " << r->tokens_per_second() << " " << r->gflops() << "\n";
     }
   }
-  const bool numeric_x = std::all_of(results.begin(), results.end(), [&](const CaseResult& r) {
-    const std::string& v = r.param(x);
-    return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
-  });
+  const bool numeric_x = numeric(x);
   {
     std::ofstream g(gp);
     if (!g) throw IoError(mnemo::detail::cat("mnemo-bench: cannot open '", gp, "' for writing (--plot)"));

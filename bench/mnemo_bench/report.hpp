@@ -54,8 +54,8 @@ int print_comparison(std::ostream& out, const std::vector<CaseResult>& a, const 
                      const std::string& name_a, const std::string& name_b);
 
 /// Writes `png_path` minus ".png" + ".dat" (one block per series) and + ".gp" (the gnuplot
-/// script: median time and peak memory over the first swept parameter, one line per combination
-/// of the others), then runs gnuplot when it is on PATH. Returns a line saying what was written.
+/// script: median time and peak memory over the first swept parameter with numeric values, one
+/// line per combination of the others), then runs gnuplot when it is on PATH. Returns a line saying what was written.
 std::string write_plot(const std::string& png_path, const std::vector<CaseResult>& results,
                        const std::vector<std::string>& swept);
 
