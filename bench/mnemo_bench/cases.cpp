@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <memory>
@@ -313,6 +314,13 @@ Workload make_workload(const std::string& name, const Point& p) {
   throw UsageError(mnemo::detail::cat("unknown case '", name, "', expected one of: ", case_names()));
 }
 
+/// CPU time of the whole process (every thread), in seconds.
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
 /// The GEMM ceiling per (dtype, threads), measured once per run.
 std::map<std::pair<std::string, int>, double>& ceilings() {
   static std::map<std::pair<std::string, int>, double> c;
@@ -362,7 +370,11 @@ CaseResult run_point(const Invocation& inv, const Point& p, size_t index, size_t
         last_line = now;
       }
     };
+  const double cpu_start = process_cpu_seconds();
   const auto times = bench::time_repetitions(w.body, options);
+  // Rep 0 ran one call; the others calls_per_repetition each.
+  const double calls = 1.0 + static_cast<double>(settings.repetitions - 1) * static_cast<double>(times.calls_per_repetition);
+  r.cpu_seconds_per_call = (process_cpu_seconds() - cpu_start) / calls;
   r.seconds = times.seconds_per_call;
   r.stats = bench::summarize(r.seconds);
   r.calls_per_repetition = times.calls_per_repetition;

@@ -95,7 +95,7 @@ void print_table(std::ostream& out, const std::vector<CaseResult>& results, cons
     out << "\n";
   }
   std::vector<std::string> header = swept;
-  for (const char* h : {"median_ms", "spread_%", "min_ms", "max_ms", "reps", "tokens/s", "GFLOP/s", "%ceiling",
+  for (const char* h : {"median_ms", "spread_%", "min_ms", "max_ms", "reps", "cpu_ms", "tokens/s", "GFLOP/s", "%ceiling",
                         "peak_MiB", "work_MiB", "state_KiB/stream"})
     header.emplace_back(h);
   std::vector<std::vector<std::string>> rows;
@@ -107,6 +107,7 @@ void print_table(std::ostream& out, const std::vector<CaseResult>& results, cons
     row.push_back(number(r.stats.min * 1e3));
     row.push_back(number(r.stats.max * 1e3));
     row.push_back(std::to_string(r.stats.count) + "x" + std::to_string(r.calls_per_repetition));
+    row.push_back(number(r.cpu_seconds_per_call * 1e3));
     row.push_back(number(r.tokens_per_second()));
     row.push_back(number(r.gflops()));
     row.push_back(r.gemm_ceiling_gflops > 0 ? fixed(100 * r.ceiling_fraction(), 1) : "-");
@@ -135,6 +136,7 @@ void write_json(const std::string& path, const std::vector<CaseResult>& results,
     j["max_s"] = r.stats.max;
     j["spread"] = r.stats.spread();
     j["calls_per_repetition"] = r.calls_per_repetition;
+    j["cpu_s_per_call"] = r.cpu_seconds_per_call;
     j["threads"] = r.threads;
     j["tokens_per_call"] = r.tokens_per_call;
     j["tokens_per_s"] = r.tokens_per_second();
@@ -177,6 +179,7 @@ std::vector<CaseResult> read_json(const std::string& path) {
       if (r.seconds.empty()) throw IoError(mnemo::detail::cat("'", path, "': a result of ", r.case_name, " has no samples"));
       r.stats = mnemo::bench::summarize(r.seconds);
       r.calls_per_repetition = j.at("calls_per_repetition").get<int64_t>();
+      r.cpu_seconds_per_call = j.at("cpu_s_per_call").get<double>();
       r.threads = j.at("threads").get<int>();
       r.tokens_per_call = j.at("tokens_per_call").get<double>();
       r.flops_per_call = j.at("flops_per_call").get<double>();
@@ -259,12 +262,13 @@ std::string write_plot(const std::string& png_path, const std::vector<CaseResult
     std::ofstream d(dat);
     if (!d) throw IoError(mnemo::detail::cat("mnemo-bench: cannot open '", dat, "' for writing (--plot)"));
     d << "# mnemo-bench sweep over " << x << "; columns: " << x
-      << " median_ms min_ms max_ms peak_above_start_MiB tokens_per_s gflops\n";
+      << " median_ms min_ms max_ms peak_above_start_MiB tokens_per_s gflops cpu_ms\n";
     for (size_t i = 0; i < series.size(); ++i) {
       d << (i ? "\n\n" : "") << "# series: " << series[i] << "\n";
       for (const CaseResult* r : points[series[i]])
         d << r->param(x) << " " << r->stats.median * 1e3 << " " << r->stats.min * 1e3 << " " << r->stats.max * 1e3 << " "
-          << r->peak_above_start_bytes / kMiB << " " << r->tokens_per_second() << " " << r->gflops() << "\n";
+          << r->peak_above_start_bytes / kMiB << " " << r->tokens_per_second() << " " << r->gflops() << " "
+          << r->cpu_seconds_per_call * 1e3 << "\n";
     }
   }
   const bool numeric_x = numeric(x);
@@ -276,15 +280,18 @@ std::string write_plot(const std::string& png_path, const std::vector<CaseResult
       << "set multiplot layout 1,2 title '" << results.front().case_name << ": median time and peak working memory'\n"
       << "set grid\nset key top left\nset xlabel '" << x << "'\n";
     for (int panel = 0; panel < 2; ++panel) {
-      g << "set ylabel '" << (panel == 0 ? "median ms per call (bars: min-max)" : "peak working memory above start (MiB)")
+      g << "set ylabel '" << (panel == 0 ? "ms per call: median wall (bars: min-max), process CPU" : "peak working memory above start (MiB)")
         << "'\nplot ";
       for (size_t i = 0; i < series.size(); ++i) {
         g << (i ? ", \\\n     " : "") << "'" << dat << "' index " << i << " using ";
-        if (panel == 0)
-          g << (numeric_x ? "1:2:3:4" : "0:2:3:4:xtic(1)") << " with yerrorlines";
-        else
-          g << (numeric_x ? "1:5" : "0:5:xtic(1)") << " with linespoints";
-        g << " title '" << series[i] << "'";
+        if (panel == 0) {
+          g << (numeric_x ? "1:2:3:4" : "0:2:3:4:xtic(1)") << " with yerrorlines lc " << i + 1 << " title '" << series[i]
+            << " wall'";
+          g << ", \\\n     '" << dat << "' index " << i << " using " << (numeric_x ? "1:8" : "0:8:xtic(1)")
+            << " with linespoints dt 2 lc " << i + 1 << " title '" << series[i] << " CPU'";
+        } else {
+          g << (numeric_x ? "1:5" : "0:5:xtic(1)") << " with linespoints lc " << i + 1 << " title '" << series[i] << "'";
+        }
       }
       g << "\n";
     }

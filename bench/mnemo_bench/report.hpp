@@ -21,6 +21,7 @@ struct CaseResult {
   std::vector<double> seconds;        // seconds per call, one sample per repetition
   mnemo::bench::SampleStats stats;    // of `seconds`
   int64_t calls_per_repetition = 1;
+  double cpu_seconds_per_call = 0;    // process CPU time (all threads) over the timed calls, per call
   int threads = 0;                    // threads the CPU kernels could use
   double tokens_per_call = 0;
   double flops_per_call = 0;          // mnemo::bench formulas (docs/benchmarking.md)
