@@ -13,6 +13,8 @@
 #include <string>
 #include <utility>
 
+#include <unistd.h>
+
 #include "mnemo/bench/arena_peak.hpp"
 #include "mnemo/bench/flops.hpp"
 #include "mnemo/bench/gemm_ceiling.hpp"
@@ -44,6 +46,14 @@ bool is_built(const std::string& name, DtypeList<T, Ts...>) {
   if (name == Precision<T>::name) return true;
   if constexpr (sizeof...(Ts) > 0) return is_built(name, DtypeList<Ts...>{});
   return false;
+}
+
+/// sizeof the built type named `name` (0 if none is).
+template <class T, class... Ts>
+size_t element_bytes(const std::string& name, DtypeList<T, Ts...>) {
+  if (name == Precision<T>::name) return sizeof(T);
+  if constexpr (sizeof...(Ts) > 0) return element_bytes(name, DtypeList<Ts...>{});
+  return 0;
 }
 
 /// Calls f(T{}) for the built type named `name` (check_supported() ran before).
@@ -314,6 +324,46 @@ Workload make_workload(const std::string& name, const Point& p) {
   throw UsageError(mnemo::detail::cat("unknown case '", name, "', expected one of: ", case_names()));
 }
 
+/// A rough lower bound of the bytes a case holds at once (parameters, state, one step's
+/// activations; BPTT keeps every step's), from its dominant terms, so that a typo such as
+/// `--slots 16777216` is refused with a message instead of swapping the machine.
+double estimated_bytes(const std::string& name, const Point& p, double element_bytes) {
+  const auto get = [&](const char* n) {
+    for (const auto& [k, v] : p.values)
+      if (k == n) return static_cast<double>(std::stoll(v));
+    return 0.0;
+  };
+  const double B = get("batch"), d = get("d"), h = get("heads"), ff = get("ff"), V = get("vocab");
+  double elements = 0;
+  if (name == "attention") {
+    const double L = get("len"), K = p.str("kind") == "cross" ? get("keys") : L;
+    elements = 4 * d * d + B * (L + K) * d * 6 + B * h * L * K * (p.str("pass") == "train" ? 2 : 1);
+  } else if (name == "ltm") {
+    const double L = get("segment"), Q = get("queries"), N = get("basis"), M = get("samples");
+    elements = 6 * d * d + B * N * d + B * L * 3 * d + B * h * Q * N + N * N + (M + L) * N;
+  } else if (name == "infinite-step") {
+    const double L = get("segment"), N = get("basis"), M = get("samples"), S = get("stm-segments"), layers = get("layers");
+    elements = layers * (10 * d * d + 2 * d * ff) + V * d + B * layers * (N * d + S * L * d) +
+               B * L * (ff + 6 * d) + B * h * L * ((S + 1) * L + N) + N * N + (M + L) * N + B * L * V;
+  } else {  // the Memformer cases
+    const double L = get("segment"), K = get("slots"), layers = get("encoder-layers") + get("decoder-layers");
+    const double step = layers * (B * L * (ff + 8 * d) + B * h * L * (L + K)) + B * L * V;
+    const double steps = name == "rollout" && p.str("method") == "bptt" ? get("rollout") + 1 : 1;
+    elements = layers * (8 * d * d + 2 * d * ff) + V * d + B * K * d * (name == "rollout" ? get("rollout") + 1 : 1) +
+               steps * step;
+  }
+  return elements * element_bytes;
+}
+
+/// Throws UsageError when estimated_bytes() exceeds the machine's physical memory.
+void check_fits(const std::string& name, const Point& p, double element_bytes) {
+  const double need = estimated_bytes(name, p, element_bytes);
+  const double have = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  if (have > 0 && need > have)
+    throw UsageError(mnemo::detail::cat(name, ": this shape needs at least about ", need / (1 << 30), " GiB, expected it to fit in this machine's ",
+                                        have / (1 << 30), " GiB of memory (a typo in a size?)"));
+}
+
 /// CPU time of the whole process (every thread), in seconds.
 double process_cpu_seconds() {
   timespec t{};
@@ -405,6 +455,8 @@ void check_supported(const Invocation& inv) {
 
 std::vector<CaseResult> run_cases(const Invocation& inv) {
   check_supported(inv);
+  for (const Point& p : inv.points())
+    check_fits(inv.case_name, p, static_cast<double>(element_bytes(p.str("dtype"), BuiltDtypes{})));
   const auto points = inv.points();
   std::vector<CaseResult> out;
   for (size_t i = 0; i < points.size(); ++i) {

@@ -46,4 +46,5 @@ expect_usage_error "--segment: expected an integer" memformer-step --segment abc
 expect_usage_error "--dtype float16: this build has no CPU float16" attention --dtype half
 expect_usage_error "--backend cuda" attention --backend cuda
 expect_usage_error "is not divisible by heads" memformer-step --d 10 --heads 3 "${quick[@]}"
+expect_usage_error "memformer-step: this shape needs at least about" memformer-step --slots 16777216 --d 4096 "${quick[@]}"
 echo "mnemo-bench smoke run: ok"
