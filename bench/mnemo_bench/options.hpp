@@ -4,6 +4,7 @@
 //
 //   mnemo-bench CASE [--PARAM V[,V...]]... [--causal] [--repetitions N] [--warmup N]
 //               [--min-time S] [--gemm-n N] [--json FILE] [--plot FILE.png] [--quiet]
+//               [--config FILE]   (the same options from a file, one per line)
 //   mnemo-bench --compare A.json B.json
 //   mnemo-bench --help | --list | CASE --help
 //
@@ -16,6 +17,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -294,9 +296,42 @@ inline std::vector<std::string> parse_values(const ParamSpec& p, const std::stri
 }
 }  // namespace detail
 
-/// Parses argv[1..] (the program name excluded). Throws UsageError on anything it cannot use.
-inline Invocation parse(const std::vector<std::string>& args) {
+/// Replaces every `--config FILE` by the options the file holds: one per line, `name value`,
+/// `name=value` or a lone `name` for a switch (a leading "--" optional); '#' starts a comment.
+inline std::vector<std::string> expand_config_files(const std::vector<std::string>& args) {
   using mnemo::detail::cat;
+  std::vector<std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--config") {
+      out.push_back(args[i]);
+      continue;
+    }
+    if (i + 1 >= args.size()) throw UsageError("--config: expected a file name after it, got the end of the arguments");
+    const std::string& path = args[++i];
+    std::ifstream in(path);
+    if (!in) throw UsageError(cat("--config: expected a readable file, got '", path, "' (cannot open it)"));
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+      line = line.substr(0, line.find('#'));
+      std::istringstream words(line);
+      std::vector<std::string> w;
+      for (std::string word; words >> word;) w.push_back(word);
+      if (w.empty()) continue;
+      if (w.size() > 2)
+        throw UsageError(cat("--config ", path, " line ", number, ": expected 'name value', got '", line, "'"));
+      std::string name = w[0].rfind("--", 0) == 0 ? w[0] : "--" + w[0];
+      if (name == "--config") throw UsageError(cat("--config ", path, " line ", number, ": expected no nested --config"));
+      out.push_back(name);
+      if (w.size() == 2) out.push_back(w[1]);
+    }
+  }
+  return out;
+}
+
+/// Parses argv[1..] (the program name excluded). Throws UsageError on anything it cannot use.
+inline Invocation parse(const std::vector<std::string>& raw_args) {
+  using mnemo::detail::cat;
+  const std::vector<std::string> args = expand_config_files(raw_args);
   Invocation inv;
   if (args.empty()) throw UsageError(cat("expected a case (", case_names(), ") or --help, got no arguments"));
   const std::string& first = args[0];
@@ -325,7 +360,7 @@ inline Invocation parse(const std::vector<std::string>& args) {
     std::string out;
     for (const auto& p : spec->params) out += (out.empty() ? "--" : ", --") + p.name;
     for (const auto& f : spec->flags) out += ", --" + f;
-    return out + ", --repetitions, --warmup, --min-time, --gemm-n, --json, --plot, --quiet, --help";
+    return out + ", --repetitions, --warmup, --min-time, --gemm-n, --json, --plot, --quiet, --config, --help";
   };
 
   for (size_t i = 1; i < args.size(); ++i) {
@@ -424,6 +459,7 @@ inline std::string help_text(const CaseSpec* spec) {
          "  --json FILE       write every result (and every sample) as JSON\n"
          "  --plot FILE.png   draw a sweep: FILE.dat + FILE.gp, and FILE.png when gnuplot is installed\n"
          "  --quiet           no progress lines on stderr\n"
+         "  --config FILE     read options from FILE: one per line, 'name value' ('#' comments)\n"
          "exit status: 0 done, 1 a case failed while running, 2 bad arguments or an unsupported dtype/backend\n";
   return out.str();
 }

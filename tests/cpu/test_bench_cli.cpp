@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -124,6 +126,30 @@ TEST_CASE("mnemo-bench rejects bad arguments naming what it expected and what ca
   check_usage_error({"attention", "--json", ""}, "--json: expected a file name, got an empty string");
   check_usage_error({"--compare", "a.json"}, "--compare: expected two JSON files (A.json B.json), got 1");
   check_usage_error({"--compare", "a.json", "b.json", "c.json"}, "got 3");
+}
+
+TEST_CASE("mnemo-bench --config reads options from a file, one per line", "[bench_cli]") {
+  const auto path = std::filesystem::temp_directory_path() / "mnemo_bench_test_config.txt";
+  {
+    std::ofstream f(path);
+    f << "# a sweep over slots\n--slots 16,32\nd=128\n\nheads 2   # trailing comment\nquiet\n";
+  }
+  const auto inv = parse({"memformer-step", "--config", path.string(), "--segment", "32"});
+  CHECK(values_of(inv, "slots") == std::vector<std::string>{"16", "32"});
+  CHECK(values_of(inv, "d") == std::vector<std::string>{"128"});
+  CHECK(values_of(inv, "heads") == std::vector<std::string>{"2"});
+  CHECK(values_of(inv, "segment") == std::vector<std::string>{"32"});
+  CHECK_FALSE(inv.settings.progress);
+  // The file's options count as given: the command line may not repeat them.
+  check_usage_error({"memformer-step", "--config", path.string(), "--d", "64"}, "--d: given twice");
+  {
+    std::ofstream f(path);
+    f << "slots 16 32\n";
+  }
+  check_usage_error({"memformer-step", "--config", path.string()}, "line 1: expected 'name value', got 'slots 16 32'");
+  std::filesystem::remove(path);
+  check_usage_error({"memformer-step", "--config", path.string()}, "--config: expected a readable file, got '");
+  check_usage_error({"memformer-step", "--config"}, "--config: expected a file name after it, got the end of the arguments");
 }
 
 TEST_CASE("FLOP formulas match a hand count of one small shape", "[bench_cli][flops]") {
