@@ -422,9 +422,7 @@ CaseResult run_point(const Invocation& inv, const Point& p, size_t index, size_t
     };
   const double cpu_start = process_cpu_seconds();
   const auto times = bench::time_repetitions(w.body, options);
-  // Rep 0 ran one call; the others calls_per_repetition each.
-  const double calls = 1.0 + static_cast<double>(settings.repetitions - 1) * static_cast<double>(times.calls_per_repetition);
-  r.cpu_seconds_per_call = (process_cpu_seconds() - cpu_start) / calls;
+  r.cpu_seconds_per_call = (process_cpu_seconds() - cpu_start) / static_cast<double>(times.calls_made);
   r.seconds = times.seconds_per_call;
   r.stats = bench::summarize(r.seconds);
   r.calls_per_repetition = times.calls_per_repetition;

@@ -160,7 +160,7 @@ inline const std::map<std::string, std::pair<std::string, std::pair<std::string,
 struct RunSettings {
   int repetitions = 5;         // timed samples
   int warmup = 1;              // untimed calls first
-  double min_time = 0.05;      // seconds: a repetition repeats the call at least this long
+  double min_time = 0.05;      // seconds: a repetition repeats the call to last at least this long
   int64_t gemm_n = 1024;       // n of the n³ GEMM ceiling; 0: not measured
   std::string json;            // write the results here ("" : no JSON)
   std::string plot;            // FILE.png: write FILE.dat, FILE.gp and, with gnuplot, FILE.png

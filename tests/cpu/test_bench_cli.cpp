@@ -229,6 +229,7 @@ TEST_CASE("bench::time_repetitions: warm-up, repetitions, calls per repetition",
   CHECK(calls == 5);
   CHECK(t.seconds_per_call.size() == 3);
   CHECK(t.calls_per_repetition == 1);
+  CHECK(t.calls_made == 3);
   CHECK(reported == 3);
   // A call far shorter than min_seconds is repeated within each later repetition.
   options.min_seconds = 1e-3;
@@ -236,7 +237,9 @@ TEST_CASE("bench::time_repetitions: warm-up, repetitions, calls per repetition",
   calls = 0;
   const auto r = mnemo::bench::time_repetitions([&] { ++calls; }, options);
   CHECK(r.calls_per_repetition > 1);
-  CHECK(calls == 2 + 1 + 2 * r.calls_per_repetition);
+  CHECK(calls == 2 + 1 + 3 * r.calls_per_repetition);  // warm-up, the sizing call, 3 repetitions
+  CHECK(r.calls_made == 1 + 3 * r.calls_per_repetition);
+  CHECK(r.seconds_per_call.size() == 3);
   options.repetitions = 0;
   CHECK_THROWS_AS(mnemo::bench::time_repetitions([] {}, options), mnemo::ValueError);
 }

@@ -1,7 +1,7 @@
 // mnemo/bench/repeat_timer.hpp — times a callable the way mnemo-bench does, for programs that do
 // not use Google Benchmark: warm-up calls (they fill the arena's cache and the thread pool), then
-// repetitions of wall-clock time; each repetition repeats the call until it lasts at least
-// min_seconds and reports the seconds per call.
+// repetitions of wall-clock time; each repetition repeats the call often enough to last at least
+// min_seconds (sized from one timed call first) and reports the seconds per call.
 //
 //   auto t = mnemo::bench::time_repetitions([&] { model.step(state, segment); }, {});
 //   auto s = mnemo::bench::summarize(t.seconds_per_call);
@@ -28,11 +28,14 @@ struct RepeatOptions {
 /// What time_repetitions() measured.
 struct RepeatTimes {
   std::vector<double> seconds_per_call;  // one sample per repetition
-  int64_t calls_per_repetition = 1;      // chosen from the first timed call and min_seconds
+  int64_t calls_per_repetition = 1;      // sized so that a repetition lasts at least min_seconds
+  int64_t calls_made = 0;                // every call after the warm-up (the sizing call included)
 };
 
-/// Calls `body` options.warmup times, then times options.repetitions repetitions. Throws
-/// ValueError for repetitions < 1, warmup < 0 or a negative min_seconds.
+/// Calls `body` options.warmup times; with min_seconds > 0, times one more call to size the
+/// repetitions (not a sample); then times options.repetitions repetitions of
+/// calls_per_repetition calls each. Throws ValueError for repetitions < 1, warmup < 0 or a
+/// negative min_seconds.
 template <class Body>
 RepeatTimes time_repetitions(Body&& body, const RepeatOptions& options) {
   require<ValueError>(options.repetitions >= 1, "bench::time_repetitions: repetitions = ", options.repetitions,
@@ -41,19 +44,22 @@ RepeatTimes time_repetitions(Body&& body, const RepeatOptions& options) {
   require<ValueError>(options.min_seconds >= 0, "bench::time_repetitions: min_seconds = ", options.min_seconds,
                       ", expected >= 0");
   using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   for (int i = 0; i < options.warmup; ++i) body();
   RepeatTimes out;
+  if (options.min_seconds > 0) {
+    const auto t0 = Clock::now();
+    body();
+    const double once = seconds_since(t0);
+    ++out.calls_made;
+    if (once < options.min_seconds) out.calls_per_repetition = static_cast<int64_t>(options.min_seconds / (once > 0 ? once : 1e-9)) + 1;
+  }
   for (int r = 0; r < options.repetitions; ++r) {
     const auto t0 = Clock::now();
     for (int64_t c = 0; c < out.calls_per_repetition; ++c) body();
-    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    out.seconds_per_call.push_back(seconds / static_cast<double>(out.calls_per_repetition));
+    out.seconds_per_call.push_back(seconds_since(t0) / static_cast<double>(out.calls_per_repetition));
+    out.calls_made += out.calls_per_repetition;
     if (options.on_repetition) options.on_repetition(r, out.seconds_per_call.back());
-    if (r == 0 && seconds < options.min_seconds) {
-      // Size the later repetitions from the first; the first sample stays (one call) as measured.
-      const double per_call = seconds > 0 ? seconds : 1e-9;
-      out.calls_per_repetition = static_cast<int64_t>(options.min_seconds / per_call) + 1;
-    }
   }
   return out;
 }
