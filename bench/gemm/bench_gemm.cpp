@@ -10,10 +10,13 @@
 //    (OpenBLAS and BLIS pthread builds, oneDNN's OpenMP; 2 threads), once per product of the
 //    batch: the alternative to mnemo's split. Only in builds of those providers; with a serial
 //    build of OpenBLAS or BLIS it measures one thread.
-//  BM_GemmBf16/<shape>: oneDNN's matmul primitive in bf16 (fp32 accumulation and output, the
-//    weights' layout left to oneDNN, reordered once outside the loop), 2 OpenMP threads with
-//    passive waits expected from OMP_WAIT_POLICY. Only in the oneDNN build; measured, not used by
-//    mnemo.
+//  BM_GemmBf16/<shape>: bf16 operands, fp32 accumulation and output; measured, not used by mnemo.
+//    oneDNN build only: the matmul primitive (the weights' layout left to oneDNN, reordered once
+//    outside the loop), as many OpenMP threads as mnemo's pool has, passive waits expected from
+//    OMP_WAIT_POLICY. Debian's OpenBLAS 0.3.21 is built without bf16 (its cblas.h declares
+//    cblas_sbgemm, the library does not export it).
+//  BM_GemmPacked/<shape>: the same matmul primitive in fp32, B packed once outside the loop:
+//    whether packing a weight that does not change once would pay over dnnl_sgemm.
 //
 // Shapes (fp32, row-major; "T" = the operand is used transposed):
 //   step_*  streaming Memformer step, B1 L64 d256 h4, FFN 1024, 64 memory slots, vocab 256
@@ -94,9 +97,13 @@ void set_rate(benchmark::State& state, const Shape& s) {
 void BM_Gemm(benchmark::State& state, Shape s) {
   Operands x(s);
   auto& ctx = BackendTraits<Cpu>::default_context();
-  for (auto _ : state) {
+  auto call = [&] {
     BackendTraits<Cpu>::gemm<float>(ctx, s.ta, s.tb, s.m, s.n, s.k, 1.0f, x.a.data(), x.lda, x.sa, x.b.data(), x.ldb,
                                     x.sb, 0.0f, x.c.data(), x.ldc, x.sc, s.batch);
+  };
+  call();  // warm-up: a provider's one-time setup (oneDNN generates its kernels on the first call)
+  for (auto _ : state) {
+    call();
     benchmark::DoNotOptimize(x.c.data());
     benchmark::ClobberMemory();
   }
@@ -148,9 +155,13 @@ class OwnThreads {
 void BM_GemmOwnThreads(benchmark::State& state, Shape s) {
   Operands x(s);
   OwnThreads threads;
-  for (auto _ : state) {
+  auto call = [&] {
     for (int64_t p = 0; p < s.batch; ++p)
       OwnThreads::gemm(s, x.a.data() + p * x.sa, x.lda, x.b.data() + p * x.sb, x.ldb, x.c.data() + p * x.sc, x.ldc);
+  };
+  call();  // warm-up
+  for (auto _ : state) {
+    call();
     benchmark::DoNotOptimize(x.c.data());
     benchmark::ClobberMemory();
   }
@@ -159,18 +170,21 @@ void BM_GemmOwnThreads(benchmark::State& state, Shape s) {
 #endif
 
 #if defined(MNEMO_CPU_GEMM_ONEDNN)
-/// bf16 × bf16 → fp32 on oneDNN's matmul primitive: [batch, m, k] · [batch, k, n].
-void BM_GemmBf16(benchmark::State& state, Shape s) {
+/// Src × weights → fp32 on oneDNN's matmul primitive, [batch, m, k] · [batch, k, n], the weights
+/// (B) reordered once into the layout oneDNN picks: Src = bf16 (BM_GemmBf16), or f32
+/// (BM_GemmPacked: what packing a constant B once would give over dnnl_sgemm).
+template <dnnl::memory::data_type Src>
+void matmul_packed(benchmark::State& state, const Shape& s) {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
-  omp_set_num_threads(2);
+  omp_set_num_threads(cpu::num_threads());  // mnemo's thread count (OMP_NUM_THREADS)
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
   const dnnl::memory::dims a_dims{s.batch, s.m, s.k}, b_dims{s.batch, s.k, s.n}, c_dims{s.batch, s.m, s.n};
   // Transposed operands are strided views: op(A) of a stored k×m is [m, k] with strides (1, m).
-  const dnnl::memory::desc a_md(a_dims, dt::bf16, s.ta == N ? tag::abc : tag::acb);
-  const dnnl::memory::desc b_any(b_dims, dt::bf16, tag::any);
-  const dnnl::memory::desc b_plain(b_dims, dt::bf16, s.tb == N ? tag::abc : tag::acb);
+  const dnnl::memory::desc a_md(a_dims, Src, s.ta == N ? tag::abc : tag::acb);
+  const dnnl::memory::desc b_any(b_dims, Src, tag::any);
+  const dnnl::memory::desc b_plain(b_dims, Src, s.tb == N ? tag::abc : tag::acb);
   const dnnl::memory::desc c_md(c_dims, dt::f32, tag::abc);
   const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_any, c_md), engine);
   Operands x(s);
@@ -181,14 +195,18 @@ void BM_GemmBf16(benchmark::State& state, Shape s) {
   dnnl::reorder(b32, b16).execute(stream, b32, b16);
   dnnl::reorder(b16, bw).execute(stream, b16, bw);  // the weights' packing, once
   dnnl::matmul mm(pd);
+  mm.execute(stream, {{DNNL_ARG_SRC, a16}, {DNNL_ARG_WEIGHTS, bw}, {DNNL_ARG_DST, c}});  // warm-up
+  stream.wait();
   for (auto _ : state) {
     mm.execute(stream, {{DNNL_ARG_SRC, a16}, {DNNL_ARG_WEIGHTS, bw}, {DNNL_ARG_DST, c}});
     stream.wait();
     benchmark::DoNotOptimize(x.c.data());
   }
   set_rate(state, s);
-  state.SetLabel("onednn-bf16");
 }
+
+void BM_GemmBf16(benchmark::State& state, Shape s) { matmul_packed<dnnl::memory::data_type::bf16>(state, s); }
+void BM_GemmPacked(benchmark::State& state, Shape s) { matmul_packed<dnnl::memory::data_type::f32>(state, s); }
 #endif
 
 const bool registered = [] {
@@ -206,6 +224,10 @@ const bool registered = [] {
 #endif
 #if defined(MNEMO_CPU_GEMM_ONEDNN)
     benchmark::RegisterBenchmark((std::string("BM_GemmBf16/") + s.name).c_str(), BM_GemmBf16, s)
+        ->UseRealTime()
+        ->MinTime(seconds)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark((std::string("BM_GemmPacked/") + s.name).c_str(), BM_GemmPacked, s)
         ->UseRealTime()
         ->MinTime(seconds)
         ->Unit(benchmark::kMicrosecond);

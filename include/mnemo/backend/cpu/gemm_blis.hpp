@@ -13,6 +13,7 @@
 #include <blis.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "mnemo/backend/cpu/gemm_provider_shape.hpp"
 #include "mnemo/backend/primitives.hpp"
@@ -34,25 +35,22 @@ inline void one_thread_per_call() {
 inline trans_t op(Trans t) { return t == Trans::N ? BLIS_NO_TRANSPOSE : BLIS_TRANSPOSE; }
 }  // namespace blis_detail
 
-/// C = alpha·op(A)·op(B) + beta·C (row-major: row stride ld, column stride 1) on bli_sgemm;
-/// false (nothing written) when the product does not fit blas_accepts.
-inline bool gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+/// C = alpha·op(A)·op(B) + beta·C (row-major: row stride ld, column stride 1) on bli_sgemm
+/// (float) or bli_dgemm (double); false (nothing written) when the product does not fit
+/// blas_accepts.
+template <class T>
+  requires std::is_same_v<T, float> || std::is_same_v<T, double>
+bool gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
   if (!blas_accepts(ta, tb, m, n, k, lda, ldb, ldc)) return false;
   blis_detail::one_thread_per_call();
+  constexpr auto bli_gemm = [] {
+    if constexpr (std::is_same_v<T, float>) return &bli_sgemm;
+    else return &bli_dgemm;
+  }();
   // BLIS 0.9's typed API takes non-const pointers; it does not write A, B, alpha or beta.
-  bli_sgemm(blis_detail::op(ta), blis_detail::op(tb), m, n, k, &alpha, const_cast<float*>(A), lda, 1,
-            const_cast<float*>(B), ldb, 1, &beta, C, ldc, 1);
-  return true;
-}
-
-/// The double version of gemm(), on bli_dgemm.
-inline bool gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, double alpha, const double* A, int64_t lda,
-                 const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  if (!blas_accepts(ta, tb, m, n, k, lda, ldb, ldc)) return false;
-  blis_detail::one_thread_per_call();
-  bli_dgemm(blis_detail::op(ta), blis_detail::op(tb), m, n, k, &alpha, const_cast<double*>(A), lda, 1,
-            const_cast<double*>(B), ldb, 1, &beta, C, ldc, 1);
+  bli_gemm(blis_detail::op(ta), blis_detail::op(tb), m, n, k, &alpha, const_cast<T*>(A), lda, 1, const_cast<T*>(B),
+           ldb, 1, &beta, C, ldc, 1);
   return true;
 }
 

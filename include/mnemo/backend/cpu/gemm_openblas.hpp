@@ -13,6 +13,7 @@
 #include <cblas.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "mnemo/backend/cpu/gemm_provider_shape.hpp"
 #include "mnemo/backend/primitives.hpp"
@@ -34,26 +35,21 @@ inline void one_thread_per_call() {
 inline CBLAS_TRANSPOSE op(Trans t) { return t == Trans::N ? CblasNoTrans : CblasTrans; }
 }  // namespace openblas_detail
 
-/// C = alpha·op(A)·op(B) + beta·C (row-major) on cblas_sgemm; false (nothing written) when the
-/// product does not fit CBLAS's rules (blas_accepts).
-inline bool gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+/// C = alpha·op(A)·op(B) + beta·C (row-major) on cblas_sgemm (float) or cblas_dgemm (double);
+/// false (nothing written) when the product does not fit CBLAS's rules (blas_accepts).
+template <class T>
+  requires std::is_same_v<T, float> || std::is_same_v<T, double>
+bool gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
   if (!blas_accepts(ta, tb, m, n, k, lda, ldb, ldc)) return false;
   openblas_detail::one_thread_per_call();
-  cblas_sgemm(CblasRowMajor, openblas_detail::op(ta), openblas_detail::op(tb), static_cast<blasint>(m),
-              static_cast<blasint>(n), static_cast<blasint>(k), alpha, A, static_cast<blasint>(lda), B,
-              static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
-  return true;
-}
-
-/// The double version of gemm(), on cblas_dgemm.
-inline bool gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, double alpha, const double* A, int64_t lda,
-                 const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  if (!blas_accepts(ta, tb, m, n, k, lda, ldb, ldc)) return false;
-  openblas_detail::one_thread_per_call();
-  cblas_dgemm(CblasRowMajor, openblas_detail::op(ta), openblas_detail::op(tb), static_cast<blasint>(m),
-              static_cast<blasint>(n), static_cast<blasint>(k), alpha, A, static_cast<blasint>(lda), B,
-              static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
+  constexpr auto cblas_gemm = [] {
+    if constexpr (std::is_same_v<T, float>) return &cblas_sgemm;
+    else return &cblas_dgemm;
+  }();
+  cblas_gemm(CblasRowMajor, openblas_detail::op(ta), openblas_detail::op(tb), static_cast<blasint>(m),
+             static_cast<blasint>(n), static_cast<blasint>(k), alpha, A, static_cast<blasint>(lda), B,
+             static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
   return true;
 }
 
