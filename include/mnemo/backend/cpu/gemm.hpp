@@ -2,15 +2,32 @@
 //   C[b] = alpha · op(A[b]) · op(B[b]) + beta · C[b],   b = 0..batch-1
 // op(A) is m×k, op(B) is k×n, C is m×n; X[b] starts at X + b·strideX; ld* are row strides.
 // beta == 0 never reads C (it may hold garbage or NaN).
+//
+// The kernel each block runs on is chosen at build time (CMake option MNEMO_CPU_GEMM, which sets
+// one MNEMO_CPU_GEMM_<PROVIDER> definition): Eigen's own (the default, no dependency), OpenBLAS,
+// BLIS or oneDNN, each in its own header. A provider declines what it cannot do (oneDNN has no
+// double GEMM; BLAS rules on sizes and strides, gemm_provider_shape.hpp): Eigen runs those.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include <Eigen/Core>
 
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/primitives.hpp"
+
+#if defined(MNEMO_CPU_GEMM_OPENBLAS) + defined(MNEMO_CPU_GEMM_BLIS) + defined(MNEMO_CPU_GEMM_ONEDNN) > 1
+#error "mnemo: define at most one MNEMO_CPU_GEMM_<PROVIDER> (CMake option MNEMO_CPU_GEMM)"
+#endif
+#if defined(MNEMO_CPU_GEMM_OPENBLAS)
+#include "mnemo/backend/cpu/gemm_openblas.hpp"
+#elif defined(MNEMO_CPU_GEMM_BLIS)
+#include "mnemo/backend/cpu/gemm_blis.hpp"
+#elif defined(MNEMO_CPU_GEMM_ONEDNN)
+#include "mnemo/backend/cpu/gemm_onednn.hpp"
+#endif
 
 namespace mnemo::cpu {
 
@@ -39,9 +56,25 @@ void eigen_kernel(int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t 
                                                          nullptr);
 }
 
+/// Hands C = alpha·op(A)·op(B) + beta·C to the configured provider; false when there is none
+/// (Eigen's build), the type is neither float nor double, or the provider declined.
+template <class T>
+bool provider_gemm([[maybe_unused]] Trans ta, [[maybe_unused]] Trans tb, [[maybe_unused]] int64_t m,
+                   [[maybe_unused]] int64_t n, [[maybe_unused]] int64_t k, [[maybe_unused]] T alpha,
+                   [[maybe_unused]] const T* A, [[maybe_unused]] int64_t lda, [[maybe_unused]] const T* B,
+                   [[maybe_unused]] int64_t ldb, [[maybe_unused]] T beta, [[maybe_unused]] T* C,
+                   [[maybe_unused]] int64_t ldc) {
+#if defined(MNEMO_CPU_GEMM_OPENBLAS) || defined(MNEMO_CPU_GEMM_BLIS) || defined(MNEMO_CPU_GEMM_ONEDNN)
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
+    return provider::gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+  return false;
+}
+
 template <class T>
 void gemm_single(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A,
                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (k > 0 && alpha != T(0) && provider_gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)) return;
   MatrixMap<T> c(C, m, n, Eigen::OuterStride<>(ldc));
   if (beta == T(0)) c.setZero();  // never reads C
   else if (beta != T(1)) c *= beta;
@@ -54,14 +87,25 @@ void gemm_single(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, c
 }
 }  // namespace detail
 
+/// The library behind gemm_strided_batched's kernel: "eigen", "openblas", "blis" or "onednn"
+/// (CMake option MNEMO_CPU_GEMM).
+inline constexpr const char* gemm_provider_name() {
+#if defined(MNEMO_CPU_GEMM_OPENBLAS) || defined(MNEMO_CPU_GEMM_BLIS) || defined(MNEMO_CPU_GEMM_ONEDNN)
+  return provider::kGemmName;
+#else
+  return "eigen";
+#endif
+}
+
 /// Rows (or columns) below which a product is not split between threads.
 inline constexpr int64_t kGemmMinSplit = 16;
 
 // Threading: mnemo splits the work itself, into the products of the batch and, when there are
 // fewer products than threads, blocks of rows (or of columns, when n > m) of each product; one
-// job of mnemo's thread pool per call (cpu/thread_pool.hpp), each block on Eigen's kernel on one
-// thread. Eigen's own GEMM threading (OpenMP) makes its threads wait on each other by spinning,
-// so on a loaded machine a spinning thread holds the core its partner needs.
+// job of mnemo's thread pool per call (cpu/thread_pool.hpp), each block on Eigen's kernel (or the
+// provider's, asked for one thread per call) on one thread. Eigen's own GEMM threading (OpenMP)
+// makes its threads wait on each other by spinning, so on a loaded machine a spinning thread
+// holds the core its partner needs.
 template <class T>
 void gemm_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha,
                           const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
