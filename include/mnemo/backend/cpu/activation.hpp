@@ -1,7 +1,8 @@
 // mnemo/backend/cpu/activation.hpp — fused bias + activation over [rows, cols].
 //   forward:  y = act(x + bias)                           (bias nullable; y may alias x)
 //   backward: dx = dy ⊙ act'(x + bias),  dbias += Σ_rows dx   (dbias nullable)
-// GELU is the exact form 0.5·z·(1 + erf(z/√2)); its derivative Φ(z) + z·φ(z).
+// GELU is the erf form 0.5·z·(1 + erf(z/√2)); its derivative Φ(z) + z·φ(z). Float rows use
+// Eigen's vectorised erf and exp (cpu/gelu_float.hpp, a few ulp); double the scalar libm ones.
 #pragma once
 
 #include <algorithm>
