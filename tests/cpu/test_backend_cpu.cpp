@@ -89,6 +89,8 @@ TEMPLATE_TEST_CASE("gemm: all transposes, batches, padded strides, alpha/beta, b
       {7, 3, 0, 2, 0.5, 0.0, true},    // k = 0, beta = 0: C = 0
       {70, 65, 33, 1, 0.9, 0.5, false},  // one product (Eigen's own threading)
       {16, 16, 16, 8, 1.0, 1.0, false},  // many products (parallel_for over the batch)
+      {64, 40, 37, 2, 0.8, 0.0, true},    // small-matrix kernel: 6-row blocks + 4, panels 16+16+8
+      {13, 27, 70, 3, 1.1, 0.6, false},   // small-matrix kernel: rows 6+6+1, columns 16+8+3
   };
   int case_id = 0;
   for (const Case& c : cases) {

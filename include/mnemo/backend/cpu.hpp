@@ -25,6 +25,7 @@
 #include "mnemo/backend/cpu/normalize.hpp"
 #include "mnemo/backend/cpu/reduce.hpp"
 #include "mnemo/backend/cpu/sigmoid_gate.hpp"
+#include "mnemo/backend/cpu/small_gemm.hpp"
 #include "mnemo/backend/cpu/softmax.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/backend/tags.hpp"
@@ -63,6 +64,9 @@ struct BackendTraits<Cpu> {
                    compute_t<T> alpha, const T* A, int64_t lda, int64_t stride_a, const T* B,
                    int64_t ldb, int64_t stride_b, compute_t<T> beta, T* C, int64_t ldc,
                    int64_t stride_c, int64_t batch) {
+    // Few rows (the streaming path): the unpacked small-matrix kernel, when it applies.
+    if (cpu::small_gemm<T>(ta, tb, m, n, k, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c, batch))
+      return;
     cpu::gemm_strided_batched<T>(ta, tb, m, n, k, alpha, A, lda, stride_a, B, ldb, stride_b,
                                  beta, C, ldc, stride_c, batch);
   }

@@ -1,15 +1,18 @@
 // mnemo/backend/cpu/activation.hpp — fused bias + activation over [rows, cols].
 //   forward:  y = act(x + bias)                           (bias nullable; y may alias x)
 //   backward: dx = dy ⊙ act'(x + bias),  dbias += Σ_rows dx   (dbias nullable)
-// GELU is the exact form 0.5·z·(1 + erf(z/√2)); its derivative Φ(z) + z·φ(z).
+// GELU is the erf form 0.5·z·(1 + erf(z/√2)); its derivative Φ(z) + z·φ(z). Float rows use
+// Eigen's vectorised erf and exp (cpu/gelu_float.hpp, a few ulp); double the scalar libm ones.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "mnemo/backend/activation_functions.hpp"
+#include "mnemo/backend/cpu/gelu_float.hpp"
 #include "mnemo/backend/cpu/layer_norm.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/primitives.hpp"
@@ -25,6 +28,15 @@ template <class T>
 void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols,
                              Activation act) {
   using C = compute_t<T>;
+  if constexpr (std::is_same_v<T, float>) {
+    if (act == Activation::Gelu) {  // vectorised erf (cpu/gelu_float.hpp)
+      parallel_for(rows, 4 * cols, [&](int64_t begin, int64_t end) {
+        detail::FloatRow z(cols);
+        for (int64_t r = begin; r < end; ++r) detail::gelu_row_forward(x + r * cols, bias, y + r * cols, cols, z);
+      });
+      return;
+    }
+  }
   parallel_for(rows, (act == Activation::Gelu ? 20 : 2) * cols, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * cols;
@@ -44,7 +56,20 @@ void bias_activation_backward(const T* x, const T* bias, const T* dy, T* dx, T* 
   using A = accumulate_t<T>;
   const int64_t blocks = (rows + kReduceBlockRows - 1) / kReduceBlockRows;
   std::vector<A> part(dbias ? static_cast<size_t>(blocks * cols) : 0, A(0));
+  constexpr bool kFloatGelu = std::is_same_v<T, float> && std::is_same_v<A, float>;
   parallel_for(blocks, kReduceBlockRows * 24 * cols, [&](int64_t b0, int64_t b1) {
+    if constexpr (kFloatGelu) {
+      if (act == Activation::Gelu) {  // vectorised erf and exp (cpu/gelu_float.hpp)
+        detail::FloatRow z(cols);
+        for (int64_t blk = b0; blk < b1; ++blk) {
+          const int64_t r_end = std::min(rows, (blk + 1) * kReduceBlockRows);
+          float* pb = dbias ? part.data() + blk * cols : nullptr;
+          for (int64_t r = blk * kReduceBlockRows; r < r_end; ++r)
+            detail::gelu_row_backward(x + r * cols, bias, dy + r * cols, dx + r * cols, pb, cols, z);
+        }
+        return;
+      }
+    }
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t r_end = std::min(rows, (blk + 1) * kReduceBlockRows);
       for (int64_t r = blk * kReduceBlockRows; r < r_end; ++r) {
