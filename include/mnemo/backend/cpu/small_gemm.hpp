@@ -40,7 +40,8 @@ namespace mnemo::cpu {
 inline constexpr int64_t kSmallGemmMaxRows = 128;
 
 /// Whether the kernel is used: the CPU runs AVX2 and FMA, the build does not already give them to
-/// Eigen (unless MNEMO_SMALL_GEMM=1), and MNEMO_SMALL_GEMM is not "0".
+/// Eigen and no GEMM provider is configured (unless MNEMO_SMALL_GEMM=1), and MNEMO_SMALL_GEMM is
+/// not "0".
 inline bool small_gemm_enabled() {
 #if defined(MNEMO_SMALL_GEMM_X86)
   static const bool enabled = [] {
@@ -48,6 +49,9 @@ inline bool small_gemm_enabled() {
     if (env && env[0] == '0') return false;
 #if defined(__AVX2__) && defined(__FMA__)
     if (!env || env[0] != '1') return false;  // Eigen already has AVX2 + FMA
+#endif
+#if defined(MNEMO_CPU_GEMM_OPENBLAS) || defined(MNEMO_CPU_GEMM_BLIS) || defined(MNEMO_CPU_GEMM_ONEDNN)
+    if (!env || env[0] != '1') return false;  // a configured provider (cpu/gemm.hpp) takes every shape
 #endif
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
