@@ -79,39 +79,46 @@ void set_flops(benchmark::State& bm, double flops_per_iteration) {
 
 constexpr int64_t kStreamPushes = 32;  // graph replays per iteration (then one synchronisation)
 
-void BM_MemformerStreamGraph(benchmark::State& bm) {
-  const auto cfg = memformer(256, 4, 1024, 64, 4, 4, 64, 256);
-  CudaContext ctx;
-  models::Memformer<float, Cuda> model(cfg, 1, ctx);
-  cuda::MemformerStream<float> stream(model, 1);
+/// The streaming case's model config, its eight segments, and the per-step counters.
+models::MemformerConfig streaming_config() { return memformer(256, 4, 1024, 64, 4, 4, 64, 256); }
+std::vector<train::Segment> streaming_segments() {
   std::vector<train::Segment> segs;
   for (uint64_t i = 0; i < 8; ++i) segs.push_back({tokens(1, 64, 256, i), {}});
+  return segs;
+}
+void set_step_counters(benchmark::State& bm, const models::MemformerConfig& cfg) {
+  bm.counters["step_us"] = benchmark::Counter(static_cast<double>(kStreamPushes) * 1e-6,
+                                              benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  set_flops(bm, kStreamPushes * memformer_forward_flops(cfg, 1));
+}
+
+void BM_MemformerStreamGraph(benchmark::State& bm) {
+  const auto cfg = streaming_config();
+  CudaContext ctx;
+  models::Memformer<float, Cuda> model(cfg, 1, ctx);
+  mnemo::cuda::MemformerStream<float> stream(model, 1);
+  const auto segs = streaming_segments();
   int64_t t = 0;
   for (auto _ : bm) {
     for (int64_t k = 0; k < kStreamPushes; ++k, ++t) stream.push(segs[t % 8], &segs[(t + 1) % 8]);
     ctx.synchronize();
   }
-  bm.counters["step_us"] = benchmark::Counter(static_cast<double>(kStreamPushes) * 1e-6,
-                                              benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
-  set_flops(bm, kStreamPushes * memformer_forward_flops(cfg, 1));
+  set_step_counters(bm, cfg);
 }
 BENCHMARK(BM_MemformerStreamGraph)->Unit(benchmark::kMillisecond)->MinTime(1.0)->Repetitions(3)->UseRealTime();
 
 void BM_MemformerStepEager(benchmark::State& bm) {
-  const auto cfg = memformer(256, 4, 1024, 64, 4, 4, 64, 256);
+  const auto cfg = streaming_config();
   CudaContext ctx;
   models::Memformer<float, Cuda> model(cfg, 1, ctx);
-  std::vector<train::Segment> segs;
-  for (uint64_t i = 0; i < 8; ++i) segs.push_back({tokens(1, 64, 256, i), {}});
+  const auto segs = streaming_segments();
   auto state = model.initial_state(1);
   int64_t t = 0;
   for (auto _ : bm) {
     for (int64_t k = 0; k < kStreamPushes; ++k, ++t) state = model.step(state, segs[t % 8], &segs[(t + 1) % 8]).next;
     ctx.synchronize();
   }
-  bm.counters["step_us"] = benchmark::Counter(static_cast<double>(kStreamPushes) * 1e-6,
-                                              benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
-  set_flops(bm, kStreamPushes * memformer_forward_flops(cfg, 1));
+  set_step_counters(bm, cfg);
 }
 BENCHMARK(BM_MemformerStepEager)->Unit(benchmark::kMillisecond)->MinTime(1.0)->Repetitions(3)->UseRealTime();
 

@@ -269,9 +269,9 @@ TEST_CASE("MemformerStream: graph replays equal the eager step bitwise; two stre
   models::Memformer<float, Cuda> model(cfg, 31, ctx);
   const int64_t B = 2, steps = 5;
   const auto segments = make_segments(steps + 1, B, cfg.segment_length, cfg.vocab, 17);  // segment 3 is padded
-  cuda::MemformerStream<float>::Options opt;
+  mnemo::cuda::MemformerStream<float>::Options opt;
   opt.padding = true;
-  cuda::MemformerStream<float> stream(model, B, opt);
+  mnemo::cuda::MemformerStream<float> stream(model, B, opt);
   auto eager = model.initial_state(B);
   std::vector<std::vector<unsigned char>> first_logits;
   for (int64_t t = 0; t < steps; ++t) {
@@ -291,7 +291,7 @@ TEST_CASE("MemformerStream: graph replays equal the eager step bitwise; two stre
   }
   CHECK(stream.steps() == steps);
   // A second stream (a new capture) from the initial state: the same bytes.
-  cuda::MemformerStream<float> again(model, B, opt);
+  mnemo::cuda::MemformerStream<float> again(model, B, opt);
   for (int64_t t = 0; t < steps; ++t) {
     again.push(segments[static_cast<size_t>(t)], &segments[static_cast<size_t>(t + 1)]);
     const std::vector<float> logits = again.logits_to_host();
@@ -313,7 +313,7 @@ TEST_CASE("MemformerStream: graph replays equal the eager step bitwise; two stre
   bad.tokens = segments[0].tokens.clone();
   bad.tokens[1] = static_cast<int32_t>(cfg.vocab);
   CHECK_THROWS_WITH(again.push(bad, &segments[1]), Catch::Contains("outside [0, 13)"));
-  cuda::MemformerStream<float> no_padding(model, B);
+  mnemo::cuda::MemformerStream<float> no_padding(model, B);
   CHECK_THROWS_AS(no_padding.push(segments[3], &segments[4]), ValueError);  // segment 3 carries padding
   CHECK(bytes_of(again.state().slots()) == before);
 }
