@@ -27,6 +27,11 @@ struct ContinuousReadDims {
 };
 
 /// Σ_{k=0}^{count−1} f(k) in increasing k, in C (the context entry c_d and the dr_j of the rule).
+/// f is a host lambda on the CPU and a device lambda in the kernel: nvcc's host/device call check
+/// is turned off for this template (each instantiation only calls f where f exists).
+#if defined(__CUDACC__)
+#pragma nv_exec_check_disable
+#endif
 template <class C, class F>
 MNEMO_DEVICE_INLINE C ordered_dot(int64_t count, F f) {
   C acc = C(0);
