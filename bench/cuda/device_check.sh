@@ -16,9 +16,10 @@
 #   8. racecheck  compute-sanitizer --tool racecheck over the kernels with shared-memory reductions
 #   9. summary    OUT_DIR/summary.md (stages + the benchmark table of summarize_device_check.py)
 #                 and OUT_DIR/summary.json
-# Time budget: MNEMO_DEVICE_BUDGET_S (default 540 s) for the whole script. Stages 5-8 run under
-# `timeout` with their cap or what is left of the budget (less a reserve for the later stages),
-# whichever is smaller; a stage with under 20 s left is skipped and says so.
+# Time budget: MNEMO_DEVICE_BUDGET_S (default 540 s) for the whole script. Stages 4-8 run in order
+# of importance under `timeout`, each with its cap or what is left of the budget less a small
+# reserve for the later stages, whichever is smaller; a stage with under 20 s left is skipped and
+# says so; one cut by its limit is "timed out" (a failure only for the tests).
 # Files in OUT_DIR (the device tool returns at most 8): progress.log, summary.md, summary.json,
 # tests.xml, bench.json, peers.json, peers_mha.json, logs.tar.gz (every stage's log).
 # Dependencies: the device image has CUDA, CMake, Python and PyTorch but not Eigen, nlohmann_json,
@@ -97,6 +98,7 @@ stage() {
   local result=ok
   [[ $status -eq 0 ]] || result="failed (exit $status)"
   [[ $status -eq 77 ]] && result="skipped (exit 77)"
+  [[ $status -eq 124 ]] && result="timed out (its time limit)"
   STAGES+=("$name|$result|$took|$note")
   progress "$name: $result after ${took}s (log: logs/$name.log)"
   return $status
@@ -138,7 +140,8 @@ peers_stage() {  # eager first, then torch.compile; each writes its JSON as it g
   (cd "$ROOT/bench/peers" && PYTHONUNBUFFERED=1 timeout "$((t / 4))" "$PYTHON" attention_cpu.py --device cuda \
     --dtype bf16 --impls sdpa --modes fwdbwd --shapes large --variants eager --out "$OUT/peers_mha.json" >/dev/null)
   local s2=$?
-  ((s1 == 0 && s2 == 0))
+  echo "models_cuda.py exit $s1, attention_cpu.py exit $s2 (124: cut by the time limit, results so far kept)"
+  (((s1 == 0 || s1 == 124) && (s2 == 0 || s2 == 124)))
 }
 bench_summary() {
   "$PYTHON" "$ROOT/bench/cuda/summarize_device_check.py" "$OUT/bench.json" "$OUT/peers.json" "$OUT/peers_mha.json"
@@ -146,7 +149,7 @@ bench_summary() {
 tools_stage() {
   bash -n "${BASH_SOURCE[0]}" && echo "syntax: ok"
   "$NVCC" --version | tail -2
-  [[ -x $SANITIZER ]] && echo "compute-sanitizer: $SANITIZER" || echo "compute-sanitizer: not found (stages 5-6 would be skipped)"
+  [[ -x $SANITIZER ]] && echo "compute-sanitizer: $SANITIZER" || echo "compute-sanitizer: not found (stages 7-8 would be skipped)"
   printf 'stages:\n'
   printf '  1 gpu        nvidia-smi --query-gpu=name,compute_cap,...\n'
   printf '  2 configure  cmake -S %s -B %s -DCMAKE_CUDA_ARCHITECTURES=<detected>\n' "$ROOT" "$BUILD"
@@ -235,17 +238,17 @@ timed() {
   stage "$name" "$note, at most ${t}s" timeout "$t" "$@"
 }
 if [[ $built == 1 ]]; then
-  timed tests "every CUDA test" 90 300 "$TESTS" --reporter junit --out "$OUT/tests.xml"
-  timed bench "four cases + GEMM and copy ceilings" 100 200 "$BENCH" --benchmark_out="$OUT/bench.json" \
+  timed tests "every CUDA test" 90 60 "$TESTS" --reporter junit --out "$OUT/tests.xml"
+  timed bench "four cases + GEMM and copy ceilings" 100 60 "$BENCH" --benchmark_out="$OUT/bench.json" \
     --benchmark_out_format=json
 else
   skip tests "build failed"
   skip bench "build failed"
 fi
-t="$(allowance 170 100)"
+t="$(allowance 170 40)"
 if ((t >= 20)); then stage peers "PyTorch eager + reduce-overhead, at most ${t}s" peers_stage "$t"; else skip peers "time budget spent"; fi
 if [[ $built == 1 && -x $SANITIZER ]]; then
-  timed memcheck "reduced selection: $MEMCHECK_TESTS" 70 40 "$SANITIZER" --tool memcheck --error-exitcode 1 \
+  timed memcheck "reduced selection: $MEMCHECK_TESTS" 70 20 "$SANITIZER" --tool memcheck --error-exitcode 1 \
     "$TESTS" "$MEMCHECK_TESTS"
   timed racecheck "reduced selection: $RACECHECK_TESTS" 50 5 "$SANITIZER" --tool racecheck --error-exitcode 1 \
     "$TESTS" "$RACECHECK_TESTS"
@@ -254,5 +257,7 @@ else
   skip racecheck "no build or no compute-sanitizer"
 fi
 write_summary
-for s in "${STAGES[@]}"; do [[ $s == *"|failed"* ]] && exit 1; done
+# Failed: any stage that failed, or the tests cut by their time limit (later stages may be cut by
+# the budget: their partial results stay in OUT_DIR and the summary says "timed out").
+for s in "${STAGES[@]}"; do [[ $s == *"|failed"* || $s == "tests|timed out"* ]] && exit 1; done
 exit 0
