@@ -20,3 +20,4 @@
 #include "mnemo/backend/cuda/graph.cuh"
 #include "mnemo/backend/cuda/half.cuh"
 #include "mnemo/backend/cuda/traits.cuh"
+#include "mnemo/models/memformer_stream.cuh"

@@ -264,3 +264,78 @@ TEST_CASE("sigmoid gate forward and backward", "[infformer][kernels][gradcheck]"
   }
   CHECK(rel_error(dz, numeric) < 1e-6);
 }
+
+TEST_CASE("fused continuous read equals density -> expectation -> GEMM; backward matches finite differences",
+          "[infformer][kernels][fused][gradcheck]") {
+  // 2 value blocks of 3 queries each, N = 5 basis functions, d_h = 4.
+  const ContinuousReadDims dims{6, 3, 5, 4};
+  const int64_t n = dims.queries, N = dims.basis, dh = dims.head_dim, blocks = n / dims.per_block;
+  const RngKey key{77, 1};
+  auto uniform = [&](uint64_t i, double lo, double hi) { return lo + (hi - lo) * key.uniform_double(i); };
+  std::vector<double> a(n), b(n), v(blocks * N * dh), centres(N), widths_sq(N), w(n * dh);
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] = uniform(i, -2, 2);
+    b[i] = uniform(100 + i, -3, 1);
+  }
+  b[2] = -30.0;  // softplus below ε: σ² clamped, db = 0
+  for (size_t i = 0; i < v.size(); ++i) v[i] = uniform(200 + i, -1, 1);
+  for (int64_t j = 0; j < N; ++j) {
+    centres[j] = (j + 0.5) / N;
+    widths_sq[j] = 0.01 + 0.02 * j;
+  }
+  for (size_t i = 0; i < w.size(); ++i) w[i] = uniform(500 + i, -1, 1);
+  const double eps = 1e-4, s0 = 0.25, kappa = 0.3;
+
+  std::vector<double> mu(n), s2(n), kl(n), r(n * N), c(n * dh);
+  BT::continuous_read_forward<double>(ctx(), a.data(), b.data(), centres.data(), widths_sq.data(), v.data(), mu.data(),
+                                      s2.data(), kl.data(), r.data(), c.data(), dims, eps, s0);
+  // The unfused chain of ContinuousMemory on the CPU.
+  std::vector<double> mu2(n), s22(n), kl2(n), r2(n * N), c2(n * dh);
+  BT::density_parameters_forward<double>(ctx(), a.data(), b.data(), mu2.data(), s22.data(), kl2.data(), n, eps, s0);
+  BT::gaussian_expectation_forward<double>(ctx(), mu2.data(), s22.data(), centres.data(), widths_sq.data(), r2.data(), n, N);
+  BT::gemm<double>(ctx(), Trans::N, Trans::N, dims.per_block, dh, N, 1.0, r2.data(), N, dims.per_block * N, v.data(), dh,
+                   N * dh, 0.0, c2.data(), dh, dims.per_block * dh, blocks);
+  CHECK(mu == mu2);
+  CHECK(s22 == s2);
+  CHECK(kl == kl2);
+  CHECK(r == r2);
+  for (size_t i = 0; i < c.size(); ++i) CHECK(c[i] == Approx(c2[i]).epsilon(1e-13).margin(1e-15));
+
+  // L = Σ w ⊙ c + κ Σ KL: the backward from dc = w with kl_weight κ against central differences.
+  std::vector<double> da(n), db(n);
+  BT::continuous_read_backward<double>(ctx(), b.data(), mu.data(), s2.data(), centres.data(), widths_sq.data(), v.data(),
+                                       w.data(), da.data(), db.data(), dims, eps, s0, kappa);
+  auto loss = [&](const std::vector<double>& aa, const std::vector<double>& bb) {
+    std::vector<double> m(n), s(n), k(n), rr(n * N), cc(n * dh);
+    BT::continuous_read_forward<double>(ctx(), aa.data(), bb.data(), centres.data(), widths_sq.data(), v.data(), m.data(),
+                                        s.data(), k.data(), rr.data(), cc.data(), dims, eps, s0);
+    double total = 0;
+    for (size_t i = 0; i < cc.size(); ++i) total += w[i] * cc[i];
+    for (double x : k) total += kappa * x;
+    return total;
+  };
+  const double h = 1e-6;
+  for (int64_t i = 0; i < n; ++i) {
+    INFO("query " << i);
+    auto ap = a, am = a, bp = b, bm = b;
+    ap[i] += h;
+    am[i] -= h;
+    bp[i] += h;
+    bm[i] -= h;
+    CHECK(da[i] == Approx((loss(ap, b) - loss(am, b)) / (2 * h)).epsilon(1e-6).margin(1e-9));
+    CHECK(db[i] == Approx((loss(a, bp) - loss(a, bm)) / (2 * h)).epsilon(1e-6).margin(1e-9));
+  }
+  CHECK(db[2] == 0.0);
+  // ... and equals the unfused backward (dr by GEMM, then expectation and density backward).
+  std::vector<double> dr(n * N), dmu(n), ds2(n), da2(n), db2(n);
+  BT::gemm<double>(ctx(), Trans::N, Trans::T, dims.per_block, N, dh, 1.0, w.data(), dh, dims.per_block * dh, v.data(), dh,
+                   N * dh, 0.0, dr.data(), N, dims.per_block * N, blocks);
+  BT::gaussian_expectation_backward<double>(ctx(), mu.data(), s2.data(), centres.data(), widths_sq.data(), dr.data(),
+                                            dmu.data(), ds2.data(), n, N);
+  BT::density_parameters_backward<double>(ctx(), b.data(), mu.data(), s2.data(), dmu.data(), ds2.data(), da2.data(),
+                                          db2.data(), n, eps, s0, kappa);
+  for (int64_t i = 0; i < n; ++i) {
+    CHECK(da[i] == Approx(da2[i]).epsilon(1e-12).margin(1e-15));
+    CHECK(db[i] == Approx(db2[i]).epsilon(1e-12).margin(1e-15));
+  }
+}

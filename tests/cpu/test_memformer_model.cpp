@@ -148,6 +148,32 @@ TEST_CASE("streaming inference holds a constant state and returns its arena to s
   CHECK(state_bytes == 1 * 3 * 8 * sizeof(float));
 }
 
+TEST_CASE("step_on_device (backend ids, shifted on the backend) equals step bit for bit",
+          "[memformer][model][streaming]") {
+  ModelD model(tiny_config(), 8);
+  const auto same = [](const auto& x, const auto& y) {
+    return x.shape() == y.shape() && std::memcmp(x.data(), y.data(), x.bytes()) == 0;
+  };
+  const auto input = make_segment(2, 4, 11, 40, {4, 2});
+  const auto target = make_segment(2, 4, 11, 41, {1, 4});
+  auto state = model.step(model.initial_state(2), make_segment(2, 4, 11, 39)).next;  // a non-initial memory
+  const auto host = model.step(state, input, &target);
+  const auto dev = model.step_on_device(state, input.tokens, &input.padding, &target.tokens, &target.padding);
+  CHECK(same(dev.logits, host.logits));
+  CHECK(same(dev.next.slots(), host.next.slots()));
+  CHECK(same(dev.hidden, host.hidden));
+  // Without padding and without a target: the same state, no logits.
+  const auto plain = model.step_on_device(state, target.tokens);
+  CHECK_FALSE(plain.logits.defined());
+  CHECK(same(plain.next.slots(), model.step(state, train::Segment{target.tokens, {}}).next.slots()));
+  // Shapes are checked (ids are not: that is step's job on the host).
+  const Tensor<int32_t, Cpu> wrong(Shape{2, 3});
+  CHECK_THROWS_AS(model.step_on_device(state, wrong), ShapeError);
+  CHECK_THROWS_WITH(model.step_on_device(state, input.tokens, nullptr, &wrong),
+                    Catch::Contains("target") && Catch::Contains("3") && Catch::Contains("4"));
+  CHECK_THROWS_AS(model.step_on_device(state, input.tokens, nullptr, nullptr, &input.padding), ValueError);
+}
+
 TEST_CASE("a stream saved with its parameters resumes bit for bit", "[memformer][model][io]") {
   const auto cfg = tiny_config();
   models::Memformer<float, Cpu> model(cfg, 9);

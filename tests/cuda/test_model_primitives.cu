@@ -66,6 +66,63 @@ TEMPLATE_TEST_CASE("Gaussian expectation forward and backward (one row per query
   }
 }
 
+TEMPLATE_TEST_CASE("fused continuous read forward and backward against the CPU rule in double; bitwise reruns",
+                   "[cuda][infinite_former][fused]", float, double, __half, __nv_bfloat16) {
+  using T = TestType;
+  using C = compute_t<T>;
+  // basis 64 / head_dim 16: warp groups; basis 1500: block groups (launch_rows' switch).
+  for (const int64_t basis : {int64_t{64}, int64_t{1500}}) {
+    const ContinuousReadDims dims{3 * 2 * 7, 7, basis, 16};  // 3 rows × 2 heads × 7 queries
+    const int64_t n = dims.queries, blocks = n / dims.per_block;
+    INFO("basis=" << basis << " " << type_name<T>());
+    const TensorD a = quantize<T>(uniform({n}, 21, -3.0, 3.0)), b = quantize<T>(uniform({n}, 22, -8.0, 2.0));
+    const TensorD centres = quantize<C>(uniform({basis}, 23, 0.0, 1.0));
+    const TensorD widths = quantize<C>(uniform({basis}, 24, 1e-4, 0.02));
+    const TensorD v = quantize<T>(random_tensor({blocks, basis, dims.head_dim}, 25));
+    const double eps = 1e-4, s0 = 0.25, kappa = 0.2;
+    TensorD mu({n}), s2({n}), kl({n}), r({n, basis}), c({n, dims.head_dim});
+    CpuTraits::continuous_read_forward<double>(cpu_ctx(), a.data(), b.data(), centres.data(), widths.data(), v.data(),
+                                               mu.data(), s2.data(), kl.data(), r.data(), c.data(), dims, eps, s0);
+    auto d_a = upload<T>(a), d_b = upload<T>(b), d_v = upload<T>(v);
+    auto d_c = upload<C>(centres), d_w = upload<C>(widths);
+    Tensor<C, Cuda> d_mu(Shape{n}), d_s2(Shape{n}), d_kl(Shape{n});
+    Tensor<T, Cuda> d_r(Shape{n, basis}), d_ctx(Shape{n, dims.head_dim});
+    auto forward = [&] {
+      CudaTraits::continuous_read_forward<T>(gpu_ctx(), d_a.data(), d_b.data(), d_c.data(), d_w.data(), d_v.data(),
+                                             d_mu.data(), d_s2.data(), d_kl.data(), d_r.data(), d_ctx.data(), dims, C(eps),
+                                             C(s0));
+    };
+    forward();
+    const double tol = std::is_same_v<T, double> ? 1e-10 : (sizeof(T) == 2 ? 1e-2 : 1e-5);
+    check_close("mu", download(d_mu), mu, tol);
+    check_close("sigma2", download(d_s2), s2, tol);
+    check_close("kl", download(d_kl), kl, tol);
+    check_close("r", download(d_r), r, tol);
+    check_close("context", download(d_ctx), c, tol);
+    const auto first = bytes_of(d_ctx);
+    forward();
+    CHECK(bytes_of(d_ctx) == first);
+
+    const TensorD dc = quantize<T>(random_tensor({n, dims.head_dim}, 26));
+    TensorD da({n}), db({n});
+    CpuTraits::continuous_read_backward<double>(cpu_ctx(), b.data(), mu.data(), s2.data(), centres.data(), widths.data(),
+                                                v.data(), dc.data(), da.data(), db.data(), dims, eps, s0, kappa);
+    auto d_dc = upload<T>(dc);
+    Tensor<T, Cuda> d_da(Shape{n}), d_db(Shape{n});
+    auto backward = [&] {
+      CudaTraits::continuous_read_backward<T>(gpu_ctx(), d_b.data(), d_mu.data(), d_s2.data(), d_c.data(), d_w.data(),
+                                              d_v.data(), d_dc.data(), d_da.data(), d_db.data(), dims, C(eps), C(s0),
+                                              C(kappa));
+    };
+    backward();
+    check_close("da", download(d_da), da, tol);
+    check_close("db", download(d_db), db, tol);
+    const auto first_db = bytes_of(d_db);
+    backward();
+    CHECK(bytes_of(d_db) == first_db);
+  }
+}
+
 TEMPLATE_TEST_CASE("density parameters forward (with and without KL) and backward, clamp and softplus threshold",
                    "[cuda][infinite_former]", float, double, __half, __nv_bfloat16) {
   using T = TestType;

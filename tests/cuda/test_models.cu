@@ -247,3 +247,105 @@ TEST_CASE("memory states move between the GPU and the CPU through the io layer",
   CHECK(bytes_of(back.slots()) == bytes_of(state.slots()));
   std::remove(path.c_str());
 }
+
+TEMPLATE_TEST_CASE("16-bit Memformer step matches the CPU in double (2e-2), never NaN", "[cuda][memformer][model][half]",
+                   __half, __nv_bfloat16) {
+  using T = TestType;
+  const auto cfg = memformer_config();
+  models::Memformer<T, Cuda> gpu(cfg, 31);
+  models::Memformer<double, Cpu> cpu(cfg, 31);
+  copy_parameters(gpu.parameters(), cpu.parameters());
+  const auto segments = make_segments(2, 2, cfg.segment_length, cfg.vocab, 5);
+  const auto og = gpu.step(gpu.initial_state(2), segments[0], &segments[1]);
+  const auto oc = cpu.step(cpu.initial_state(2), segments[0], &segments[1]);
+  check_close("logits", download(og.logits), oc.logits, 2e-2);  // check_close also rejects NaN/Inf
+  check_close("next state", download(og.next.slots()), oc.next.slots(), 2e-2);
+}
+
+TEST_CASE("MemformerStream: graph replays equal the eager step bitwise; two streams equal; bad pushes throw",
+          "[cuda][memformer][stream][graph]") {
+  const auto cfg = memformer_config();
+  CudaContext ctx;  // graphs capture a stream of their own
+  models::Memformer<float, Cuda> model(cfg, 31, ctx);
+  const int64_t B = 2, steps = 5;
+  const auto segments = make_segments(steps + 1, B, cfg.segment_length, cfg.vocab, 17);  // segment 3 is padded
+  mnemo::cuda::MemformerStream<float>::Options opt;
+  opt.padding = true;
+  mnemo::cuda::MemformerStream<float> stream(model, B, opt);
+  auto eager = model.initial_state(B);
+  std::vector<std::vector<unsigned char>> first_logits;
+  for (int64_t t = 0; t < steps; ++t) {
+    INFO("step " << t);
+    const auto& input = segments[static_cast<size_t>(t)];
+    const auto& target = segments[static_cast<size_t>(t + 1)];
+    stream.push(input, &target);
+    const auto out = model.step(eager, input, &target);
+    eager = out.next;
+    const std::vector<float> logits = stream.logits_to_host();
+    std::vector<unsigned char> bytes(logits.size() * sizeof(float));
+    std::memcpy(bytes.data(), logits.data(), bytes.size());
+    CHECK(bytes == bytes_of(out.logits));
+    CHECK(bytes_of(stream.state().slots()) == bytes_of(eager.slots()));
+    CHECK(bytes_of(stream.hidden()) == bytes_of(out.hidden));
+    first_logits.push_back(std::move(bytes));
+  }
+  CHECK(stream.steps() == steps);
+  // A second stream (a new capture) from the initial state: the same bytes.
+  mnemo::cuda::MemformerStream<float> again(model, B, opt);
+  for (int64_t t = 0; t < steps; ++t) {
+    again.push(segments[static_cast<size_t>(t)], &segments[static_cast<size_t>(t + 1)]);
+    const std::vector<float> logits = again.logits_to_host();
+    CHECK(std::memcmp(logits.data(), first_logits[static_cast<size_t>(t)].data(), logits.size() * sizeof(float)) == 0);
+  }
+  // reset() restarts; pushes from device ids give the same result as host pushes.
+  again.reset(model.initial_state(B));
+  const auto ids0 = upload_exact(segments[0].tokens), ids1 = upload_exact(segments[1].tokens);
+  again.push_device(ids0, &ids1);
+  const std::vector<float> dev_logits = again.logits_to_host();
+  CHECK(std::memcmp(dev_logits.data(), first_logits[0].data(), dev_logits.size() * sizeof(float)) == 0);
+
+  // Bad pushes throw before anything is queued; the stream is unchanged afterwards.
+  const auto before = bytes_of(again.state().slots());
+  const auto wrong_batch = make_segments(2, 3, cfg.segment_length, cfg.vocab, 1);
+  CHECK_THROWS_AS(again.push(wrong_batch[0], &wrong_batch[1]), ShapeError);
+  CHECK_THROWS_AS(again.push(segments[0]), ValueError);  // the stream computes logits: a target is needed
+  auto bad = segments[0];
+  bad.tokens = segments[0].tokens.clone();
+  bad.tokens[1] = static_cast<int32_t>(cfg.vocab);
+  CHECK_THROWS_WITH(again.push(bad, &segments[1]), Catch::Contains("outside [0, 13)"));
+  mnemo::cuda::MemformerStream<float> no_padding(model, B);
+  CHECK_THROWS_AS(no_padding.push(segments[3], &segments[4]), ValueError);  // segment 3 carries padding
+  CHECK(bytes_of(again.state().slots()) == before);
+}
+
+TEST_CASE("InfiniteFormerTrainer<float, Cuda>: a training step's gradients match the CPU in double",
+          "[cuda][infinite_former][train]") {
+  const auto cfg = infinite_former_config();
+  models::InfiniteFormer<float, Cuda> gpu(cfg, 23);
+  models::InfiniteFormer<double, Cpu> cpu(cfg, 23);
+  copy_parameters(gpu.parameters(), cpu.parameters());
+  std::vector<train::Segment> segments;
+  for (uint64_t t = 0; t < 4; ++t)  // steps 2 and 3 write and read the long-term memory
+    segments.push_back({random_tokens(2, cfg.segment_length, cfg.vocab, 60 + t), Tensor<uint8_t, Cpu>::zeros({2, cfg.segment_length})});
+  auto sg = gpu.initial_state(2);
+  auto sc = cpu.initial_state(2);
+  gpu.parameters().zero_grad();
+  cpu.parameters().zero_grad();
+  const auto rg = train::InfiniteFormerTrainer<float, Cuda>(gpu, {.seed = 4}).rollout(segments, {}, sg);
+  const auto rc = train::InfiniteFormerTrainer<double, Cpu>(cpu, {.seed = 4}).rollout(segments, {}, sc);
+  CHECK(rg.loss == Approx(rc.loss).epsilon(kModelTolerance));
+  check_gradients(gpu.parameters(), cpu.parameters(), kGradientTolerance);
+  // The state moves to the CPU through the io layer and back, bit for bit.
+  const std::string path = temp_path("infinite_former_state");
+  io::save_state(sg, path);
+  const auto on_cpu = io::load_state<float, Cpu>(models::InfiniteFormer<float, Cpu>(cfg, 23), 2, path);
+  REQUIRE(on_cpu.ltm.size() == sg.ltm.size());
+  for (size_t l = 0; l < sg.ltm.size(); ++l) {
+    const std::vector<float> g = sg.ltm[l].coefficients.to_host();
+    CHECK(std::memcmp(on_cpu.ltm[l].coefficients.data(), g.data(), g.size() * sizeof(float)) == 0);
+  }
+  io::save_state(on_cpu, path);
+  const auto back = io::load_state<float, Cuda>(gpu, 2, path);
+  for (size_t l = 0; l < sg.ltm.size(); ++l) CHECK(bytes_of(back.ltm[l].coefficients) == bytes_of(sg.ltm[l].coefficients));
+  std::remove(path.c_str());
+}

@@ -15,6 +15,7 @@
 #include "mnemo/backend/cpu/adamw_master.hpp"
 #include "mnemo/backend/cpu/context.hpp"
 #include "mnemo/backend/cpu/cross_entropy.hpp"
+#include "mnemo/backend/cpu/continuous_read.hpp"
 #include "mnemo/backend/cpu/density_parameters.hpp"
 #include "mnemo/backend/cpu/elementwise.hpp"
 #include "mnemo/backend/cpu/embedding.hpp"
@@ -238,6 +239,24 @@ struct BackendTraits<Cpu> {
                                           const compute_t<T>* dsigma2, T* da, T* db, int64_t n,
                                           compute_t<T> eps, compute_t<T> sigma0_sq, compute_t<T> kl_weight) {
     cpu::density_parameters_backward<T>(b, mu, sigma2, dmu, dsigma2, da, db, n, eps, sigma0_sq, kl_weight);
+  }
+  /// The fused read of backend/continuous_read_rule.hpp: scores a, b → mu, sigma2, kl (nullable),
+  /// r [queries, basis] and context [queries, head_dim] against v_heads [queries/per_block, basis, head_dim].
+  template <class T>
+  static void continuous_read_forward(Context&, const T* a, const T* b, const compute_t<T>* centres,
+                                      const compute_t<T>* widths_sq, const T* v_heads, compute_t<T>* mu,
+                                      compute_t<T>* sigma2, compute_t<T>* kl, T* r, T* context, ContinuousReadDims dims,
+                                      compute_t<T> eps, compute_t<T> sigma0_sq) {
+    cpu::continuous_read_forward<T>(a, b, centres, widths_sq, v_heads, mu, sigma2, kl, r, context, dims, eps, sigma0_sq);
+  }
+  /// Its backward: da, db (written) from dcontext, through r (recomputed) and the densities.
+  template <class T>
+  static void continuous_read_backward(Context&, const T* b, const compute_t<T>* mu, const compute_t<T>* sigma2,
+                                       const compute_t<T>* centres, const compute_t<T>* widths_sq, const T* v_heads,
+                                       const T* dcontext, T* da, T* db, ContinuousReadDims dims, compute_t<T> eps,
+                                       compute_t<T> sigma0_sq, compute_t<T> kl_weight) {
+    cpu::continuous_read_backward<T>(b, mu, sigma2, centres, widths_sq, v_heads, dcontext, da, db, dims, eps, sigma0_sq,
+                                     kl_weight);
   }
   /// y = x ⊙ sigmoid(z).
   template <class T>

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "mnemo/backend/continuous_read_rule.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/core/precision.hpp"
 #include "mnemo/core/rng.hpp"
@@ -24,7 +25,8 @@ concept BackendPrimitives = requires(typename Traits::Context& ctx, T* y, const 
                                      const int32_t* ids, const float* weights, const uint8_t* mask,
                                      void* raw, const void* craw, size_t bytes, int64_t n, Trans t,
                                      const SoftmaxDims& sdims, const SoftmaxMask& smask, Activation act,
-                                     RngKey key, const AdamWStep& step, const MemformerWriterDims& wdims) {
+                                     RngKey key, const AdamWStep& step, const MemformerWriterDims& wdims,
+                                     const ContinuousReadDims& rdims) {
   // context and memory
   { Traits::host_accessible } -> std::convertible_to<bool>;
   { Traits::default_context() } -> std::same_as<typename Traits::Context&>;
@@ -73,6 +75,8 @@ concept BackendPrimitives = requires(typename Traits::Context& ctx, T* y, const 
   Traits::template gaussian_expectation_backward<T>(ctx, ccp, ccp, ccp, ccp, x, cp, cp, n, n);
   Traits::template density_parameters_forward<T>(ctx, x, x, cp, cp, cp, n, c, c);
   Traits::template density_parameters_backward<T>(ctx, x, ccp, ccp, ccp, ccp, y, y, n, c, c, c);
+  Traits::template continuous_read_forward<T>(ctx, x, x, ccp, ccp, x, cp, cp, cp, y, y, rdims, c, c);
+  Traits::template continuous_read_backward<T>(ctx, x, ccp, ccp, ccp, ccp, x, x, y, y, rdims, c, c, c);
   Traits::template sigmoid_gate_forward<T>(ctx, n, x, x, y);
   Traits::template sigmoid_gate_backward<T>(ctx, n, x, x, x, y);
   // optimizer

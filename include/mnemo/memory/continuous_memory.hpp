@@ -24,10 +24,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "mnemo/autograd/ops/common.hpp"
+#include "mnemo/backend/continuous_read_rule.hpp"
 #include "mnemo/backend/primitives.hpp"
+#include "mnemo/backend/tags.hpp"
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/precision.hpp"
 #include "mnemo/core/rng.hpp"
@@ -51,6 +54,9 @@ class ContinuousMemory {
   using CTens = Tensor<C, B>;
   using State = ContinuousState<T, B>;
   using Operators = ContinuousOperators<T, B>;
+  /// The read runs fused (backend/continuous_read_rule.hpp: one kernel per direction) on the GPU;
+  /// the CPU keeps density → expectation → blocked GEMM, which is faster there.
+  static constexpr bool kFusedRead = std::is_same_v<B, Cuda>;
   enum class WriteMode : uint8_t { Skip, First, Contract };
 
   /// What write_backward consumes.
@@ -471,14 +477,20 @@ auto ContinuousMemory<T, B>::read_forward(const Tens& coefficients, const Tens& 
              dh_, lq * dh_, C(0), scores.data() + b * h_ * lq, n, lq, h_);
   // Densities, expectations, context vectors, output projection.
   CTens mu(Shape{n}, ctx.arena()), sigma2(Shape{n}, ctx.arena()), kl(Shape{n}, ctx.arena());
-  BT::density_parameters_forward(ctx, scores.data(), scores.data() + n, mu.data(), sigma2.data(), kl.data(), n,
-                                 static_cast<C>(config_.sigma2_floor), static_cast<C>(config_.sigma0 * config_.sigma0));
   Tens r(Shape{nb, h_, lq, n_}, ctx.arena());
-  BT::gaussian_expectation_forward(ctx, mu.data(), sigma2.data(), ops_->centres().data(), ops_->widths_sq().data(), r.data(),
-                                   n, n_);
   Tens ch(Shape{nb, h_, lq, dh_}, ctx.arena());
-  BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, n_, C(1), r.data(), n_, lq * n_, vh.data(), dh_, n_ * dh_, C(0), ch.data(), dh_,
-           lq * dh_, nb * h_);
+  const C eps = static_cast<C>(config_.sigma2_floor), s0 = static_cast<C>(config_.sigma0 * config_.sigma0);
+  if constexpr (kFusedRead) {
+    BT::continuous_read_forward(ctx, scores.data(), scores.data() + n, ops_->centres().data(), ops_->widths_sq().data(),
+                                vh.data(), mu.data(), sigma2.data(), kl.data(), r.data(), ch.data(),
+                                ContinuousReadDims{n, lq, n_, dh_}, eps, s0);
+  } else {
+    BT::density_parameters_forward(ctx, scores.data(), scores.data() + n, mu.data(), sigma2.data(), kl.data(), n, eps, s0);
+    BT::gaussian_expectation_forward(ctx, mu.data(), sigma2.data(), ops_->centres().data(), ops_->widths_sq().data(),
+                                     r.data(), n, n_);
+    BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, n_, C(1), r.data(), n_, lq * n_, vh.data(), dh_, n_ * dh_, C(0), ch.data(),
+             dh_, lq * dh_, nb * h_);
+  }
   Tens merged(Shape{nb, lq, e_}, ctx.arena());
   BT::permute_0213(ctx, ch.data(), merged.data(), nb, h_, lq, dh_);
   Tens zc(Shape{nb, lq, e_}, ctx.arena());
@@ -528,21 +540,27 @@ auto ContinuousMemory<T, B>::read_backward(const ReadSaved& s, const Tens& dz, d
   BT::gemm(ctx, Trans::N, Trans::T, nb * lq, e_, e_, C(1), dzc.data(), e_, 0, wo_->value.data(), e_, 0, C(0), dmerged.data(), e_, 0, 1);
   Tens dch(Shape{nb, h_, lq, dh_}, ctx.arena());
   BT::permute_0213(ctx, dmerged.data(), dch.data(), nb, lq, h_, dh_);
-  // dr = dc·V_hᵀ ; dV_h = rᵀ·dc
-  Tens dr(Shape{nb, h_, lq, n_}, ctx.arena());
-  BT::gemm(ctx, Trans::N, Trans::T, lq, n_, dh_, C(1), dch.data(), dh_, lq * dh_, s.v_heads.data(), dh_, n_ * dh_, C(0), dr.data(),
-           n_, lq * n_, nb * h_);
+  // dV_h = rᵀ·dc
   Tens dvh(Shape{nb, h_, n_, dh_}, ctx.arena());
   BT::gemm(ctx, Trans::T, Trans::N, n_, dh_, lq, C(1), s.r.data(), n_, lq * n_, dch.data(), dh_, lq * dh_, C(0), dvh.data(), dh_,
            n_ * dh_, nb * h_);
-  // Through the expectation and the density maps (KL included).
-  CTens dmu(Shape{n}, ctx.arena()), dsigma2(Shape{n}, ctx.arena());
-  BT::gaussian_expectation_backward(ctx, s.mu.data(), s.sigma2.data(), ops_->centres().data(), ops_->widths_sq().data(), dr.data(),
-                                    dmu.data(), dsigma2.data(), n, n_);
+  // dr = dc·V_hᵀ, then through the expectation and the density maps (KL included).
   Tens dscores(Shape{2, n}, ctx.arena());
-  BT::density_parameters_backward(ctx, s.scores.data() + n, s.mu.data(), s.sigma2.data(), dmu.data(), dsigma2.data(),
-                                  dscores.data(), dscores.data() + n, n, static_cast<C>(config_.sigma2_floor),
-                                  static_cast<C>(config_.sigma0 * config_.sigma0), static_cast<C>(kl_grad));
+  const C eps = static_cast<C>(config_.sigma2_floor), s0 = static_cast<C>(config_.sigma0 * config_.sigma0);
+  if constexpr (kFusedRead) {
+    BT::continuous_read_backward(ctx, s.scores.data() + n, s.mu.data(), s.sigma2.data(), ops_->centres().data(),
+                                 ops_->widths_sq().data(), s.v_heads.data(), dch.data(), dscores.data(), dscores.data() + n,
+                                 ContinuousReadDims{n, lq, n_, dh_}, eps, s0, static_cast<C>(kl_grad));
+  } else {
+    Tens dr(Shape{nb, h_, lq, n_}, ctx.arena());
+    BT::gemm(ctx, Trans::N, Trans::T, lq, n_, dh_, C(1), dch.data(), dh_, lq * dh_, s.v_heads.data(), dh_, n_ * dh_, C(0),
+             dr.data(), n_, lq * n_, nb * h_);
+    CTens dmu(Shape{n}, ctx.arena()), dsigma2(Shape{n}, ctx.arena());
+    BT::gaussian_expectation_backward(ctx, s.mu.data(), s.sigma2.data(), ops_->centres().data(), ops_->widths_sq().data(),
+                                      dr.data(), dmu.data(), dsigma2.data(), n, n_);
+    BT::density_parameters_backward(ctx, s.scores.data() + n, s.mu.data(), s.sigma2.data(), dmu.data(), dsigma2.data(),
+                                    dscores.data(), dscores.data() + n, n, eps, s0, static_cast<C>(kl_grad));
+  }
   const C inv_sqrt_dh = C(1) / std::sqrt(static_cast<C>(dh_));
   // Scores = Kw_h q_hᵀ/√d_h: dq_h = [da db]ᵀ Kw_h/√d_h ; dKw_h = [da db] q_h/√d_h.
   Tens dqc;

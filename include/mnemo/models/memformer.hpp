@@ -123,6 +123,14 @@ class Memformer {
   /// is given, the decoder's logits for it. `state` is not modified.
   StepOutput step(const State& state, const Segment& input, const Segment* target = nullptr) const;
 
+  /// step() on segments already in backend memory: `tokens` [batch, L], its key padding
+  /// (nullable, nonzero = padding) and, when logits are wanted, `target` [batch, L] with its
+  /// padding. Nothing moves between host and device and nothing synchronises, so on Cuda it can be
+  /// captured in a CUDA graph (mnemo::cuda::MemformerStream). The ids are NOT checked here: they
+  /// must lie in [0, vocab) (step() checks host segments; the stream checks before its upload).
+  StepOutput step_on_device(const State& state, const Ids& tokens, const Mask* padding = nullptr,
+                            const Ids* target = nullptr, const Mask* target_padding = nullptr) const;
+
   /// Generates the next segment token by token (decoder with a key/value cache inside the
   /// segment) from the encoder output of a step. Feed the result to step() to encode it and
   /// advance the state: streaming generation with constant memory.
@@ -195,10 +203,18 @@ class Memformer {
     state.check(who, batch, config_.slots, config_.d_model);
   }
 
-  /// E[ids] + PE(offset + 1 .. offset + len): ids [batch, len] → [batch, len, d].
-  Var embed_tokens(const Ids& ids, int64_t offset) const {
+  /// E[ids] + PE(offset + 1 .. offset + len): ids [batch, len] → [batch, len, d]. `checked`
+  /// false: a plain gather (no id check, which would read a count back; inference only).
+  Var embed_tokens(const Ids& ids, int64_t offset, bool checked = true) const {
     const int64_t batch = ids.size(0), len = ids.size(1), d = config_.d_model;
-    const Var x = embed_(ids);
+    Var x;
+    if (checked) {
+      x = embed_(ids);
+    } else {
+      Tens y(Shape{batch, len, d}, ctx_->arena());
+      BT::embedding_gather(*ctx_, embed_.weight().value.data(), ids.data(), y.data(), ids.numel(), d);
+      x = Var(std::move(y));
+    }
     const Var pe(positions_.slice(offset, len).reshape(Shape{len * d}));
     return autograd::reshape(autograd::add_bias(*ctx_, autograd::reshape(x, Shape{batch, len * d}), pe),
                              Shape{batch, len, d});
@@ -269,6 +285,13 @@ class Memformer {
     return static_cast<int32_t>(best);
   }
 
+  /// encode() after its host-side checks: the encoder, writer and BMN on backend ids.
+  Encoded encode_ids(const Ids& ids, Mask padding, const Var& memory, const std::vector<uint8_t>& reset,
+                     const RngKey* dropout_key, bool checked) const;
+  /// decode() on the decoder's backend input ids [BOS, target_{1..L−1}] and their padding.
+  Var decode_ids(const Var& hidden, const Mask& hidden_padding, const Ids& ids, const Mask& self_pad,
+                 const RngKey* dropout_key, bool checked) const;
+
   MemformerConfig config_;
   nn::ParameterStore<T, B> store_;
   Context<B>* ctx_;
@@ -309,14 +332,21 @@ template <class T, class B>
 auto Memformer<T, B>::encode(const Segment& input, const Var& memory, const std::vector<uint8_t>& reset,
     const RngKey* dropout_key) const -> Encoded {
   check_segment("Memformer::encode: input", input, memory.shape().rank() > 0 ? memory.shape()[0] : -1);
+  return encode_ids(to_backend(input.tokens), input.has_padding() ? to_backend(input.padding) : Mask{}, memory, reset,
+                    dropout_key, true);
+}
+
+template <class T, class B>
+auto Memformer<T, B>::encode_ids(const Ids& ids, Mask padding, const Var& memory, const std::vector<uint8_t>& reset,
+    const RngKey* dropout_key, bool checked) const -> Encoded {
   Encoded out;
-  if (input.has_padding()) out.padding = to_backend(input.padding);
+  out.padding = std::move(padding);
   const Mask* pad = out.padding.defined() ? &out.padding : nullptr;
   const RngKey key = dropout_key ? dropout_key->derive("encoder") : RngKey{};
   const RngKey* k = dropout_key ? &key : nullptr;
   const Var m = memory_.effective(memory, reset);
   const Var slots_in = memory_.reader_input(m);
-  Var x = dropped(embed_tokens(to_backend(input.tokens), 0), k, 0);
+  Var x = dropped(embed_tokens(ids, 0, checked), k, 0);
   nn::AttentionMask<B> self_mask;
   self_mask.key_padding = pad;
   for (size_t l = 0; l < encoder_.size(); ++l) {
@@ -352,13 +382,19 @@ auto Memformer<T, B>::decode(const Var& hidden, const Mask& hidden_padding, cons
   const Ids ids = Ids::from_host(Shape{batch, L}, in);
   Mask self_pad;
   if (!in_pad.empty()) self_pad = Mask::from_host(Shape{batch, L}, in_pad);
+  return decode_ids(hidden, hidden_padding, ids, self_pad, dropout_key, true);
+}
+
+template <class T, class B>
+auto Memformer<T, B>::decode_ids(const Var& hidden, const Mask& hidden_padding, const Ids& ids, const Mask& self_pad,
+    const RngKey* dropout_key, bool checked) const -> Var {
   const RngKey key = dropout_key ? dropout_key->derive("decoder") : RngKey{};
   const RngKey* k = dropout_key ? &key : nullptr;
   nn::AttentionMask<B> self_mask, cross_mask;
   self_mask.causal = true;
   self_mask.key_padding = self_pad.defined() ? &self_pad : nullptr;
   cross_mask.key_padding = hidden_padding.defined() ? &hidden_padding : nullptr;
-  Var y = dropped(embed_tokens(ids, 0), k, 0);
+  Var y = dropped(embed_tokens(ids, 0, checked), k, 0);
   for (size_t l = 0; l < decoder_.size(); ++l) {
     const Layer& layer = decoder_[l];
     const uint64_t site = 1 + 3 * l;
@@ -396,6 +432,48 @@ auto Memformer<T, B>::step(const State& state, const Segment& input, const Segme
   out.padding = e.padding;
   out.next = State(e.next_memory.value());
   if (target) out.logits = decode(e.hidden, e.padding, *target, nullptr).value();
+  return out;
+}
+
+template <class T, class B>
+auto Memformer<T, B>::step_on_device(const State& state, const Ids& tokens, const Mask* padding, const Ids* target,
+    const Mask* target_padding) const -> StepOutput {
+  autograd::NoGrad off;
+  const int64_t L = config_.segment_length;
+  check_shape("Memformer::step_on_device: tokens", tokens.shape(), {{"batch", Dim::any}, {"segment_length", L}});
+  const int64_t batch = tokens.size(0);
+  check_state("Memformer::step_on_device", state, batch);
+  if (padding) check_shape("Memformer::step_on_device: padding", padding->shape(), {{"batch", batch}, {"segment_length", L}});
+  if (target) check_shape("Memformer::step_on_device: target", target->shape(), {{"batch", batch}, {"segment_length", L}});
+  if (target_padding) {
+    require<ValueError>(target != nullptr, "Memformer::step_on_device: target padding given without a target");
+    check_shape("Memformer::step_on_device: target padding", target_padding->shape(),
+                {{"batch", batch}, {"segment_length", L}});
+  }
+  Encoded e = encode_ids(tokens, padding ? *padding : Mask{}, Var(state.slots()), {}, nullptr, false);
+  StepOutput out;
+  out.hidden = e.hidden.value();
+  out.padding = e.padding;
+  out.next = State(e.next_memory.value());
+  if (!target) return out;
+  // Decoder input [BOS, target_{1..L−1}] and its padding, shifted on the backend: one fill and
+  // one strided copy each (rows of L − 1 elements moved one column right).
+  Context<B>& ctx = *ctx_;
+  Ids in(Shape{batch, L}, ctx.arena());
+  BT::fill(ctx, in.data(), in.numel(), static_cast<int32_t>(config_.bos_id));
+  const auto shift = [&](void* dst, const void* src, size_t elem) {
+    if (L > 1)
+      BT::copy_2d(ctx, static_cast<char*>(dst) + elem, elem * static_cast<size_t>(L), src, elem * static_cast<size_t>(L),
+                  elem * static_cast<size_t>(L - 1), static_cast<size_t>(batch));
+  };
+  shift(in.data(), target->data(), sizeof(int32_t));
+  Mask self_pad;
+  if (target_padding) {
+    self_pad = Mask(Shape{batch, L}, ctx.arena());
+    BT::fill(ctx, self_pad.data(), self_pad.numel(), uint8_t{0});
+    shift(self_pad.data(), target_padding->data(), sizeof(uint8_t));
+  }
+  out.logits = decode_ids(e.hidden, e.padding, in, self_pad, nullptr, false).value();
   return out;
 }
 

@@ -18,6 +18,7 @@
 #include "mnemo/backend/cuda/adamw.cuh"
 #include "mnemo/backend/cuda/context.cuh"
 #include "mnemo/backend/cuda/cross_entropy.cuh"
+#include "mnemo/backend/cuda/continuous_read.cuh"
 #include "mnemo/backend/cuda/density_parameters.cuh"
 #include "mnemo/backend/cuda/elementwise.cuh"
 #include "mnemo/backend/cuda/embedding.cuh"
@@ -223,6 +224,22 @@ struct BackendTraits<Cuda> {
                                           const compute_t<T>* dsigma2, T* da, T* db, int64_t n, compute_t<T> eps,
                                           compute_t<T> sigma0_sq, compute_t<T> kl_weight) {
     cuda::density_parameters_backward<T>(ctx, b, mu, sigma2, dmu, dsigma2, da, db, n, eps, sigma0_sq, kl_weight);
+  }
+  template <class T>
+  static void continuous_read_forward(Context& ctx, const T* a, const T* b, const compute_t<T>* centres,
+                                      const compute_t<T>* widths_sq, const T* v_heads, compute_t<T>* mu,
+                                      compute_t<T>* sigma2, compute_t<T>* kl, T* r, T* context, ContinuousReadDims dims,
+                                      compute_t<T> eps, compute_t<T> sigma0_sq) {
+    cuda::continuous_read_forward<T>(ctx, a, b, centres, widths_sq, v_heads, mu, sigma2, kl, r, context, dims, eps,
+                                     sigma0_sq);
+  }
+  template <class T>
+  static void continuous_read_backward(Context& ctx, const T* b, const compute_t<T>* mu, const compute_t<T>* sigma2,
+                                       const compute_t<T>* centres, const compute_t<T>* widths_sq, const T* v_heads,
+                                       const T* dcontext, T* da, T* db, ContinuousReadDims dims, compute_t<T> eps,
+                                       compute_t<T> sigma0_sq, compute_t<T> kl_weight) {
+    cuda::continuous_read_backward<T>(ctx, b, mu, sigma2, centres, widths_sq, v_heads, dcontext, da, db, dims, eps,
+                                      sigma0_sq, kl_weight);
   }
   template <class T>
   static void sigmoid_gate_forward(Context& ctx, int64_t n, const T* x, const T* z, T* y) {
