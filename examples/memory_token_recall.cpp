@@ -29,7 +29,7 @@ struct Options {
   int64_t eval_batches = 8, log_every = 100;
   double lr = 2e-3, dropout = 0.0, clip = 1.0;
   uint64_t seed = 1;
-  int threads = 2;
+  int threads = 1;
 };
 
 Options parse(int argc, char** argv) {
@@ -40,7 +40,7 @@ Options parse(int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       std::printf("usage: memory_token_recall [--steps N (1200)] [--batch B (32)] [--gap G (1)] [--curriculum N (300)]\n"
                   "  [--memory-tokens K (8)] [--d D (64)] [--layers N (2)] [--lr X (2e-3)] [--dropout P (0)]\n"
-                  "  [--clip X (1)] [--seed S (1)] [--threads N (2)] [--eval-batches N (8)] [--log-every N (100)]\n");
+                  "  [--clip X (1)] [--seed S (1)] [--threads N (1)] [--eval-batches N (8)] [--log-every N (100)]\n");
       std::exit(0);
     }
     if (a.rfind("--", 0) != 0 || i + 1 >= argc) {
