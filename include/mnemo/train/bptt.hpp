@@ -116,15 +116,7 @@ template <class T, class B>
   requires(!std::is_void_v<B>)
 auto Bptt<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
     const std::vector<double>& weights) -> RolloutResult {
-  namespace md = memformer_detail;
-  const std::vector<double> w = md::validate_rollout("Bptt::rollout", *model_, segments, resets, state, weights);
-  MemformerCell<T, B> cell(*model_);
-  Bptt<MemformerCell<T, B>> engine(cell, opt_);
-  ++opt_.update_index;
-  typename MemformerCell<T, B>::State s{state.slots()};
-  const RolloutResult r = engine.rollout(md::cell_inputs<T, B>(segments, resets), s, w);
-  state = State(s[0]);
-  return r;
+  return memformer_detail::rollout<Bptt>("Bptt::rollout", *model_, opt_, segments, resets, state, weights);
 }
 
 }  // namespace mnemo::train

@@ -51,5 +51,21 @@ std::vector<typename MemformerCell<T, B>::Input> cell_inputs(const std::vector<S
   return inputs;
 }
 
+/// One rollout of the Memformer through the generic trainer `Trainer<MemformerCell<T, B>>`
+/// (train::Mrbp or train::Bptt): validates, advances the update index, runs, and writes M_T.
+template <template <class, class> class Trainer, class T, class B>
+RolloutResult rollout(const char* who, models::Memformer<T, B>& model, TrainerOptions& opt,
+                      const std::vector<Segment>& segments, const Resets& resets, memory::SlotState<T, B>& state,
+                      const std::vector<double>& weights) {
+  const std::vector<double> w = validate_rollout(who, model, segments, resets, state, weights);
+  MemformerCell<T, B> cell(model);
+  Trainer<MemformerCell<T, B>, void> engine(cell, opt);
+  ++opt.update_index;
+  typename MemformerCell<T, B>::State s{state.slots()};
+  const RolloutResult r = engine.rollout(cell_inputs<T, B>(segments, resets), s, w);
+  state = memory::SlotState<T, B>(s[0]);
+  return r;
+}
+
 }  // namespace memformer_detail
 }  // namespace mnemo::train

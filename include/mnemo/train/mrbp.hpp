@@ -149,15 +149,7 @@ template <class T, class B>
   requires(!std::is_void_v<B>)
 auto Mrbp<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
     const std::vector<double>& weights) -> RolloutResult {
-  namespace md = memformer_detail;
-  const std::vector<double> w = md::validate_rollout("Mrbp::rollout", *model_, segments, resets, state, weights);
-  MemformerCell<T, B> cell(*model_);
-  Mrbp<MemformerCell<T, B>> engine(cell, opt_);
-  ++opt_.update_index;
-  typename MemformerCell<T, B>::State s{state.slots()};
-  const RolloutResult r = engine.rollout(md::cell_inputs<T, B>(segments, resets), s, w);
-  state = State(s[0]);
-  return r;
+  return memformer_detail::rollout<Mrbp>("Mrbp::rollout", *model_, opt_, segments, resets, state, weights);
 }
 
 }  // namespace mnemo::train
