@@ -116,7 +116,7 @@ template <class T, class B>
   requires(!std::is_void_v<B>)
 auto Bptt<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
     const std::vector<double>& weights) -> RolloutResult {
-  return memformer_detail::rollout<Bptt>("Bptt::rollout", *model_, opt_, segments, resets, state, weights);
+  return memformer_detail::rollout<mnemo::train::Bptt>("Bptt::rollout", *model_, opt_, segments, resets, state, weights);
 }
 
 }  // namespace mnemo::train

@@ -149,7 +149,7 @@ template <class T, class B>
   requires(!std::is_void_v<B>)
 auto Mrbp<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
     const std::vector<double>& weights) -> RolloutResult {
-  return memformer_detail::rollout<Mrbp>("Mrbp::rollout", *model_, opt_, segments, resets, state, weights);
+  return memformer_detail::rollout<mnemo::train::Mrbp>("Mrbp::rollout", *model_, opt_, segments, resets, state, weights);
 }
 
 }  // namespace mnemo::train
