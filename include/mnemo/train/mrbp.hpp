@@ -1,27 +1,130 @@
-// mnemo/train/mrbp.hpp — memory replay back-propagation (memformer.md §4.3, corrected).
+// mnemo/train/mrbp.hpp — memory replay back-propagation (memformer.md §4.3, corrected; docs/mrbp.md)
+// for any train::RecurrentCell, and the Memformer's trainer built on it.
 //
-// Phase 1 runs the critical path only (encoder + writer + BMN, no decoder) without the tape and
-// stores the T+1 memories. Phase 2 replays the steps newest first: each step is re-recorded from
-// a fresh leaf holding buf[t], swept backward once with two seeds (d loss_t = w_t and
-// d M_{t+1} = the gradient handed down from step t+1), and rewound, so the peak holds one step's
-// activations plus the stored memories. Dropout draws come from counter-based keys that depend
-// only on (seed, update index, t, draw site), so the replay reproduces phase 1 bit for bit.
-// The gradients equal full BPTT's (train::Bptt).
+// Phase 1 runs the critical path only, (S_t, x_t, k_t) → S_{t+1}, without the tape and stores the
+// T+1 states. Phase 2 replays the steps newest first: each step is re-recorded from a fresh leaf
+// holding S_t, swept backward once with two seeds (d ℓ_t = w_t and d S_{t+1} = the gradient handed
+// down from step t+1), and rewound, so the peak holds one step's activations plus the stored
+// states. Random draws come from counter-based keys that depend only on (seed, update index, t),
+// so the replay reproduces phase 1 bit for bit. The gradients equal full BPTT's (train::Bptt).
 //
-//   train::Mrbp<float, Cpu> mrbp(model, {seed});
-//   auto r = mrbp.rollout(segments /*T+1*/, resets /*T*/, state);   // grads added to the store
+//   train::Mrbp<MyCell> mrbp(cell, {seed});                       // any RecurrentCell
+//   auto r = mrbp.rollout(inputs /*T*/, state);                    // grads added to the stores
+//   train::Mrbp<float, Cpu> memformer_mrbp(model, {seed});         // the Memformer
+//   auto r2 = memformer_mrbp.rollout(segments /*T+1*/, resets /*T*/, slot_state);
 #pragma once
 
-#include <cstring>
+#include <array>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "mnemo/autograd/tape.hpp"
+#include "mnemo/train/cell_rollout.hpp"
 #include "mnemo/train/memformer_trainer.hpp"
+#include "mnemo/train/recurrent_cell.hpp"
+#include "mnemo/train/rollout.hpp"
 
 namespace mnemo::train {
 
-template <class T, class B>
+/// Mrbp<Cell>: MRBP over a train::RecurrentCell. Mrbp<T, B> (B a backend): the Memformer's trainer.
+/// Any other use names a type that is not a recurrent cell, and stops here.
+template <class Cell, class Backend = void>
 class Mrbp {
+  static_assert(RecurrentCell<Cell>,
+                "train::Mrbp<Cell>: Cell is not a train::RecurrentCell. It needs value_type, backend, Input, "
+                "State = CellState<T, B, N>, a const step(CellVars<T, B, N>, Input, RngKey, CellPart) returning "
+                "CellStep<T, B, N>, and parameter_stores() (mnemo/train/recurrent_cell.hpp, docs/mrbp.md)");
+};
+
+template <RecurrentCell Cell>
+class Mrbp<Cell, void> {
+ public:
+  using T = typename Cell::value_type;
+  using B = typename Cell::backend;
+  using State = typename Cell::State;
+  using Input = typename Cell::Input;
+  using Var = autograd::Var<T, B>;
+  static constexpr size_t N = state_size_v<Cell>;
+
+  explicit Mrbp(Cell& cell, TrainerOptions options = {}) : cell_(&cell), opt_(options) {}
+
+  /// Runs steps t = 0..T−1 on inputs[t], adds the gradients of Σ_t w_t·ℓ_t to the cell's
+  /// parameters and advances `state` to S_T. `weights` empty = 1/T.
+  RolloutResult rollout(const std::vector<Input>& inputs, State& state, const std::vector<double>& weights = {});
+
+  int64_t update_index() const { return opt_.update_index; }
+  void set_update_index(int64_t u) { opt_.update_index = u; }
+
+ private:
+  Cell* cell_;
+  TrainerOptions opt_;
+};
+
+template <RecurrentCell Cell>
+auto Mrbp<Cell, void>::rollout(const std::vector<Input>& inputs, State& state, const std::vector<double>& weights)
+    -> RolloutResult {
+  const std::vector<double> w = cell_detail::loss_weights("Mrbp::rollout", inputs.size(), weights);
+  const int64_t update = opt_.update_index++;
+  const size_t steps = w.size();
+  auto part = [&](size_t t) { return w[t] != 0.0 ? CellPart::WithLoss : CellPart::CriticalPath; };
+  // Phase 1: the critical path without the tape, storing S_0..S_T.
+  std::vector<State> buf(steps + 1);
+  buf[0] = state;
+  {
+    autograd::NoGrad off;
+    for (size_t t = 0; t < steps; ++t) {
+      CellVars<T, B, N> vars;
+      for (size_t i = 0; i < N; ++i) vars[i] = Var(buf[t][i]);
+      auto step = cell_->step(vars, inputs[t], cell_detail::step_key(opt_, update, t), CellPart::CriticalPath);
+      for (size_t i = 0; i < N; ++i) {
+        require<StateError>(step.next[i].defined(), "Mrbp: step ", t, " of the cell returned no next state tensor ",
+                            i, " (expected ", N, " tensors)");
+        buf[t + 1][i] = step.next[i].value();
+      }
+    }
+  }
+  // Phase 2: replay newest first, carrying dL/dS_{t+1} into step t.
+  RolloutResult result;
+  autograd::Tape tape;
+  std::array<Tensor<T, B>, N> carried;  // dL/dS_{t+1}; undefined = zero (nothing beyond the horizon)
+  {
+    autograd::Recording on(tape);
+    for (size_t t = steps; t-- > 0;) {
+      const size_t mark = tape.mark();
+      CellVars<T, B, N> leaves;
+      for (size_t i = 0; i < N; ++i) leaves[i] = Var::leaf(buf[t][i]);
+      auto step = cell_->step(leaves, inputs[t], cell_detail::step_key(opt_, update, t), part(t));
+      if (opt_.check_replay)
+        for (size_t i = 0; i < N; ++i) cell_detail::check_replay(step.next[i].value(), buf[t + 1][i], t, i, N);
+      bool seeded = false;
+      for (const auto& term : step.losses) {
+        result.loss += w[t] * term.scale * static_cast<double>(term.value.value().to_host()[0]);
+        seeded = seeded || term.value.defined();
+        if (term.value.defined() && term.value.requires_grad())
+          tape.seed(term.value, Tensor<T, B>::full(term.value.shape(), static_cast<T>(w[t] * term.scale)));
+      }
+      result.tokens += step.tokens;
+      for (size_t i = 0; i < N; ++i)
+        if (carried[i].defined()) {
+          seeded = true;
+          if (step.next[i].requires_grad()) tape.seed(step.next[i], std::move(carried[i]));
+        }
+      if (seeded) tape.backward(mark);
+      for (size_t i = 0; i < N; ++i) carried[i] = leaves[i].has_grad() ? leaves[i].grad() : Tensor<T, B>{};
+      tape.rewind(mark);
+      if (t + 1 < steps) buf[t + 1] = State{};  // no longer needed
+    }
+  }
+  state = buf[steps];
+  result.finite = cell_detail::keep_finite_gradients(cell_->parameter_stores());
+  return result;
+}
+
+/// The Memformer's MRBP trainer: T+1 segments, per-step resets, a SlotState (memformer.md §4.3).
+template <class T, class B>
+  requires(!std::is_void_v<B>)
+class Mrbp<T, B> {
  public:
   using Model = models::Memformer<T, B>;
   using State = typename Model::State;
@@ -38,60 +141,15 @@ class Mrbp {
   void set_update_index(int64_t u) { opt_.update_index = u; }
 
  private:
-  void check_replay(const Tensor<T, B>& replayed, const Tensor<T, B>& stored, size_t t) const {
-    const auto a = replayed.to_host(), b = stored.to_host();
-    if (a.size() != b.size() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) != 0)
-      throw StateError(detail::cat("Mrbp: the replay of step ", t,
-                                   " produced a memory that differs from phase 1's (expected bitwise equality)"));
-  }
-
   Model* model_;
   TrainerOptions opt_;
 };
 
 template <class T, class B>
+  requires(!std::is_void_v<B>)
 auto Mrbp<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
     const std::vector<double>& weights) -> RolloutResult {
-  namespace md = memformer_detail;
-  const std::vector<double> w = md::validate_rollout("Mrbp::rollout", *model_, segments, resets, state, weights);
-  const int64_t update = opt_.update_index++;
-  const size_t steps = w.size();
-  // Phase 1: forward without the tape over encoder + writer, storing M_0..M_T.
-  std::vector<Tensor<T, B>> buf(steps + 1);
-  buf[0] = state.slots();
-  {
-    autograd::NoGrad off;
-    for (size_t t = 0; t < steps; ++t) {
-      const RngKey key = md::step_key(opt_, update, t);  // training mode: the replay's dropout
-      buf[t + 1] = model_->encode(segments[t], Var(buf[t]), md::resets_at(resets, t), &key).next_memory.value();
-    }
-  }
-  // Phase 2: replay newest first, carrying dL/dM_{t+1} into step t.
-  RolloutResult result;
-  autograd::Tape tape;
-  Tensor<T, B> carried;  // dL/dM_{t+1}; undefined = zero (nothing beyond the horizon)
-  {
-    autograd::Recording on(tape);
-    for (size_t t = steps; t-- > 0;) {
-      const size_t mark = tape.mark();
-      const Var memory = Var::leaf(buf[t]);
-      auto step = md::record_step(*model_, segments[t], segments[t + 1], memory, md::resets_at(resets, t),
-                                  md::step_key(opt_, update, t), w[t]);
-      if (opt_.check_replay) check_replay(step.encoded.next_memory.value(), buf[t + 1], t);
-      result.loss += w[t] * step.loss_value;
-      result.tokens += step.tokens;
-      md::seed_loss(tape, step, w[t]);
-      const bool seeded = carried.defined() || step.loss.defined();
-      if (carried.defined()) tape.seed(step.encoded.next_memory, std::move(carried));
-      if (seeded) tape.backward(mark);
-      carried = memory.has_grad() ? memory.grad() : Tensor<T, B>{};
-      tape.rewind(mark);
-      if (t + 1 < steps) buf[t + 1] = Tensor<T, B>{};  // no longer needed
-    }
-  }
-  state = State(buf[steps]);
-  result.finite = md::keep_finite_gradients(model_->parameters());
-  return result;
+  return memformer_detail::rollout<mnemo::train::Mrbp>("Mrbp::rollout", *model_, opt_, segments, resets, state, weights);
 }
 
 }  // namespace mnemo::train
