@@ -12,6 +12,8 @@ namespace mnemo {
 namespace cpu {
 template void gemm_strided_batched<double>(Trans, Trans, int64_t, int64_t, int64_t, double, const double*, int64_t, int64_t,
                                         const double*, int64_t, int64_t, double, double*, int64_t, int64_t, int64_t);
+template void softmax_forward<double>(const double*, double*, const SoftmaxDims&, double, const SoftmaxMask&);
+template void softmax_backward<double>(const double*, const double*, double*, int64_t, int64_t, double);
 }  // namespace cpu
 namespace nn {
 template class MultiHeadAttention<double, Cpu>;

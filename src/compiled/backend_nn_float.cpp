@@ -12,6 +12,8 @@ namespace mnemo {
 namespace cpu {
 template void gemm_strided_batched<float>(Trans, Trans, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t,
                                         const float*, int64_t, int64_t, float, float*, int64_t, int64_t, int64_t);
+template void softmax_forward<float>(const float*, float*, const SoftmaxDims&, float, const SoftmaxMask&);
+template void softmax_backward<float>(const float*, const float*, float*, int64_t, int64_t, float);
 }  // namespace cpu
 namespace nn {
 template class MultiHeadAttention<float, Cpu>;

@@ -1,5 +1,6 @@
 // src/compiled/memformer_double.cpp — mnemo::compiled: the double CPU Memformer, its slot memory and
 // trainers, instantiated once (docs/compile_time.md).
+#include "mnemo/backend/cpu.hpp"
 #include "mnemo/memory/slot_memory.hpp"
 #include "mnemo/memory/slot_writer.hpp"
 #include "mnemo/models/memformer.hpp"
@@ -7,6 +8,13 @@
 #include "mnemo/train/mrbp.hpp"
 
 namespace mnemo {
+namespace cpu {
+template void memformer_writer_forward<double>(const double*, const double*, const double*, const double*, const double*,
+                                             const uint8_t*, double*, double*, const MemformerWriterDims&, double);
+template void memformer_writer_backward<double>(const double*, const double*, const double*, const double*, const double*,
+                                              const double*, const double*, double*, double*, double*, double*, double*,
+                                              const MemformerWriterDims&, double);
+}  // namespace cpu
 template class memory::SlotWriter<double, Cpu>;
 template class memory::SlotMemory<double, Cpu>;
 template class models::Memformer<double, Cpu>;

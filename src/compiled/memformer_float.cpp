@@ -1,5 +1,6 @@
 // src/compiled/memformer_float.cpp — mnemo::compiled: the float CPU Memformer, its slot memory and
 // trainers, instantiated once (docs/compile_time.md).
+#include "mnemo/backend/cpu.hpp"
 #include "mnemo/memory/slot_memory.hpp"
 #include "mnemo/memory/slot_writer.hpp"
 #include "mnemo/models/memformer.hpp"
@@ -7,6 +8,13 @@
 #include "mnemo/train/mrbp.hpp"
 
 namespace mnemo {
+namespace cpu {
+template void memformer_writer_forward<float>(const float*, const float*, const float*, const float*, const float*,
+                                             const uint8_t*, float*, float*, const MemformerWriterDims&, float);
+template void memformer_writer_backward<float>(const float*, const float*, const float*, const float*, const float*,
+                                              const float*, const float*, float*, float*, float*, float*, float*,
+                                              const MemformerWriterDims&, float);
+}  // namespace cpu
 template class memory::SlotWriter<float, Cpu>;
 template class memory::SlotMemory<float, Cpu>;
 template class models::Memformer<float, Cpu>;

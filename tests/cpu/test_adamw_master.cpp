@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mnemo/io/safetensors.hpp"
+#include "mnemo/train/optimizer.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;

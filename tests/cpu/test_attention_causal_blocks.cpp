@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "mnemo/nn/attention.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;

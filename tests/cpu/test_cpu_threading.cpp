@@ -7,6 +7,7 @@
 #include <limits>
 #include <tuple>
 
+#include "mnemo/nn/attention.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "mnemo/memory/continuous_memory.hpp"
+#include "mnemo/memory/continuous_operators.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;

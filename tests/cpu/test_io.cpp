@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mnemo/mnemo.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;

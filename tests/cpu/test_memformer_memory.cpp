@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "mnemo/memory/slot_memory.hpp"
+#include "mnemo/memory/slot_writer.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;

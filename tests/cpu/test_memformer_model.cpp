@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <cstring>
 
+#include "mnemo/io/safetensors.hpp"
 #include "mnemo/io/slot_state_io.hpp"
 #include "mnemo/models/memformer.hpp"
+#include "mnemo/train/rollout.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;

@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "mnemo/models/memformer.hpp"
 #include "mnemo/train/bptt.hpp"
 #include "mnemo/train/mrbp.hpp"
+#include "mnemo/train/rollout.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mnemo/mnemo.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;

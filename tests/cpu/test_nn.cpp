@@ -2,6 +2,7 @@
 // masked case, float against double, and the errors bad input gets.
 #include <catch2/catch.hpp>
 
+#include "mnemo/nn.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;

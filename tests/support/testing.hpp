@@ -10,7 +10,17 @@
 #include <utility>
 #include <vector>
 
-#include "mnemo/mnemo.hpp"
+// Only what the helpers below use (not the umbrella mnemo/mnemo.hpp, which also parses Eigen,
+// nlohmann-json and every model in each test file): each test includes the layers, models and IO
+// it tests (docs/compile_time.md).
+#include "mnemo/autograd/ops.hpp"
+#include "mnemo/autograd/tape.hpp"
+#include "mnemo/autograd/var.hpp"
+#include "mnemo/backend/cpu.hpp"
+#include "mnemo/core/error.hpp"
+#include "mnemo/core/rng.hpp"
+#include "mnemo/core/tensor.hpp"
+#include "mnemo/nn/parameter_store.hpp"
 
 namespace mnemo::test {
 

@@ -9,6 +9,17 @@
 #define MNEMO_DEVICE_INLINE inline
 #endif
 
+// Compiled mode (docs/compile_time.md): MNEMO_COMPILED is defined for the users of mnemo::compiled,
+// MNEMO_COMPILED_LIBRARY while that library's own sources (src/compiled/) are built.
+// MNEMO_COMPILED_BODIES is 1 where a translation unit compiles the bodies the library holds: in
+// the header-only mode and in the library itself. A user TU of the compiled mode sees 0 and only
+// the declarations, so the headers those bodies need (Eigen) are not parsed there.
+#if !defined(MNEMO_COMPILED) || defined(MNEMO_COMPILED_LIBRARY)
+#define MNEMO_COMPILED_BODIES 1
+#else
+#define MNEMO_COMPILED_BODIES 0
+#endif
+
 namespace mnemo {
 inline constexpr int kVersionMajor = 0;
 inline constexpr int kVersionMinor = 1;

@@ -23,9 +23,9 @@
 #include <nlohmann/json.hpp>
 
 #include "mnemo/core/error.hpp"
-#include "mnemo/memory/continuous_basis.hpp"
+#include "mnemo/memory/basis_config.hpp"
 #include "mnemo/memory/continuous_memory_config.hpp"
-#include "mnemo/memory/ridge_fit.hpp"
+#include "mnemo/memory/position_convention.hpp"
 #include "mnemo/models/infinite_former_config.hpp"
 #include "mnemo/models/memformer_config.hpp"
 

@@ -16,6 +16,7 @@
 #include <Eigen/Core>
 
 #include "mnemo/core/error.hpp"
+#include "mnemo/memory/basis_config.hpp"
 
 namespace mnemo::memory {
 
@@ -23,32 +24,6 @@ namespace mnemo::memory {
 using HostMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 inline constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-
-/// Number of basis functions and their widths; the centres follow from them (§2).
-struct BasisConfig {
-  int64_t count = 512;                      // N
-  std::vector<double> widths = {0.01, 0.05};  // S, W = widths.size()
-
-  /// Throws ConfigError naming the field: N > 0, W ≥ 1, every width > 0 and finite,
-  /// N mod W = 0 and N/W ≥ 2 (the spec's requirement; the reference code silently rounds N up).
-  void validate(const std::string& owner = "BasisConfig") const {
-    require<ConfigError>(!widths.empty(), owner, ": basis_widths is empty, expected at least one width");
-    require<ConfigError>(count > 0, owner, ": basis_count = ", count, ", expected > 0");
-    for (size_t w = 0; w < widths.size(); ++w)
-      require<ConfigError>(std::isfinite(widths[w]) && widths[w] > 0, owner, ": basis_widths[", w, "] = ",
-                           widths[w], ", expected a finite width > 0");
-    const auto W = static_cast<int64_t>(widths.size());
-    require<ConfigError>(count % W == 0, owner, ": basis_count = ", count, " is not a multiple of the ", W,
-                         " basis_widths (expected basis_count mod W = 0)");
-    require<ConfigError>(count / W >= 2, owner, ": basis_count / W = ", count / W,
-                         ", expected at least 2 centres per width (basis_count >= ", 2 * W, ")");
-  }
-
-  /// Sorting-task preset (§10): N = 512, S = {0.01, 0.05}.
-  static BasisConfig sorting() { return {512, {0.01, 0.05}}; }
-  /// Language-modelling preset (§2, §10): N = 512, S = {0.005, 0.01}.
-  static BasisConfig lm() { return {512, {0.005, 0.01}}; }
-};
 
 /// The evaluated basis: centre μ_j and width σ_j of every function, and ψ at any position.
 class ContinuousBasis {

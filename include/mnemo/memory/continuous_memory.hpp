@@ -31,12 +31,17 @@
 #include "mnemo/backend/continuous_read_rule.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/backend/tags.hpp"
+#include "mnemo/core/config.hpp"
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/precision.hpp"
 #include "mnemo/core/rng.hpp"
 #include "mnemo/core/tensor.hpp"
 #include "mnemo/memory/continuous_memory_config.hpp"
+#if MNEMO_COMPILED_BODIES
 #include "mnemo/memory/continuous_operators.hpp"
+#else  // compiled mode: the operators are built in mnemo::compiled, held here by shared_ptr
+#include "mnemo/memory/continuous_operators_fwd.hpp"
+#endif
 #include "mnemo/memory/continuous_state.hpp"
 #include "mnemo/memory/sticky_sampler.hpp"
 #include "mnemo/nn/parameter_store.hpp"

@@ -9,8 +9,8 @@
 
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/size_limits.hpp"
-#include "mnemo/memory/continuous_basis.hpp"
-#include "mnemo/memory/ridge_fit.hpp"
+#include "mnemo/memory/basis_config.hpp"
+#include "mnemo/memory/position_convention.hpp"
 
 namespace mnemo::memory {
 

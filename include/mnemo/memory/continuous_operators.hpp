@@ -21,6 +21,7 @@
 #include "mnemo/core/tensor.hpp"
 #include "mnemo/memory/continuous_basis.hpp"
 #include "mnemo/memory/continuous_memory_config.hpp"
+#include "mnemo/memory/continuous_operators_fwd.hpp"
 #include "mnemo/memory/ridge_fit.hpp"
 
 namespace mnemo::memory {

@@ -16,14 +16,9 @@
 
 #include "mnemo/core/error.hpp"
 #include "mnemo/memory/continuous_basis.hpp"
+#include "mnemo/memory/position_convention.hpp"
 
 namespace mnemo::memory {
-
-/// Where the L stored vectors of a segment sit on [0, 1] (§3.1).
-enum class PositionConvention {
-  Paper,      // t_i = i/L, i = 1..L (the paper; mnemo's default)
-  CellCentre  // t_i = (i − ½)/L (the reference code; reproduces the authors' numbers)
-};
 
 /// The positions a fit is solved on: `real` positions starting at index `first_real`, pads around.
 struct FitLattice {

@@ -30,7 +30,12 @@
 #include "mnemo/autograd/ops/arithmetic.hpp"
 #include "mnemo/autograd/ops/matmul.hpp"
 #include "mnemo/autograd/tape.hpp"
+#include "mnemo/core/config.hpp"
+#if MNEMO_COMPILED_BODIES
 #include "mnemo/memory/continuous_operators.hpp"
+#else  // compiled mode: the operators are built in mnemo::compiled, held here by shared_ptr
+#include "mnemo/memory/continuous_operators_fwd.hpp"
+#endif
 #include "mnemo/models/infinite_former_config.hpp"
 #include "mnemo/models/infinite_former_layer.hpp"
 #include "mnemo/models/infinite_former_state.hpp"

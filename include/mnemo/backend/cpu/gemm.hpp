@@ -13,7 +13,10 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "mnemo/core/config.hpp"
+#if MNEMO_COMPILED_BODIES  // a user TU of the compiled mode only declares the GEMM (see the end)
 #include <Eigen/Core>
+#endif
 
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/primitives.hpp"
@@ -31,6 +34,15 @@
 
 namespace mnemo::cpu {
 
+/// C[b] = alpha·op(A[b])·op(B[b]) + beta·C[b] for b < batch (the definition follows, or, in a
+/// user TU of the compiled mode, is in mnemo::compiled for float and double).
+template <class T>
+void gemm_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha,
+                          const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
+                          int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
+                          int64_t batch);
+
+#if MNEMO_COMPILED_BODIES
 template <class T>
 using RowMajorMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
@@ -139,12 +151,13 @@ void gemm_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T
     }
   });
 }
+#endif  // MNEMO_COMPILED_BODIES
 
 }  // namespace mnemo::cpu
 
 // Compiled mode (docs/compile_time.md): Eigen's GEMM kernels are the costliest instantiation of
 // all; with MNEMO_COMPILED (set by linking mnemo::compiled) they are compiled once, in
-// src/compiled/backend.cpp.
+// src/compiled/backend_nn_*.cpp, and a user TU sees only the declaration above (no Eigen).
 #if defined(MNEMO_COMPILED)
 namespace mnemo::cpu {
 extern template void gemm_strided_batched<float>(Trans, Trans, int64_t, int64_t, int64_t, float, const float*,

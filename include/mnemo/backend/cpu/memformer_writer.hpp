@@ -22,7 +22,10 @@
 #include <limits>
 #include <type_traits>
 
+#include "mnemo/core/config.hpp"
+#if MNEMO_COMPILED_BODIES  // a user TU of the compiled mode only declares the kernels (see the end)
 #include <Eigen/Core>
+#endif
 
 #include "mnemo/backend/cpu/gemm.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
@@ -32,6 +35,19 @@
 
 namespace mnemo::cpu {
 
+/// The writer core's forward and backward (above; the definitions follow, or, in a user TU of the
+/// compiled mode, are in mnemo::compiled for float and double).
+template <class T>
+void memformer_writer_forward(const T* q, const T* k_self, const T* k_tok, const T* v_tok, const T* m,
+                              const uint8_t* padding, T* probs, T* m_out, const MemformerWriterDims& dims,
+                              compute_t<T> scale);
+/// Gradients of the writer core from d_out (every output written).
+template <class T>
+void memformer_writer_backward(const T* q, const T* k_self, const T* k_tok, const T* v_tok, const T* m,
+                               const T* probs, const T* d_out, T* dq, T* dk_self, T* dk_tok, T* dv_tok, T* dm,
+                               const MemformerWriterDims& dims, compute_t<T> scale);
+
+#if MNEMO_COMPILED_BODIES
 namespace writer_detail {
 /// Head h of batch row b of a [batch, rows, heads·head_dim] tensor as a rows × head_dim matrix.
 template <class P>
@@ -136,5 +152,25 @@ void memformer_writer_backward(const T* q, const T* k_self, const T* k_tok, cons
     }
   });
 }
+#endif  // MNEMO_COMPILED_BODIES
 
 }  // namespace mnemo::cpu
+
+// Compiled mode (docs/compile_time.md): compiled once, in src/compiled/memformer_*.cpp.
+#if defined(MNEMO_COMPILED)
+namespace mnemo::cpu {
+extern template void memformer_writer_forward<float>(const float*, const float*, const float*, const float*,
+                                                     const float*, const uint8_t*, float*, float*,
+                                                     const MemformerWriterDims&, float);
+extern template void memformer_writer_forward<double>(const double*, const double*, const double*, const double*,
+                                                      const double*, const uint8_t*, double*, double*,
+                                                      const MemformerWriterDims&, double);
+extern template void memformer_writer_backward<float>(const float*, const float*, const float*, const float*,
+                                                      const float*, const float*, const float*, float*, float*,
+                                                      float*, float*, float*, const MemformerWriterDims&, float);
+extern template void memformer_writer_backward<double>(const double*, const double*, const double*, const double*,
+                                                       const double*, const double*, const double*, double*,
+                                                       double*, double*, double*, double*, const MemformerWriterDims&,
+                                                       double);
+}  // namespace mnemo::cpu
+#endif  // MNEMO_COMPILED

@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <limits>
 
+#include "mnemo/core/config.hpp"
+#if MNEMO_COMPILED_BODIES  // a user TU of the compiled mode only declares the kernels (see the end)
 #include <Eigen/Core>
+#endif
 
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/primitives.hpp"
@@ -18,6 +21,15 @@
 
 namespace mnemo::cpu {
 
+/// y = softmax(scale·x + ALiBi bias) with masks, per row (the definitions follow, or, in a user TU
+/// of the compiled mode, are in mnemo::compiled for float and double).
+template <class T>
+void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> scale, const SoftmaxMask& mask);
+/// dx = scale·y⊙(dy − <y, dy>) per row.
+template <class T>
+void softmax_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t cols, compute_t<T> scale);
+
+#if MNEMO_COMPILED_BODIES
 /// Cost of one softmax element for parallel_for (a vectorised exp and a few passes over the row).
 inline constexpr int64_t kSoftmaxCostPerElement = 4;
 
@@ -82,5 +94,16 @@ void softmax_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t cols
     }
   });
 }
+#endif  // MNEMO_COMPILED_BODIES
 
 }  // namespace mnemo::cpu
+
+// Compiled mode (docs/compile_time.md): compiled once, in src/compiled/backend_nn_*.cpp.
+#if defined(MNEMO_COMPILED)
+namespace mnemo::cpu {
+extern template void softmax_forward<float>(const float*, float*, const SoftmaxDims&, float, const SoftmaxMask&);
+extern template void softmax_forward<double>(const double*, double*, const SoftmaxDims&, double, const SoftmaxMask&);
+extern template void softmax_backward<float>(const float*, const float*, float*, int64_t, int64_t, float);
+extern template void softmax_backward<double>(const double*, const double*, double*, int64_t, int64_t, double);
+}  // namespace mnemo::cpu
+#endif  // MNEMO_COMPILED
