@@ -42,6 +42,16 @@ void gemm_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T
                           int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
                           int64_t batch);
 
+/// The library behind gemm_strided_batched's kernel: "eigen", "openblas", "blis" or "onednn"
+/// (CMake option MNEMO_CPU_GEMM).
+inline constexpr const char* gemm_provider_name() {
+#if defined(MNEMO_CPU_GEMM_OPENBLAS) || defined(MNEMO_CPU_GEMM_BLIS) || defined(MNEMO_CPU_GEMM_ONEDNN)
+  return provider::kGemmName;
+#else
+  return "eigen";
+#endif
+}
+
 #if MNEMO_COMPILED_BODIES
 template <class T>
 using RowMajorMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -98,16 +108,6 @@ void gemm_single(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, c
   else eigen_kernel<T, kRow, kRow>(m, n, k, alpha, A, lda, B, ldb, C, ldc);
 }
 }  // namespace detail
-
-/// The library behind gemm_strided_batched's kernel: "eigen", "openblas", "blis" or "onednn"
-/// (CMake option MNEMO_CPU_GEMM).
-inline constexpr const char* gemm_provider_name() {
-#if defined(MNEMO_CPU_GEMM_OPENBLAS) || defined(MNEMO_CPU_GEMM_BLIS) || defined(MNEMO_CPU_GEMM_ONEDNN)
-  return provider::kGemmName;
-#else
-  return "eigen";
-#endif
-}
 
 /// Rows (or columns) below which a product is not split between threads.
 inline constexpr int64_t kGemmMinSplit = 16;
