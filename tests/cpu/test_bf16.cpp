@@ -265,6 +265,6 @@ TEST_CASE("a bf16 op's gradient agrees with fp32 within bf16 rounding", "[bf16][
   };
   const auto [gx32, gw32] = run(float{});
   const auto [gxb, gwb] = run(bf16{});
-  CHECK(rel_error(gxb, gx32) < 3e-2);
-  CHECK(rel_error(gwb, gw32) < 3e-2);
+  CHECK(rel_error(gxb, gx32) < 1e-2);
+  CHECK(rel_error(gwb, gw32) < 1e-2);
 }
