@@ -65,6 +65,8 @@ inline constexpr int64_t kBf16Kc = 256;
 inline constexpr int64_t kBf16Mc = 64;
 /// Columns of B packed at once (128 KiB at kBf16Kc, in L2).
 inline constexpr int64_t kBf16Nc = 256;
+/// Largest op(A) (in 32-bit words, 1 MiB) packed whole, once per job.
+inline constexpr int64_t kBf16PackAllWords = 1 << 18;
 
 namespace bf16_detail {
 
@@ -108,10 +110,10 @@ inline void pack_b(const bfloat16* B, int64_t ldb, Trans tb, int64_t p0, int64_t
       const int64_t k = p0 + 2 * p;
       const bool second = 2 * p + 1 < kc;
       if (tb == Trans::N) {  // two rows of B, interleaved
-        const uint16_t* r0 = reinterpret_cast<const uint16_t*>(B + k * ldb + j0 + panel);
-        const uint16_t* r1 = second ? reinterpret_cast<const uint16_t*>(B + (k + 1) * ldb + j0 + panel) : nullptr;
-        for (int64_t j = 0; j < width; ++j)
-          out[j] = static_cast<uint32_t>(r0[j]) | (second ? static_cast<uint32_t>(r1[j]) << 16 : 0u);
+        const bfloat16* r0 = B + k * ldb + j0 + panel;
+        for (int64_t j = 0; j < width; ++j) out[j] = bfloat16_bits(r0[j]);
+        if (second)
+          for (int64_t j = 0; j < width; ++j) out[j] |= static_cast<uint32_t>(bfloat16_bits(r0[ldb + j])) << 16;
       } else {  // column j of op(B) is row j of B: the pair is two neighbours
         for (int64_t j = 0; j < width; ++j) {
           const bfloat16* src = B + (j0 + panel + j) * ldb + k;
@@ -159,6 +161,31 @@ inline void macro_portable(int64_t pairs, const uint32_t* apack, int64_t a_panel
 }
 
 #if MNEMO_CPU_BF16_AVX512
+/// pack_b for B stored k×n (Trans::N) with AVX-512: two rows of 16 columns widened to 32-bit
+/// words and merged, (b[2p, j] | b[2p+1, j] << 16); narrow panels (the last) go through pack_b.
+__attribute__((target("avx512f,avx512bw"))) inline void pack_b_rows_avx512(const bfloat16* B, int64_t ldb,
+                                                                           int64_t p0, int64_t kc, int64_t j0,
+                                                                           int64_t nc, uint32_t* out) {
+  const int64_t pairs = (kc + 1) / 2, full = nc / kBf16Nr * kBf16Nr;
+  for (int64_t panel = 0; panel < full; panel += kBf16Nr) {
+    for (int64_t p = 0; p < pairs; ++p) {
+      const int64_t k = p0 + 2 * p;
+      const bfloat16* r0 = B + k * ldb + j0 + panel;
+      for (int64_t half = 0; half < kBf16Nr; half += 16) {
+        __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + half)));
+        if (2 * p + 1 < kc) {
+          const __m512i hi =
+              _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + ldb + half)));
+          w = _mm512_or_si512(w, _mm512_slli_epi32(hi, 16));
+        }
+        _mm512_storeu_si512(out + half, w);
+      }
+      out += kBf16Nr;
+    }
+  }
+  if (full < nc) pack_b(B, ldb, Trans::N, p0, kc, j0 + full, nc - full, out);
+}
+
 /// The same block on VDPBF16PS: 8 rows × 2 vectors of fp32 sums in 16 registers.
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void macro_avx512(
     int64_t pairs, const uint32_t* apack, int64_t a_panels, const uint32_t* bpack, int64_t b_panels, float* c,
@@ -213,29 +240,45 @@ void gemm_block(Trans ta, Trans tb, int64_t i0, int64_t i1, int64_t j0, int64_t 
   Bf16Scratch& s = Bf16Scratch::local();
   const int64_t rows = i1 - i0, rows_padded = round_up(rows, kBf16Mr);
   const int64_t kc_max = std::min<int64_t>(kBf16Kc, round_up(std::max<int64_t>(k, 1), 2));
-  s.a.resize(static_cast<size_t>(kBf16Mc * kc_max / 2));
+  // op(A) of the whole job is packed once, before the column blocks, when it takes at most
+  // kBf16PackAllWords words (the streaming step's products: 64 rows); else block by block.
+  const int64_t all_words = rows_padded * round_up(k, 2) / 2;
+  const bool pack_all = all_words <= kBf16PackAllWords;
+  s.a.resize(static_cast<size_t>(pack_all ? std::max<int64_t>(all_words, 1) : kBf16Mc * kc_max / 2));
   s.b.resize(static_cast<size_t>(kBf16Nc * kc_max / 2));
   s.c.resize(static_cast<size_t>(rows_padded * kBf16Nc));
+  if (pack_all && alpha != 0.0f)  // block pc starts at word pc/2 · rows_padded (kBf16Kc is even)
+    for (int64_t pc = 0; pc < k; pc += kBf16Kc)
+      pack_a(A, lda, ta, i0, rows, pc, std::min(kBf16Kc, k - pc), s.a.data() + pc / 2 * rows_padded);
   for (int64_t jc = j0; jc < j1; jc += kBf16Nc) {
     const int64_t nc = std::min(kBf16Nc, j1 - jc), nc_padded = round_up(nc, kBf16Nr);
     float* tile = s.c.data();  // rows_padded × nc_padded, row stride nc_padded
     if (k == 0 || alpha == 0.0f) std::fill(tile, tile + rows_padded * nc_padded, 0.0f);
     for (int64_t pc = 0; pc < k && alpha != 0.0f; pc += kBf16Kc) {
       const int64_t kc = std::min(kBf16Kc, k - pc), pairs = (kc + 1) / 2;
+#if MNEMO_CPU_BF16_AVX512
+      if (avx512 && tb == Trans::N) pack_b_rows_avx512(B, ldb, pc, kc, jc, nc, s.b.data());
+      else pack_b(B, ldb, tb, pc, kc, jc, nc, s.b.data());
+#else
       pack_b(B, ldb, tb, pc, kc, jc, nc, s.b.data());
+#endif
       for (int64_t ic = i0; ic < i1; ic += kBf16Mc) {
         const int64_t mc = std::min(kBf16Mc, i1 - ic);
-        pack_a(A, lda, ta, ic, mc, pc, kc, s.a.data());
+        const uint32_t* apack = s.a.data() + pc / 2 * rows_padded + (ic - i0) * pairs;
+        if (!pack_all) {
+          pack_a(A, lda, ta, ic, mc, pc, kc, s.a.data());
+          apack = s.a.data();
+        }
         float* ct = tile + (ic - i0) * nc_padded;
         const int64_t a_panels = round_up(mc, kBf16Mr) / kBf16Mr, b_panels = nc_padded / kBf16Nr;
 #if MNEMO_CPU_BF16_AVX512
         if (avx512) {
-          macro_avx512(pairs, s.a.data(), a_panels, s.b.data(), b_panels, ct, nc_padded, pc == 0);
+          macro_avx512(pairs, apack, a_panels, s.b.data(), b_panels, ct, nc_padded, pc == 0);
           continue;
         }
 #endif
         (void)avx512;
-        macro_portable(pairs, s.a.data(), a_panels, s.b.data(), b_panels, ct, nc_padded, pc == 0);
+        macro_portable(pairs, apack, a_panels, s.b.data(), b_panels, ct, nc_padded, pc == 0);
       }
     }
     // C = alpha·sum + beta·C, rounded once to TC.
