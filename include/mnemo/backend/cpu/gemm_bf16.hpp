@@ -219,6 +219,35 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void macro_avx512(
     }
   }
 }
+
+/// The last step with AVX-512: C = alpha·tile + beta·C over rows × nc, 16 columns at a time (the
+/// remainder in plain C++); a bfloat16 C is rounded to nearest even by VCVTNEPS2BF16 (which, unlike
+/// the portable path, flushes subnormal values to zero).
+template <class TC>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void store_tile_avx512(
+    int64_t rows, int64_t nc, const float* tile, int64_t ld_tile, float alpha, float beta, TC* C, int64_t ldc) {
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const int64_t vec_end = nc / 16 * 16;
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* src = tile + i * ld_tile;
+    TC* dst = C + i * ldc;
+    for (int64_t j = 0; j < vec_end; j += 16) {
+      __m512 v = _mm512_mul_ps(va, _mm512_loadu_ps(src + j));
+      if constexpr (std::is_same_v<TC, float>) {
+        if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(dst + j), v);
+        _mm512_storeu_ps(dst + j, v);
+      } else {
+        if (beta != 0.0f) {
+          const __m256i old = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(dst + j));
+          v = _mm512_fmadd_ps(vb, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(old), 16)), v);
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + j), (__m256i)_mm512_cvtneps_pbh(v));
+      }
+    }
+    for (int64_t j = vec_end; j < nc; ++j)
+      dst[j] = static_cast<TC>(alpha * src[j] + (beta == 0.0f ? 0.0f : beta * static_cast<float>(dst[j])));
+  }
+}
 #endif
 
 /// Packing buffers and the fp32 tile of one thread, kept between calls (no allocation per call
@@ -282,6 +311,12 @@ void gemm_block(Trans ta, Trans tb, int64_t i0, int64_t i1, int64_t j0, int64_t 
       }
     }
     // C = alpha·sum + beta·C, rounded once to TC.
+#if MNEMO_CPU_BF16_AVX512
+    if (avx512) {
+      store_tile_avx512(rows, nc, tile, nc_padded, alpha, beta, C + i0 * ldc + jc, ldc);
+      continue;
+    }
+#endif
     for (int64_t i = 0; i < rows; ++i) {
       const float* src = tile + i * nc_padded;
       TC* dst = C + (i0 + i) * ldc + jc;
