@@ -161,6 +161,13 @@ inline void macro_portable(int64_t pairs, const uint32_t* apack, int64_t a_panel
 }
 
 #if MNEMO_CPU_BF16_AVX512
+// Full unrolling of the register tile (nvcc's front end does not know the GCC pragma).
+#if defined(__CUDACC__)
+#define MNEMO_BF16_UNROLL
+#else
+#define MNEMO_BF16_UNROLL _Pragma("GCC unroll 8")
+#endif
+
 /// pack_b for B stored k×n (Trans::N) with AVX-512: two rows of 16 columns widened to 32-bit
 /// words and merged, (b[2p, j] | b[2p+1, j] << 16); narrow panels (the last) go through pack_b.
 __attribute__((target("avx512f,avx512bw"))) inline void pack_b_rows_avx512(const bfloat16* B, int64_t ldb,
@@ -196,7 +203,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void macro_avx512(
       const uint32_t* ap = apack + ip * pairs * kBf16Mr;
       float* ct = c + ip * kBf16Mr * ldc + jp * kBf16Nr;
       __m512 acc[kBf16Mr][2];
-#pragma GCC unroll 8
+MNEMO_BF16_UNROLL
       for (int r = 0; r < kBf16Mr; ++r) {
         acc[r][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(ct + r * ldc);
         acc[r][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(ct + r * ldc + 16);
@@ -204,14 +211,14 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void macro_avx512(
       for (int64_t p = 0; p < pairs; ++p) {
         const __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp + p * kBf16Nr);
         const __m512bh b1 = (__m512bh)_mm512_loadu_si512(bp + p * kBf16Nr + 16);
-#pragma GCC unroll 8
+MNEMO_BF16_UNROLL
         for (int r = 0; r < kBf16Mr; ++r) {
           const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(ap[p * kBf16Mr + r]));
           acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
           acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
         }
       }
-#pragma GCC unroll 8
+MNEMO_BF16_UNROLL
       for (int r = 0; r < kBf16Mr; ++r) {
         _mm512_storeu_ps(ct + r * ldc, acc[r][0]);
         _mm512_storeu_ps(ct + r * ldc + 16, acc[r][1]);
@@ -219,6 +226,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void macro_avx512(
     }
   }
 }
+#undef MNEMO_BF16_UNROLL
 
 /// The last step with AVX-512: C = alpha·tile + beta·C over rows × nc, 16 columns at a time (the
 /// remainder in plain C++); a bfloat16 C is rounded to nearest even by VCVTNEPS2BF16 (which, unlike
