@@ -16,26 +16,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu/memformer_stream_shape.hpp"
 #include "mnemo/mnemo.hpp"
 
 namespace {
 
 using namespace mnemo;
 using Clock = std::chrono::steady_clock;
-
-models::MemformerConfig bf16_stream_config() {
-  models::MemformerConfig c;
-  c.vocab = 256;
-  c.d_model = 256;
-  c.heads = 4;
-  c.d_ff = 1024;
-  c.slots = 64;
-  c.encoder_layers = 4;
-  c.decoder_layers = 4;
-  c.segment_length = 64;
-  c.bos_id = 0;
-  return c;
-}
 
 train::Segment bf16_segment(int64_t L, int64_t vocab, uint64_t seed) {
   train::Segment s{Tensor<int32_t, Cpu>(Shape{1, L}), {}};
@@ -46,7 +33,7 @@ train::Segment bf16_segment(int64_t L, int64_t vocab, uint64_t seed) {
 }
 
 void BM_Bf16StreamStep(benchmark::State& state) {
-  const auto cfg = bf16_stream_config();
+  const auto cfg = bench::memformer_stream_config();
   models::Memformer<bfloat16, Cpu> model(cfg, 2);
   auto s = model.initial_state(1);
   std::vector<train::Segment> segments;

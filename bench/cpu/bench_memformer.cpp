@@ -38,6 +38,7 @@
 
 #include <unistd.h>
 
+#include "cpu/memformer_stream_shape.hpp"
 #include "mnemo/mnemo.hpp"
 
 namespace {
@@ -66,19 +67,7 @@ models::MemformerConfig rollout_config() {
   return c;
 }
 
-models::MemformerConfig stream_config() {
-  models::MemformerConfig c;
-  c.vocab = 256;
-  c.d_model = 256;
-  c.heads = 4;
-  c.d_ff = 1024;
-  c.slots = 64;
-  c.encoder_layers = 4;
-  c.decoder_layers = 4;
-  c.segment_length = 64;
-  c.bos_id = 0;
-  return c;
-}
+models::MemformerConfig stream_config() { return bench::memformer_stream_config(); }
 
 double step_flops(const models::MemformerConfig& c, int64_t batch, bool with_decoder) {
   const double B = static_cast<double>(batch), L = static_cast<double>(c.segment_length),
