@@ -39,6 +39,7 @@
 
 #include <unistd.h>
 
+#include "cpu/memformer_stream_shape.hpp"
 #include "mnemo/bench/flops.hpp"
 #include "mnemo/mnemo.hpp"
 
@@ -68,19 +69,7 @@ models::MemformerConfig rollout_config() {
   return c;
 }
 
-models::MemformerConfig stream_config() {
-  models::MemformerConfig c;
-  c.vocab = 256;
-  c.d_model = 256;
-  c.heads = 4;
-  c.d_ff = 1024;
-  c.slots = 64;
-  c.encoder_layers = 4;
-  c.decoder_layers = 4;
-  c.segment_length = 64;
-  c.bos_id = 0;
-  return c;
-}
+models::MemformerConfig stream_config() { return bench::memformer_stream_config(); }
 
 train::Segment random_segment(int64_t batch, int64_t L, int64_t vocab, uint64_t seed) {
   train::Segment s{Tensor<int32_t, Cpu>(Shape{batch, L}), {}};

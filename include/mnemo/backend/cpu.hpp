@@ -1,6 +1,7 @@
 // mnemo/backend/cpu.hpp — BackendTraits<Cpu>: every primitive mnemo's layers use, on Eigen and
-// OpenMP, for float and double. This struct is the contract a backend implements; the CUDA
-// traits (mnemo/backend/cuda/traits.cuh) mirror it member for member.
+// mnemo's thread pool, for float, double and bfloat16 (mnemo/core/bfloat16.hpp: stored in 16
+// bits, computed in fp32). This struct is the contract a backend implements; the CUDA traits
+// (mnemo/backend/cuda/traits.cuh) mirror it member for member.
 //
 // Conventions: every primitive takes the context first; pointers are in the backend's memory;
 // tensors are contiguous row-major; `rows × cols` means a 2-D view whose last dimension is cols.
@@ -9,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "mnemo/backend/cpu/activation.hpp"
 #include "mnemo/backend/cpu/adamw.hpp"
@@ -21,6 +23,7 @@
 #include "mnemo/backend/cpu/embedding.hpp"
 #include "mnemo/backend/cpu/gaussian_expectation.hpp"
 #include "mnemo/backend/cpu/gemm.hpp"
+#include "mnemo/backend/cpu/gemm_bf16.hpp"
 #include "mnemo/backend/cpu/layer_norm.hpp"
 #include "mnemo/backend/cpu/memformer_writer.hpp"
 #include "mnemo/backend/cpu/normalize.hpp"
@@ -30,6 +33,7 @@
 #include "mnemo/backend/cpu/softmax.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/backend/tags.hpp"
+#include "mnemo/core/bfloat16.hpp"
 #include "mnemo/core/precision.hpp"
 
 namespace mnemo {
@@ -65,11 +69,17 @@ struct BackendTraits<Cpu> {
                    compute_t<T> alpha, const T* A, int64_t lda, int64_t stride_a, const T* B,
                    int64_t ldb, int64_t stride_b, compute_t<T> beta, T* C, int64_t ldc,
                    int64_t stride_c, int64_t batch) {
-    // Few rows (the streaming path): the unpacked small-matrix kernel, when it applies.
-    if (cpu::small_gemm<T>(ta, tb, m, n, k, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c, batch))
-      return;
-    cpu::gemm_strided_batched<T>(ta, tb, m, n, k, alpha, A, lda, stride_a, B, ldb, stride_b,
-                                 beta, C, ldc, stride_c, batch);
+    if constexpr (std::is_same_v<T, bfloat16>) {  // fp32 sums on bf16 inputs: cpu/gemm_bf16.hpp
+      cpu::gemm_bf16_strided_batched<T>(ta, tb, m, n, k, alpha, A, lda, stride_a, B, ldb, stride_b,
+                                        beta, C, ldc, stride_c, batch);
+    } else {
+      // Few rows (the streaming path): the unpacked small-matrix kernel, when it applies.
+      if (cpu::small_gemm<T>(ta, tb, m, n, k, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c,
+                             batch))
+        return;
+      cpu::gemm_strided_batched<T>(ta, tb, m, n, k, alpha, A, lda, stride_a, B, ldb, stride_b,
+                                   beta, C, ldc, stride_c, batch);
+    }
   }
 
   // ---- attention ------------------------------------------------------------------------

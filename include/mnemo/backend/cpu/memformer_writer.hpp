@@ -13,7 +13,9 @@
 //   dK_x[l] = Σ_i dz_{i,l}·q_i,   dV_x[l] = Σ_i p_{i,l}·g_i,   dm_i = p_{i,0}·g_i (raw self-value)
 // The masking and dz rules are shared with the CUDA kernels (backend/memformer_writer_rule.hpp).
 // Every output is written (not accumulated). Each task owns the column slice of its head in its
-// batch row, so results never depend on the thread count.
+// batch row, so results never depend on the thread count. A 16-bit T (bfloat16) runs the
+// compute_t<T> kernel on widened copies and rounds each output once: Eigen's products would
+// otherwise add in T.
 #pragma once
 
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "mnemo/core/config.hpp"
 #if MNEMO_COMPILED_BODIES  // a user TU of the compiled mode only declares the kernels (see the end)
@@ -57,6 +60,20 @@ auto head_slice(P* base, const MemformerWriterDims& d, int64_t rows, int64_t b, 
   return Map(base + b * rows * d.width() + h * d.head_dim, rows, d.head_dim, Eigen::OuterStride<>(d.width()));
 }
 
+/// x[0, n) converted to U (nullptr stays empty).
+template <class U, class T>
+std::vector<U> converted(const T* x, int64_t n) {
+  std::vector<U> out(x ? static_cast<size_t>(n) : 0);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<U>(x[i]);
+  return out;
+}
+
+/// out[0, x.size()) = x converted to T.
+template <class T, class U>
+void store_converted(const std::vector<U>& x, T* out) {
+  for (size_t i = 0; i < x.size(); ++i) out[i] = static_cast<T>(x[i]);
+}
+
 /// The writer's inputs for one (batch row, head) task.
 template <class T>
 struct HeadInputs {
@@ -78,6 +95,17 @@ void memformer_writer_forward(const T* q, const T* k_self, const T* k_tok, const
   using namespace writer_detail;
   using A = accumulate_t<T>;
   const int64_t K = dims.slots, L = dims.tokens, P = dims.prob_cols();
+  if constexpr (!std::is_same_v<T, compute_t<T>>) {  // 16-bit storage: the fp32 kernel, outputs rounded once
+    using C = compute_t<T>;
+    const int64_t slot_n = dims.batch * K * dims.width(), tok_n = dims.batch * L * dims.width();
+    std::vector<C> pc(static_cast<size_t>(dims.batch * dims.heads * K * P)), mc(static_cast<size_t>(slot_n));
+    memformer_writer_forward<C>(converted<C>(q, slot_n).data(), converted<C>(k_self, slot_n).data(),
+                                converted<C>(k_tok, tok_n).data(), converted<C>(v_tok, tok_n).data(),
+                                converted<C>(m, slot_n).data(), padding, pc.data(), mc.data(), dims, scale);
+    store_converted(pc, probs);
+    store_converted(mc, m_out);
+    return;
+  }
   parallel_for(dims.batch * dims.heads, 4 * K * P * dims.head_dim, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / dims.heads, h = task % dims.heads;
@@ -118,6 +146,24 @@ void memformer_writer_backward(const T* q, const T* k_self, const T* k_tok, cons
   using namespace writer_detail;
   using A = accumulate_t<T>;
   const int64_t K = dims.slots, L = dims.tokens, P = dims.prob_cols();
+  if constexpr (!std::is_same_v<T, compute_t<T>>) {  // 16-bit storage: the fp32 kernel, outputs rounded once
+    using C = compute_t<T>;
+    const int64_t slot_n = dims.batch * K * dims.width(), tok_n = dims.batch * L * dims.width();
+    std::vector<C> gq(static_cast<size_t>(slot_n)), gks(gq.size()), gm(gq.size());
+    std::vector<C> gkt(static_cast<size_t>(tok_n)), gvt(gkt.size());
+    memformer_writer_backward<C>(converted<C>(q, slot_n).data(), converted<C>(k_self, slot_n).data(),
+                                 converted<C>(k_tok, tok_n).data(), converted<C>(v_tok, tok_n).data(),
+                                 converted<C>(m, slot_n).data(),
+                                 converted<C>(probs, dims.batch * dims.heads * K * P).data(),
+                                 converted<C>(d_out, slot_n).data(), gq.data(), gks.data(), gkt.data(), gvt.data(),
+                                 gm.data(), dims, scale);
+    store_converted(gq, dq);
+    store_converted(gks, dk_self);
+    store_converted(gkt, dk_tok);
+    store_converted(gvt, dv_tok);
+    store_converted(gm, dm);
+    return;
+  }
   parallel_for(dims.batch * dims.heads, 10 * K * P * dims.head_dim, [&](int64_t begin, int64_t end) {
     RowMajorMatrix<T> dZ(K, P);
     for (int64_t task = begin; task < end; ++task) {

@@ -1,0 +1,45 @@
+// mnemo/core/bfloat16.hpp — the CPU's 16-bit element type, bfloat16 (1 sign, 8 exponent, 7
+// mantissa bits: fp32's range at 3 significant digits). Eigen 3.4's storage type (arithmetic
+// through float, conversions round to nearest even) is mnemo::bfloat16; its precision traits
+// follow the CUDA half types (backend/cuda/half.cuh): stored in 16 bits, computed and accumulated
+// in fp32, fp32 master weights when training.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include <Eigen/Core>
+
+#include "mnemo/core/precision.hpp"
+
+namespace mnemo {
+
+/// bfloat16 on the host: Eigen::bfloat16 (usable without CUDA).
+using bfloat16 = Eigen::bfloat16;
+
+template <>
+struct Precision<bfloat16> {
+  using storage = bfloat16;
+  using compute = float;
+  using accumulate = float;
+  using master = float;
+  static constexpr const char* name = "bfloat16";
+  static constexpr const char* safetensors_dtype = "BF16";
+};
+
+/// The 16 bits of `x`: the upper half of the float it stands for.
+inline uint16_t bfloat16_bits(bfloat16 x) {
+  uint16_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  return bits;
+}
+
+/// The float a bfloat16 bit pattern stands for (exact: the bits become the float's upper half).
+inline float bfloat16_bits_to_float(uint16_t bits) {
+  const uint32_t word = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &word, sizeof(f));
+  return f;
+}
+
+}  // namespace mnemo

@@ -1,0 +1,270 @@
+// bfloat16 on the CPU: the bf16 GEMM (both micro-kernels) against a double reference; the
+// models with bf16 parameters and activations against the same models in fp32; a short training
+// run with fp32 master weights; the state IO round trip; one op's gradient against fp32.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "mnemo/backend/cpu/gemm_bf16.hpp"
+#include "mnemo/io/infinite_former_state_io.hpp"
+#include "mnemo/io/slot_state_io.hpp"
+#include "mnemo/models/infinite_former.hpp"
+#include "mnemo/models/memformer.hpp"
+#include "mnemo/train/bptt.hpp"
+#include "mnemo/train/infinite_former_trainer.hpp"
+#include "mnemo/train/mrbp.hpp"
+#include "mnemo/train/optimizer.hpp"
+#include "support/testing.hpp"
+
+// Instantiated once, here (the bf16 models are not part of mnemo::compiled).
+template class mnemo::models::Memformer<mnemo::bfloat16, mnemo::Cpu>;
+template class mnemo::models::InfiniteFormer<mnemo::bfloat16, mnemo::Cpu>;
+template class mnemo::train::Bptt<mnemo::bfloat16, mnemo::Cpu>;
+template class mnemo::train::Mrbp<mnemo::bfloat16, mnemo::Cpu>;
+template class mnemo::train::InfiniteFormerTrainer<mnemo::bfloat16, mnemo::Cpu>;
+template class mnemo::train::AdamW<mnemo::bfloat16, mnemo::Cpu>;
+
+using namespace mnemo;
+using namespace mnemo::test;
+namespace ag = mnemo::autograd;
+using bf16 = mnemo::bfloat16;
+
+namespace {
+
+/// Values exactly representable in bfloat16, from a fixed seed.
+std::vector<bf16> random_bf16(int64_t n, uint64_t seed) {
+  std::vector<bf16> v(static_cast<size_t>(n));
+  const RngKey key{seed, 0xbf16};
+  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = bf16(static_cast<float>(key.normal(static_cast<uint64_t>(i))));
+  return v;
+}
+
+struct GemmCase {
+  Trans ta, tb;
+  int64_t m, n, k, batch;
+  float alpha, beta;
+  int64_t pad;  // extra elements per row (ld = width + pad)
+};
+
+/// Max |C − C_ref| / max|C_ref| over the batch, C_ref in double from the same bf16 inputs.
+template <class TC>
+double gemm_error(const GemmCase& g, cpu::Bf16Kernel kernel) {
+  const int64_t a_rows = g.ta == Trans::N ? g.m : g.k, a_cols = g.ta == Trans::N ? g.k : g.m;
+  const int64_t b_rows = g.tb == Trans::N ? g.k : g.n, b_cols = g.tb == Trans::N ? g.n : g.k;
+  const int64_t lda = a_cols + g.pad, ldb = b_cols + g.pad, ldc = g.n + g.pad;
+  const int64_t sa = a_rows * lda + 3, sb = b_rows * ldb + 5, sc = g.m * ldc + 7;  // odd batch strides
+  const auto A = random_bf16(sa * g.batch, 1), B = random_bf16(sb * g.batch, 2);
+  const auto c0 = random_bf16(sc * g.batch, 3);
+  std::vector<TC> C(c0.size());
+  for (size_t i = 0; i < C.size(); ++i) C[i] = static_cast<TC>(static_cast<float>(c0[i]));
+  const std::vector<TC> before = C;
+  cpu::gemm_bf16_strided_batched<TC>(g.ta, g.tb, g.m, g.n, g.k, g.alpha, A.data(), lda, sa, B.data(), ldb, sb, g.beta,
+                                     C.data(), ldc, sc, g.batch, kernel);
+  double diff = 0, ref_max = 1e-30;
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t i = 0; i < g.m; ++i)
+      for (int64_t j = 0; j < g.n + g.pad; ++j) {
+        const size_t idx = static_cast<size_t>(b * sc + i * ldc + j);
+        if (j >= g.n) {  // padding between rows is never written
+          if (static_cast<float>(C[idx]) != static_cast<float>(before[idx])) return INFINITY;
+          continue;
+        }
+        double ref = 0;
+        for (int64_t p = 0; p < g.k; ++p) {
+          ref += static_cast<double>(A[static_cast<size_t>(b * sa + (g.ta == Trans::N ? i * lda + p : p * lda + i))]) *
+                 static_cast<double>(B[static_cast<size_t>(b * sb + (g.tb == Trans::N ? p * ldb + j : j * ldb + p))]);
+        }
+        ref = g.alpha * ref + (g.beta == 0.0f ? 0.0 : g.beta * static_cast<double>(before[idx]));
+        diff = std::max(diff, std::abs(static_cast<double>(C[idx]) - ref));
+        ref_max = std::max(ref_max, std::abs(ref));
+      }
+  // Rows between batch items are untouched too.
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t i = g.m * ldc; i < sc; ++i) {
+      const size_t idx = static_cast<size_t>(b * sc + i);
+      if (static_cast<float>(C[idx]) != static_cast<float>(before[idx])) return INFINITY;
+    }
+  return diff / ref_max;
+}
+
+models::MemformerConfig memformer_config() {
+  models::MemformerConfig c;
+  c.vocab = 29;
+  c.d_model = 32;
+  c.heads = 4;
+  c.d_ff = 64;
+  c.slots = 6;
+  c.encoder_layers = 2;
+  c.decoder_layers = 2;
+  c.segment_length = 12;
+  c.init_std = 0.1;
+  return c;
+}
+
+train::Segment segment(int64_t batch, int64_t L, int64_t vocab, uint64_t seed) {
+  train::Segment s{Tensor<int32_t, Cpu>(Shape{batch, L}), {}};
+  const RngKey key{seed, 1};
+  for (int64_t i = 0; i < batch * L; ++i)
+    s.tokens[i] = static_cast<int32_t>(key.bits(static_cast<uint64_t>(i)) % static_cast<uint32_t>(vocab));
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 GEMM matches a double reference: transposes, strides, batches, odd sizes, both kernels",
+          "[bf16][gemm]") {
+  const std::vector<GemmCase> cases = {
+      {Trans::N, Trans::N, 64, 256, 256, 1, 1.0f, 0.0f, 0},   {Trans::N, Trans::T, 37, 45, 29, 3, 0.5f, 1.0f, 3},
+      {Trans::T, Trans::N, 9, 70, 513, 2, 1.0f, -0.5f, 1},    {Trans::T, Trans::T, 81, 33, 1, 1, 2.0f, 0.0f, 2},
+      {Trans::N, Trans::N, 1, 1, 7, 4, 1.0f, 0.25f, 0},       {Trans::N, Trans::T, 130, 300, 64, 1, 1.0f, 0.0f, 5},
+      {Trans::N, Trans::N, 5, 9, 0, 2, 1.0f, 0.5f, 1},  // k = 0: C = beta·C
+  };
+  std::vector<cpu::Bf16Kernel> kernels = {cpu::Bf16Kernel::Portable, cpu::Bf16Kernel::Auto};
+  if (cpu::cpu_has_avx512_bf16()) kernels.push_back(cpu::Bf16Kernel::Avx512);
+  for (const auto kernel : kernels)
+    for (const auto& g : cases) {
+      INFO("kernel " << static_cast<int>(kernel) << " ta " << static_cast<int>(g.ta) << " tb "
+                     << static_cast<int>(g.tb) << " m " << g.m << " n " << g.n << " k " << g.k);
+      // fp32 output: only the order of fp32 additions differs from the exact sum of exact products.
+      CHECK(gemm_error<float>(g, kernel) < 1e-5);
+      // bf16 output: one rounding (2^-9 relative) on top.
+      CHECK(gemm_error<bf16>(g, kernel) < 4e-3);
+    }
+  if (!cpu::cpu_has_avx512_bf16()) {
+    std::vector<bf16> a(4), b(4);
+    std::vector<float> c(4);
+    MNEMO_CHECK_THROWS(cpu::gemm_bf16_strided_batched<float>(Trans::N, Trans::N, 2, 2, 2, 1.0f, a.data(), 2, 0, b.data(),
+                                                             2, 0, 0.0f, c.data(), 2, 0, 1, cpu::Bf16Kernel::Avx512),
+                       Error, "avx512_bf16");
+  }
+}
+
+TEST_CASE("bf16 GEMM through BackendTraits<Cpu> equals the kernel called directly", "[bf16][gemm]") {
+  auto& ctx = BackendTraits<Cpu>::default_context();
+  const auto A = random_bf16(48 * 40, 4), B = random_bf16(40 * 24, 5);
+  std::vector<bf16> c1(48 * 24), c2(48 * 24);
+  BackendTraits<Cpu>::gemm<bf16>(ctx, Trans::N, Trans::N, 48, 24, 40, 1.0f, A.data(), 40, 0, B.data(), 24, 0, 0.0f,
+                                 c1.data(), 24, 0, 1);
+  cpu::gemm_bf16_strided_batched<bf16>(Trans::N, Trans::N, 48, 24, 40, 1.0f, A.data(), 40, 0, B.data(), 24, 0, 0.0f,
+                                       c2.data(), 24, 0, 1);
+  for (size_t i = 0; i < c1.size(); ++i) REQUIRE(bfloat16_bits(c1[i]) == bfloat16_bits(c2[i]));
+}
+
+TEST_CASE("a bf16 Memformer's logits and memory are within 2e-2 of the fp32 model's", "[bf16][memformer]") {
+  const auto cfg = memformer_config();
+  models::Memformer<float, Cpu> mf(cfg, 3);
+  models::Memformer<bf16, Cpu> mb(cfg, 3);  // the same parameters, rounded to bf16
+  auto sf = mf.initial_state(2);
+  auto sb = mb.initial_state(2);
+  for (uint64_t t = 0; t < 3; ++t) {
+    const auto s = segment(2, 12, 29, 10 + t), next = segment(2, 12, 29, 20 + t);
+    const auto of = mf.step(sf, s, &next);
+    const auto ob = mb.step(sb, s, &next);
+    INFO("step " << t);
+    CHECK(rel_error(ob.logits, of.logits) < 2e-2);
+    CHECK(rel_error(ob.next.slots(), of.next.slots()) < 2e-2);
+    sf = of.next;
+    sb = ob.next;
+  }
+}
+
+TEST_CASE("a bf16 ∞-former's logits are within 2e-2 of the fp32 model's", "[bf16][infformer]") {
+  models::InfiniteFormerConfig c;
+  c.vocab = 23;
+  c.d_model = 32;
+  c.heads = 4;
+  c.d_ff = 64;
+  c.layers = 2;
+  c.segment_length = 16;
+  c.dropout = 0.0;
+  c.init_std = 0.1;
+  c.ltm.basis = memory::BasisConfig{32, {0.03, 0.06}};
+  c.ltm.samples = 32;
+  models::InfiniteFormer<float, Cpu> mf(c, 26);
+  models::InfiniteFormer<bf16, Cpu> mb(c, 26);
+  auto sf = mf.initial_state(2);
+  auto sb = mb.initial_state(2);
+  ag::NoGrad off;
+  for (uint64_t k = 0; k < 4; ++k) {
+    const auto tokens = segment(2, 16, 23, 100 + k).tokens;
+    const auto lf = mf.step(tokens, nullptr, sf).logits.value();
+    const auto lb = mb.step(tokens, nullptr, sb).logits.value();
+    INFO("step " << k);
+    CHECK(rel_error(lb, lf) < 2e-2);
+  }
+}
+
+TEST_CASE("bf16 Memformer training with fp32 masters lowers the loss", "[bf16][train]") {
+  auto cfg = memformer_config();
+  cfg.segment_length = 8;
+  models::Memformer<bf16, Cpu> model(cfg, 7);
+  train::AdamW<bf16, Cpu> opt(model.parameters(), train::AdamWConfig{3e-3});
+  // A periodic sequence: each segment repeats the previous one, so memory and context predict it.
+  std::vector<train::Segment> segs;
+  const auto base = segment(2, 8, 29, 40);
+  for (int t = 0; t < 4; ++t) segs.push_back({base.tokens.clone(), {}});
+  double first = 0, last = 0;
+  for (int it = 0; it < 30; ++it) {
+    model.parameters().zero_grad();
+    auto state = model.initial_state(2);
+    const auto r = train::Bptt<bf16, Cpu>(model).rollout(segs, {}, state);
+    REQUIRE(r.finite);
+    if (it == 0) first = r.loss;
+    last = r.loss;
+    opt.step();
+  }
+  INFO("loss " << first << " -> " << last);
+  CHECK(last < 0.5 * first);
+  // The optimizer keeps an fp32 master; the bf16 value is that master rounded.
+  const auto& p = *model.parameters().begin();
+  REQUIRE(p->master.defined());
+  for (int64_t i = 0; i < p->numel(); ++i)
+    REQUIRE(bfloat16_bits(p->value[i]) == bfloat16_bits(bf16(p->master[i])));
+}
+
+TEST_CASE("bf16 model states save and load bit for bit", "[bf16][io]") {
+  const auto cfg = memformer_config();
+  models::Memformer<bf16, Cpu> model(cfg, 5);
+  auto state = model.initial_state(2);
+  for (uint64_t t = 0; t < 2; ++t) state = model.step(state, segment(2, 12, 29, 50 + t)).next;
+  const std::string path = "bf16_slot_state_test.safetensors";
+  io::save_state(state, path);
+  const auto restored = io::load_state<bf16, Cpu>(path);
+  std::remove(path.c_str());
+  REQUIRE(restored.slots().numel() == state.slots().numel());
+  for (int64_t i = 0; i < state.slots().numel(); ++i)
+    REQUIRE(bfloat16_bits(restored.slots()[i]) == bfloat16_bits(state.slots()[i]));
+  const auto s = segment(2, 12, 29, 60);
+  CHECK(model.step(state, s).logits.to_host() == model.step(restored, s).logits.to_host());
+}
+
+TEST_CASE("a bf16 op's gradient agrees with fp32 within bf16 rounding", "[bf16][gradcheck]") {
+  // loss = Σ r ⊙ layer_norm(x·W) through the tape, in bf16 and fp32 from the same bf16 values.
+  auto& ctx = BackendTraits<Cpu>::default_context();
+  const auto x32 = convert<float>(convert<bf16>(random_tensor({24, 40}, 1)));
+  const auto w32 = convert<float>(convert<bf16>(random_tensor({40, 48}, 2, 0.2)));
+  const auto r32 = convert<float>(convert<bf16>(random_tensor({24, 48}, 3)));
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    auto x = ag::Var<T, Cpu>::leaf(convert<T>(x32));
+    auto w = ag::Var<T, Cpu>::leaf(convert<T>(w32));
+    auto gamma = ag::Var<T, Cpu>::leaf(Tensor<T, Cpu>::full({48}, T(1.0f)));
+    auto beta = ag::Var<T, Cpu>::leaf(Tensor<T, Cpu>::zeros({48}));
+    ag::Tape tape;
+    ag::Var<T, Cpu> loss;
+    {
+      ag::Recording on(tape);
+      auto y = ag::layer_norm(ctx, ag::matmul(ctx, x, w), gamma, beta, 1e-5);
+      loss = ag::sum_product(ctx, y, convert<T>(r32));
+    }
+    tape.backward(loss);
+    return std::make_pair(convert<float>(x.grad()), convert<float>(w.grad()));
+  };
+  const auto [gx32, gw32] = run(float{});
+  const auto [gxb, gwb] = run(bf16{});
+  CHECK(rel_error(gxb, gx32) < 1e-2);
+  CHECK(rel_error(gwb, gw32) < 1e-2);
+}
