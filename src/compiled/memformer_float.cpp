@@ -1,6 +1,7 @@
 // src/compiled/memformer_float.cpp — mnemo::compiled: the float CPU Memformer, its slot memory and
 // trainers, instantiated once (docs/compile_time.md).
 #include "mnemo/backend/cpu.hpp"
+#include "mnemo/core/bfloat16.hpp"
 #include "mnemo/memory/slot_memory.hpp"
 #include "mnemo/memory/slot_writer.hpp"
 #include "mnemo/models/memformer.hpp"
@@ -14,6 +15,14 @@ template void memformer_writer_forward<float>(const float*, const float*, const 
 template void memformer_writer_backward<float>(const float*, const float*, const float*, const float*, const float*,
                                               const float*, const float*, float*, float*, float*, float*, float*,
                                               const MemformerWriterDims&, float);
+// The bfloat16 writer kernels (fp32 inside): declarations only in a compiled-mode TU.
+template void memformer_writer_forward<bfloat16>(const bfloat16*, const bfloat16*, const bfloat16*, const bfloat16*,
+                                                 const bfloat16*, const uint8_t*, bfloat16*, bfloat16*,
+                                                 const MemformerWriterDims&, float);
+template void memformer_writer_backward<bfloat16>(const bfloat16*, const bfloat16*, const bfloat16*, const bfloat16*,
+                                                  const bfloat16*, const bfloat16*, const bfloat16*, bfloat16*,
+                                                  bfloat16*, bfloat16*, bfloat16*, bfloat16*,
+                                                  const MemformerWriterDims&, float);
 }  // namespace cpu
 template class memory::SlotWriter<float, Cpu>;
 template class memory::SlotMemory<float, Cpu>;
