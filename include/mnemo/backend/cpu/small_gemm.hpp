@@ -26,7 +26,9 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// Not in nvcc's translation units (its front end knows neither the GCC unroll pragma nor the target
+// attribute's intrinsics); their CPU reference code takes the blocked GEMM.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__)
 #include <immintrin.h>
 #define MNEMO_SMALL_GEMM_X86 1
 #endif
