@@ -102,7 +102,11 @@ class Bptt<T, B> {
   /// the model's parameters, and advances `state` to M_T. `resets[t]` flags the rows that start
   /// a document at step t; `weights` empty = 1/T.
   RolloutResult rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
-                        const std::vector<double>& weights = {});
+                        const std::vector<double>& weights = {}) {
+    // Defined in the class: clang 14 rejects an out-of-class member definition of a constrained
+    // partial specialization ("requires clause differs in template redeclaration").
+    return memformer_detail::rollout<mnemo::train::Bptt>("Bptt::rollout", *model_, opt_, segments, resets, state, weights);
+  }
 
   int64_t update_index() const { return opt_.update_index; }
   void set_update_index(int64_t u) { opt_.update_index = u; }
@@ -111,13 +115,6 @@ class Bptt<T, B> {
   Model* model_;
   TrainerOptions opt_;
 };
-
-template <class T, class B>
-  requires(!std::is_void_v<B>)
-auto Bptt<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
-    const std::vector<double>& weights) -> RolloutResult {
-  return memformer_detail::rollout<mnemo::train::Bptt>("Bptt::rollout", *model_, opt_, segments, resets, state, weights);
-}
 
 }  // namespace mnemo::train
 

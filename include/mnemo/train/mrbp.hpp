@@ -135,7 +135,11 @@ class Mrbp<T, B> {
   /// Same contract as Bptt::rollout: adds the gradients of Σ_t w_t·loss_t to the model's
   /// parameters and advances `state` to M_T (= buf[T]).
   RolloutResult rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
-                        const std::vector<double>& weights = {});
+                        const std::vector<double>& weights = {}) {
+    // Defined in the class: clang 14 rejects an out-of-class member definition of a constrained
+    // partial specialization ("requires clause differs in template redeclaration").
+    return memformer_detail::rollout<mnemo::train::Mrbp>("Mrbp::rollout", *model_, opt_, segments, resets, state, weights);
+  }
 
   int64_t update_index() const { return opt_.update_index; }
   void set_update_index(int64_t u) { opt_.update_index = u; }
@@ -144,13 +148,6 @@ class Mrbp<T, B> {
   Model* model_;
   TrainerOptions opt_;
 };
-
-template <class T, class B>
-  requires(!std::is_void_v<B>)
-auto Mrbp<T, B>::rollout(const std::vector<Segment>& segments, const Resets& resets, State& state,
-    const std::vector<double>& weights) -> RolloutResult {
-  return memformer_detail::rollout<mnemo::train::Mrbp>("Mrbp::rollout", *model_, opt_, segments, resets, state, weights);
-}
 
 }  // namespace mnemo::train
 
