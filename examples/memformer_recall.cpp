@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "mnemo/io/slot_state_io.hpp"
+#include "example_args.hpp"
 #include "mnemo/mnemo.hpp"
 #include "recall_task.hpp"
 
@@ -75,41 +76,21 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  std::map<std::string, std::string> kv;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::printf(
-          "usage: memformer_recall [options]\n"
-          "  --text FILE            byte-level LM on FILE instead of the recall task\n"
-          "  --steps N (1500)       optimizer updates      --batch B (32)       rows per rollout\n"
-          "  --gap G (1)            gap segments          --pairs P (4)        pairs in the first segment\n"
-          "  --queries Q (4)        keys asked            --shuffle 0|1 (0)    ask the keys in random order\n"
-          "  --curriculum N (300)   first N updates without gaps\n"
-          "  --mix 0|1 (1)          after the curriculum draw the gap from 0..G (1) or always use G (0)\n"
-          "  --segment L (8)        segment length        --horizon T (4)      text: segments per rollout\n"
-          "  --d D (64) --heads H (4) --ffn F (128) --slots K (16) --enc N (2) --dec N (1)\n"
-          "  --lr X (2e-3) --warmup N (50) --dropout P (0) --clip X (1) --position-scale X (model default)\n"
-          "  --seed S (1) --threads N (1) --log-every N (25) --eval-batches N (8)\n"
-          "  --checkpoint FILE (memformer_recall.safetensors in the current directory; none = off) --checkpoint-every N (200)\n"
-          "  --resume FILE          continue from a checkpoint written with the same settings\n");
-      std::exit(0);
-    }
-    if (a.rfind("--", 0) != 0 || i + 1 >= argc) {
-      std::fprintf(stderr, "bad argument '%s' (try --help)\n", a.c_str());
-      std::exit(2);
-    }
-    kv[a.substr(2)] = argv[++i];
-  }
-  auto take = [&](const char* name, auto& field) {
-    auto it = kv.find(name);
-    if (it == kv.end()) return;
-    using F = std::decay_t<decltype(field)>;
-    if constexpr (std::is_same_v<F, std::string>) field = it->second;
-    else if constexpr (std::is_floating_point_v<F>) field = std::stod(it->second);
-    else field = static_cast<F>(std::stoll(it->second));
-    kv.erase(it);
-  };
+  examples::ExampleArgs args(argc, argv,
+      "usage: memformer_recall [options]\n"
+      "  --text FILE            byte-level LM on FILE instead of the recall task\n"
+      "  --steps N (1500)       optimizer updates      --batch B (32)       rows per rollout\n"
+      "  --gap G (1)            gap segments          --pairs P (4)        pairs in the first segment\n"
+      "  --queries Q (4)        keys asked            --shuffle 0|1 (0)    ask the keys in random order\n"
+      "  --curriculum N (300)   first N updates without gaps\n"
+      "  --mix 0|1 (1)          after the curriculum draw the gap from 0..G (1) or always use G (0)\n"
+      "  --segment L (8)        segment length        --horizon T (4)      text: segments per rollout\n"
+      "  --d D (64) --heads H (4) --ffn F (128) --slots K (16) --enc N (2) --dec N (1)\n"
+      "  --lr X (2e-3) --warmup N (50) --dropout P (0) --clip X (1) --position-scale X (model default)\n"
+      "  --seed S (1) --threads N (1) --log-every N (25) --eval-batches N (8)\n"
+      "  --checkpoint FILE (memformer_recall.safetensors in the current directory; none = off) --checkpoint-every N (200)\n"
+      "  --resume FILE          continue from a checkpoint written with the same settings\n");
+  auto take = [&](const char* name, auto& field) { args.take(name, field); };
   take("text", o.text);
   take("checkpoint", o.checkpoint);
   if (o.checkpoint == "none") o.checkpoint.clear();
@@ -140,10 +121,7 @@ Options parse(int argc, char** argv) {
   take("log-every", o.log_every);
   take("checkpoint-every", o.checkpoint_every);
   take("eval-batches", o.eval_batches);
-  if (!kv.empty()) {
-    std::fprintf(stderr, "unknown option --%s (try --help)\n", kv.begin()->first.c_str());
-    std::exit(2);
-  }
+  args.reject_unknown();
   return o;
 }
 

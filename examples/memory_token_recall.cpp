@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "memory_token_cell.hpp"
+#include "example_args.hpp"
 #include "mnemo/mnemo.hpp"
 #include "recall_task.hpp"
 
@@ -34,37 +35,16 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  std::map<std::string, std::string> kv;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::printf("usage: memory_token_recall [--steps N (1200)] [--batch B (32)] [--gap G (1)] [--curriculum N (300)]\n"
-                  "  [--memory-tokens K (8)] [--d D (64)] [--layers N (2)] [--lr X (2e-3)] [--dropout P (0)]\n"
-                  "  [--clip X (1)] [--seed S (1)] [--threads N (1)] [--eval-batches N (8)] [--log-every N (100)]\n");
-      std::exit(0);
-    }
-    if (a.rfind("--", 0) != 0 || i + 1 >= argc) {
-      std::fprintf(stderr, "bad argument '%s' (try --help)\n", a.c_str());
-      std::exit(2);
-    }
-    kv[a.substr(2)] = argv[++i];
-  }
-  auto take = [&](const char* name, auto& field) {
-    auto it = kv.find(name);
-    if (it == kv.end()) return;
-    using F = std::decay_t<decltype(field)>;
-    if constexpr (std::is_floating_point_v<F>) field = std::stod(it->second);
-    else field = static_cast<F>(std::stoll(it->second));
-    kv.erase(it);
-  };
+  examples::ExampleArgs args(argc, argv,
+      "usage: memory_token_recall [--steps N (1200)] [--batch B (32)] [--gap G (1)] [--curriculum N (300)]\n"
+      "  [--memory-tokens K (8)] [--d D (64)] [--layers N (2)] [--lr X (2e-3)] [--dropout P (0)]\n"
+      "  [--clip X (1)] [--seed S (1)] [--threads N (1)] [--eval-batches N (8)] [--log-every N (100)]\n");
+  auto take = [&](const char* name, auto& field) { args.take(name, field); };
   take("steps", o.steps), take("batch", o.batch), take("gap", o.gap), take("curriculum", o.curriculum);
   take("memory-tokens", o.memory_tokens), take("d", o.d_model), take("layers", o.layers), take("lr", o.lr);
   take("dropout", o.dropout), take("clip", o.clip), take("seed", o.seed), take("threads", o.threads);
   take("eval-batches", o.eval_batches), take("log-every", o.log_every);
-  if (!kv.empty()) {
-    std::fprintf(stderr, "unknown option --%s (try --help)\n", kv.begin()->first.c_str());
-    std::exit(2);
-  }
+  args.reject_unknown();
   return o;
 }
 
