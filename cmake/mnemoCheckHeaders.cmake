@@ -8,6 +8,9 @@
 # block) compiles alone once more with MNEMO_COMPILED defined (`mnemo_check_headers_compiled`,
 # built by mnemo_check_headers), so the extern declarations name real members and types.
 #
+# include/mnemo/dist/mpi_communicator.hpp needs <mpi.h>: it is checked with mnemo::mpi when MPI is
+# found, and mnemo/dist/nccl_communicator.cuh under nvcc with mnemo::nccl when NCCL is.
+#
 # `.cuh` files are nvcc-only and excluded; when the CUDA target is configured and
 # include/mnemo/cuda.cuh exists, it is checked the same way under nvcc with mnemo::cuda.
 #
@@ -18,6 +21,8 @@ file(GLOB_RECURSE MNEMO_PUBLIC_HEADERS CONFIGURE_DEPENDS
      RELATIVE "${PROJECT_SOURCE_DIR}/include"
      "${PROJECT_SOURCE_DIR}/include/mnemo/*.hpp")
 list(SORT MNEMO_PUBLIC_HEADERS)
+# Headers that need a transport library: checked below with it, when it is found.
+list(REMOVE_ITEM MNEMO_PUBLIC_HEADERS "mnemo/dist/mpi_communicator.hpp")
 
 set(_mnemo_check_dir "${PROJECT_BINARY_DIR}/check_headers")
 
@@ -68,4 +73,20 @@ if(MNEMO_HAS_CUDA AND _mnemo_cuda_umbrella)
   target_link_libraries(mnemo_check_cuda_header PRIVATE mnemo::cuda)
   add_dependencies(mnemo_check_headers mnemo_check_cuda_header)
   message(STATUS "mnemo: mnemo_check_headers also compiles mnemo/cuda.cuh under nvcc")
+endif()
+
+if(MNEMO_HAS_MPI)
+  _mnemo_header_check_source("mnemo/dist/mpi_communicator.hpp" ".cpp" mpi_source)
+  add_library(mnemo_check_mpi_header OBJECT EXCLUDE_FROM_ALL "${mpi_source}")
+  target_link_libraries(mnemo_check_mpi_header PRIVATE mnemo::mpi)
+  set_target_properties(mnemo_check_mpi_header PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
+  target_compile_options(mnemo_check_mpi_header PRIVATE -Wall -Wextra)
+  add_dependencies(mnemo_check_headers mnemo_check_mpi_header)
+endif()
+if(MNEMO_HAS_NCCL)
+  _mnemo_header_check_source("mnemo/dist/nccl_communicator.cuh" ".cu" nccl_source)
+  add_library(mnemo_check_nccl_header OBJECT EXCLUDE_FROM_ALL "${nccl_source}")
+  target_link_libraries(mnemo_check_nccl_header PRIVATE mnemo::nccl)
+  add_dependencies(mnemo_check_headers mnemo_check_nccl_header)
+  message(STATUS "mnemo: mnemo_check_headers also compiles mnemo/dist/nccl_communicator.cuh under nvcc")
 endif()

@@ -1,0 +1,67 @@
+// mnemo/dist/communicator.hpp — what data-parallel training needs from a transport between
+// processes: the dist::Communicator concept, and dist::SingleProcess, the one-rank communicator
+// (docs/distributed.md).
+//
+// A communicator connects `size()` ranks, each running the same program. Its collectives are
+// called by every rank in the same order with the same element counts (as in MPI and NCCL); a
+// rank that calls a different sequence deadlocks or fails in the transport.
+//
+//   dist::SingleProcess one;                       // size 1: the collectives leave data as it is
+//   dist::MpiCommunicator world;                   // mnemo/dist/mpi_communicator.hpp (CPU memory)
+//   dist::NcclCommunicator gpus(id, rank, size);   // mnemo/dist/nccl_communicator.cuh (GPU memory)
+//
+// Determinism contract of all_reduce_sum: every rank ends with the same bits, and those bits
+// are x_0 + x_1 + ... + x_{R-1} summed element by element in rank order, left to right. So the
+// result depends on the rank count but not on the run, the network or the transport's algorithm.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+
+#include "mnemo/core/error.hpp"
+#include "mnemo/core/tensor.hpp"
+
+namespace mnemo::dist {
+
+/// A transport between the ranks of one job. A type C provides:
+///  - `backend`: the mnemo backend whose memory its buffers live in (Cpu: host memory; Cuda:
+///    device memory);
+///  - `rank()` in [0, size()) and `size()` >= 1;
+///  - `barrier()`: returns on every rank once every rank has called it;
+///  - `all_reduce_sum(data, n)` for float and double: in place, every rank's n elements become
+///    the element-wise sum over the ranks, in rank order (see the top of this file);
+///  - `broadcast(data, n, root)` for float and double: every rank's n elements become root's.
+template <class C>
+concept Communicator = requires(C& c, const C& cc, float* f, double* d, size_t n, int root) {
+  typename C::backend;
+  { cc.rank() } -> std::convertible_to<int>;
+  { cc.size() } -> std::convertible_to<int>;
+  c.barrier();
+  c.all_reduce_sum(f, n);
+  c.all_reduce_sum(d, n);
+  c.broadcast(f, n, root);
+  c.broadcast(d, n, root);
+};
+
+/// The communicator of a job with one rank: every collective leaves the data as it is. Code
+/// written against dist::Communicator runs (and is tested) with it, without MPI or NCCL.
+class SingleProcess {
+ public:
+  using backend = Cpu;  ///< nothing is moved, so any memory would do; Cpu is the common case
+
+  int rank() const { return 0; }
+  int size() const { return 1; }
+  void barrier() {}
+  /// The sum over one rank is the data itself.
+  template <class T>
+  void all_reduce_sum(T*, size_t) {}
+  /// ValueError unless root is 0 (the only rank).
+  template <class T>
+  void broadcast(T*, size_t, int root) {
+    require<ValueError>(root == 0, "SingleProcess::broadcast: root = ", root, ", expected 0 (the only rank)");
+  }
+};
+
+static_assert(Communicator<SingleProcess>);
+
+}  // namespace mnemo::dist

@@ -1,0 +1,378 @@
+// Data-parallel training over MPI with real processes (ctest runs this binary under
+// `mpirun -np 2` and `-np 3`; docs/distributed.md). Every rank streams its own rows of a "union"
+// batch that every rank can also build whole, so each rank computes the single-process reference
+// itself and compares: the summed gradient, the loss, the advanced state, parameters after several
+// AdamW steps with clipping, bit-identical replicas, the non-finite rule, checkpoint + resume.
+//
+// Ranks own different row counts (1, 2, 1, ...) and row 1 of the union is padded in one segment,
+// so the per-rank token counts differ and a rank-order or equal-share assumption would show.
+// Comparisons use CHECK, not REQUIRE: a rank that stopped early would leave the others waiting
+// in a collective.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "mnemo/dist/checkpoint.hpp"
+#include "mnemo/dist/data_parallel.hpp"
+#include "mnemo/dist/mpi_communicator.hpp"
+#include "mnemo/models/memformer.hpp"
+#include "mnemo/train/bptt.hpp"
+#include "mnemo/train/clip.hpp"
+#include "mnemo/train/mrbp.hpp"
+#include "mnemo/train/optimizer.hpp"
+
+using namespace mnemo;
+using ModelD = models::Memformer<double, Cpu>;
+using StateD = memory::SlotState<double, Cpu>;
+
+namespace {
+
+dist::MpiCommunicator* g_world = nullptr;
+
+models::MemformerConfig config() {
+  models::MemformerConfig c;
+  c.vocab = 13;
+  c.d_model = 8;
+  c.heads = 2;
+  c.d_ff = 16;
+  c.slots = 3;
+  c.encoder_layers = 1;
+  c.decoder_layers = 1;
+  c.segment_length = 5;
+  c.dropout = 0.0;  // dropout masks are drawn per rank: only without dropout is the union run the same run
+  c.init_std = 0.3;
+  c.bias_init_norm = 0.8;
+  return c;
+}
+
+// Rank r owns 1 + r % 2 rows, after the rows of ranks 0..r-1.
+int64_t rows_of(int rank) { return 1 + rank % 2; }
+int64_t first_row(int rank) {
+  int64_t n = 0;
+  for (int r = 0; r < rank; ++r) n += rows_of(r);
+  return n;
+}
+int64_t union_rows(int ranks) { return first_row(ranks); }
+
+// The union batch: T+1 segments of `rows` rows; row 1 ends a document early in segment 2.
+std::vector<train::Segment> union_segments(int64_t rows, int64_t steps, uint64_t seed) {
+  const int64_t L = config().segment_length;
+  std::vector<train::Segment> out;
+  const RngKey key{seed, 3};
+  for (int64_t t = 0; t <= steps; ++t) {
+    train::Segment s{Tensor<int32_t, Cpu>(Shape{rows, L}), Tensor<uint8_t, Cpu>::zeros({rows, L})};
+    for (int64_t i = 0; i < rows * L; ++i) s.tokens[i] = static_cast<int32_t>(key.bits(static_cast<uint64_t>(t * 1000 + i)) % 13u);
+    if (t == 2 && rows > 1)
+      for (int64_t n = 2; n < L; ++n) s.padding[1 * L + n] = 1;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+train::Resets union_resets(int64_t rows, int64_t steps) {
+  train::Resets r(static_cast<size_t>(steps), std::vector<uint8_t>(static_cast<size_t>(rows), 0));
+  r[1][0] = 1;  // row 0 starts a new document at step 1
+  return r;
+}
+
+std::vector<train::Segment> my_segments(const std::vector<train::Segment>& all, int64_t start, int64_t count) {
+  std::vector<train::Segment> out;
+  for (const auto& s : all) out.push_back({s.tokens.slice(start, count).clone(), s.padding.slice(start, count).clone()});
+  return out;
+}
+
+train::Resets my_resets(const train::Resets& all, int64_t start, int64_t count) {
+  train::Resets out;
+  for (const auto& step : all) out.emplace_back(step.begin() + start, step.begin() + start + count);
+  return out;
+}
+
+StateD union_start(const ModelD& model, int64_t rows) {
+  StateD s = model.initial_state(rows);
+  for (int64_t i = 0; i < s.slots().numel(); ++i) s.slots()[i] += 0.05 * std::sin(0.7 * static_cast<double>(i));
+  return s;
+}
+
+std::vector<double> flat_gradients(ModelD& model) {
+  std::vector<double> g;
+  for (auto& p : model.parameters())
+    for (double x : p->grad.to_host()) g.push_back(x);
+  return g;
+}
+
+std::vector<double> flat_values(ModelD& model) {
+  std::vector<double> v;
+  for (auto& p : model.parameters())
+    for (double x : p->value.to_host()) v.push_back(x);
+  return v;
+}
+
+// max |a − b| / max |b|: relative to the reference's scale.
+double relative_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    diff = std::max(diff, std::abs(a[i] - b[i]));
+    scale = std::max(scale, std::abs(b[i]));
+  }
+  return a.size() == b.size() ? diff / scale : INFINITY;
+}
+
+template <template <class, class> class Trainer>
+void check_gradient_equals_union(const char* name) {
+  dist::MpiCommunicator& world = *g_world;
+  const int64_t rows = union_rows(world.size()), start = first_row(world.rank()), mine = rows_of(world.rank());
+  const int64_t steps = 4;
+  const auto segments = union_segments(rows, steps, 11);
+  const auto resets = union_resets(rows, steps);
+  const std::vector<double> weights = {0.5, 0.0, 1.5, 1.0};
+  train::TrainerOptions opt;
+  opt.seed = 5;
+
+  // The single-process reference over the union of the ranks' rows, computed on every rank.
+  ModelD reference(config(), 31);
+  StateD reference_state = union_start(reference, rows);
+  reference.parameters().zero_grad();
+  const auto r_ref = Trainer<double, Cpu>(reference, opt).rollout(segments, resets, reference_state, weights);
+  const auto g_ref = flat_gradients(reference);
+
+  // This rank's rows, then the sum over the ranks.
+  ModelD model(config(), 31);
+  StateD state = union_start(model, rows).rows(start, mine);
+  const auto local_segments = my_segments(segments, start, mine);
+  dist::DataParallel<dist::MpiCommunicator, double, Cpu> dp(world, {&model.parameters()}, 64);
+  model.parameters().zero_grad();
+  const auto w = dist::global_step_weights(world, dist::memformer_step_tokens(local_segments), weights);
+  const auto local = Trainer<double, Cpu>(model, opt).rollout(local_segments, my_resets(resets, start, mine), state, w);
+  const auto local_gradient = flat_gradients(model);
+  const auto global = dp.reduce_gradients(local);
+
+  INFO(name << " rank " << world.rank() << " of " << world.size());
+  CHECK(global.finite);
+  CHECK(global.tokens == r_ref.tokens);
+  CHECK(std::abs(global.loss - r_ref.loss) <= 1e-12 * std::abs(r_ref.loss));
+  const double rel = relative_difference(flat_gradients(model), g_ref);
+  INFO("gradient vs the union's, relative " << rel);
+  CHECK(rel <= 1e-12);
+  // Not vacuous: this rank's own gradient is far from the union's.
+  CHECK(relative_difference(local_gradient, g_ref) > 1e-3);
+  const auto expected_state = reference_state.rows(start, mine).slots().to_host();
+  const auto got_state = state.slots().to_host();
+  CHECK(relative_difference(got_state, expected_state) <= 1e-12);
+}
+
+// One training step: zero, rollout on the given rows, (reduce,) clip, AdamW.
+template <class Reduce>
+void train_step(ModelD& model, train::AdamW<double, Cpu>& adam, train::Mrbp<double, Cpu>& mrbp,
+                const std::vector<train::Segment>& segments, const train::Resets& resets, StateD& state,
+                const std::vector<double>& weights, Reduce&& reduce) {
+  model.parameters().zero_grad();
+  const auto local = mrbp.rollout(segments, resets, state, weights);
+  const auto global = reduce(local);
+  if (!global.finite) return;
+  adam.step(1e-2, train::clip_factor(train::global_grad_norm(model.parameters()), 0.5));
+}
+
+// Every rank's hash, gathered by broadcasts, compared with this rank's.
+bool all_hashes_equal(dist::MpiCommunicator& world, uint64_t mine) {
+  bool equal = true;
+  for (int r = 0; r < world.size(); ++r) {
+    double halves[2] = {static_cast<double>(mine >> 32), static_cast<double>(mine & 0xffffffffu)};
+    world.broadcast(halves, 2, r);
+    const uint64_t theirs = (static_cast<uint64_t>(halves[0]) << 32) | static_cast<uint64_t>(halves[1]);
+    equal = equal && theirs == mine;
+  }
+  return equal;
+}
+
+struct Run {
+  explicit Run(uint64_t seed = 31) : model(config(), seed), adam(model.parameters(), {}), mrbp(model, {}) {}
+  ModelD model;
+  train::AdamW<double, Cpu> adam;
+  train::Mrbp<double, Cpu> mrbp;
+  StateD state;
+};
+
+// Data for step u of a run: the union, then this rank's rows (or all rows for `whole`).
+void run_step(Run& run, int64_t u, int64_t start, int64_t count, int64_t rows, dist::MpiCommunicator* world,
+              dist::DataParallel<dist::MpiCommunicator, double, Cpu>* dp) {
+  const auto segments = my_segments(union_segments(rows, 3, 100 + static_cast<uint64_t>(u)), start, count);
+  const auto resets = my_resets(union_resets(rows, 3), start, count);
+  if (dp) {
+    const auto w = dist::global_step_weights(*world, dist::memformer_step_tokens(segments));
+    train_step(run.model, run.adam, run.mrbp, segments, resets, run.state, w,
+               [&](const train::RolloutResult& r) { return dp->reduce_gradients(r); });
+  } else {
+    train_step(run.model, run.adam, run.mrbp, segments, resets, run.state, {},
+               [](const train::RolloutResult& r) { return r; });
+  }
+}
+
+std::string checkpoint_path(int ranks) {
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/mnemo_dist_test_np" + std::to_string(ranks) + ".safetensors";
+}
+
+}  // namespace
+
+TEST_CASE("data parallel MRBP gradient = single-process MRBP gradient over the union of the ranks' rows",
+          "[dist][mrbp]") {
+  check_gradient_equals_union<train::Mrbp>("Mrbp");
+}
+
+TEST_CASE("data parallel BPTT gradient = single-process BPTT gradient over the union of the ranks' rows",
+          "[dist][bptt]") {
+  check_gradient_equals_union<train::Bptt>("Bptt");
+}
+
+TEST_CASE("all_reduce_sum adds in rank order and leaves the same bits on every rank", "[dist][mpi]") {
+  dist::MpiCommunicator& world = *g_world;
+  // Rank 0 holds 1, rank 1 holds -1, rank r >= 2 holds r·1e-20: in rank order the 1 and -1 cancel
+  // first and the small values survive; any order that adds a small value to ±1 first loses it.
+  std::vector<double> x = {world.rank() == 0 ? 1.0 : world.rank() == 1 ? -1.0 : 1e-20 * world.rank(),
+                           static_cast<double>(world.rank() + 1)};
+  world.all_reduce_sum(x.data(), x.size());
+  double expected = 0.0;
+  for (int r = 2; r < world.size(); ++r) expected += 1e-20 * r;
+  CHECK(x[0] == expected);
+  CHECK((world.size() < 3 || x[0] != 0.0));
+  CHECK(x[1] == world.size() * (world.size() + 1) / 2.0);
+  std::vector<float> big(300), expect(300);  // more than one chunk of 128
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i) * static_cast<float>(world.rank() + 1);
+  for (size_t i = 0; i < big.size(); ++i) expect[i] = static_cast<float>(i) * static_cast<float>(world.size() * (world.size() + 1) / 2);
+  dist::MpiCommunicator chunked(MPI_COMM_WORLD, 128);
+  chunked.all_reduce_sum(big.data(), big.size());
+  CHECK(big == expect);
+  CHECK_THROWS_AS(chunked.broadcast(big.data(), 1, world.size()), ValueError);
+}
+
+TEST_CASE("data parallel AdamW steps with clipping keep bit-identical replicas and follow the union run",
+          "[dist][adamw]") {
+  dist::MpiCommunicator& world = *g_world;
+  const int64_t rows = union_rows(world.size()), start = first_row(world.rank()), mine = rows_of(world.rank());
+  Run dp_run, reference;
+  dp_run.model.parameters()[0].value[0] += 0.25 * world.rank();  // broadcast_parameters must undo this
+  dist::DataParallel<dist::MpiCommunicator, double, Cpu> dp(world, {&dp_run.model.parameters()});
+  dp.broadcast_parameters();
+  dp_run.state = union_start(dp_run.model, rows).rows(start, mine);
+  reference.state = union_start(reference.model, rows);
+  for (int64_t u = 0; u < 4; ++u) {
+    run_step(dp_run, u, start, mine, rows, &world, &dp);
+    run_step(reference, u, 0, rows, rows, nullptr, nullptr);
+    CHECK(all_hashes_equal(world, dp.parameter_hash()));
+    CHECK_NOTHROW(dp.check_replicas());
+  }
+  const double rel = relative_difference(flat_values(dp_run.model), flat_values(reference.model));
+  INFO("rank " << world.rank() << ": parameters vs the union run, relative " << rel);
+  // The gradients agree to 1e-12 (above); AdamW's g/(sqrt(v)+eps) turns rounding in entries whose
+  // gradient is near 0 into larger parameter differences, so the parameters are held to 1e-9.
+  // A missing or mis-weighted reduction moves them by ~1e-3.
+  CHECK(rel <= 1e-9);
+  CHECK(relative_difference(dp_run.state.slots().to_host(), reference.state.rows(start, mine).slots().to_host()) <= 1e-9);
+
+  // One rank off by one ulp: every rank learns it.
+  if (world.rank() == world.size() - 1) {
+    double& x = dp_run.model.parameters()[1].value[0];
+    x = std::nextafter(x, 1e9);
+  }
+  CHECK(!all_hashes_equal(world, dp.parameter_hash()));
+  CHECK_THROWS_AS(dp.check_replicas(), StateError);
+}
+
+TEST_CASE("a non-finite gradient on one rank makes every rank skip the step", "[dist][nonfinite]") {
+  dist::MpiCommunicator& world = *g_world;
+  ModelD model(config(), 31);
+  dist::DataParallel<dist::MpiCommunicator, double, Cpu> dp(world, {&model.parameters()});
+  const bool last = world.rank() == world.size() - 1;
+  SECTION("reported by the rank's trainer") {
+    for (auto& p : model.parameters()) p->grad.fill(1.0);
+    train::RolloutResult local;
+    local.finite = !last;
+    const auto global = dp.reduce_gradients(local);
+    CHECK(!global.finite);
+    CHECK(train::global_grad_norm(model.parameters()) == 0.0);
+  }
+  SECTION("only in the sum") {
+    for (auto& p : model.parameters()) p->grad.fill(last ? INFINITY : 1.0);
+    const auto global = dp.reduce_gradients(train::RolloutResult{});
+    CHECK(!global.finite);
+    CHECK(train::global_grad_norm(model.parameters()) == 0.0);
+  }
+  SECTION("all finite: the sum") {
+    for (auto& p : model.parameters()) p->grad.fill(static_cast<double>(world.rank()));
+    const auto global = dp.reduce_gradients(train::RolloutResult{});
+    CHECK(global.finite);
+    CHECK(model.parameters()[0].grad[0] == world.size() * (world.size() - 1) / 2.0);
+  }
+}
+
+TEST_CASE("checkpoint written by rank 0 resumes exactly at the same rank count and correctly on one rank",
+          "[dist][checkpoint]") {
+  dist::MpiCommunicator& world = *g_world;
+  const int64_t rows = union_rows(world.size()), start = first_row(world.rank()), mine = rows_of(world.rank());
+  const std::string path = checkpoint_path(world.size());
+  Run run;
+  dist::DataParallel<dist::MpiCommunicator, double, Cpu> dp(world, {&run.model.parameters()});
+  run.state = union_start(run.model, rows).rows(start, mine);
+  for (int64_t u = 0; u < 2; ++u) run_step(run, u, start, mine, rows, &world, &dp);
+  dist::save_checkpoint(world, run.model.parameters(), run.state, path,
+                        {{"adamw.steps", std::to_string(run.adam.steps())},
+                         {"update_index", std::to_string(run.mrbp.update_index())}});
+  for (int64_t u = 2; u < 4; ++u) run_step(run, u, start, mine, rows, &world, &dp);
+
+  // Same rank count: a model built from another seed, loaded, continues bit for bit.
+  Run resumed(77);
+  const auto file = dist::load_checkpoint(resumed.model.parameters(), path);
+  CHECK(file.metadata.at("dist.ranks") == std::to_string(world.size()));
+  CHECK(file.state.batch() == rows);
+  resumed.adam.set_steps(std::stoll(file.metadata.at("adamw.steps")));
+  resumed.mrbp.set_update_index(std::stoll(file.metadata.at("update_index")));
+  resumed.state = file.state.rows(start, mine);
+  dist::DataParallel<dist::MpiCommunicator, double, Cpu> dp2(world, {&resumed.model.parameters()});
+  for (int64_t u = 2; u < 4; ++u) run_step(resumed, u, start, mine, rows, &world, &dp2);
+  CHECK(resumed.model.parameters()[0].value.to_host() == run.model.parameters()[0].value.to_host());
+  CHECK(dp2.parameter_hash() == dp.parameter_hash());
+  CHECK(resumed.state.slots().to_host() == run.state.slots().to_host());
+
+  // Another rank count (one process, all rows): the same training, to rounding.
+  Run single;
+  const auto file1 = dist::load_checkpoint(single.model.parameters(), path);
+  single.adam.set_steps(std::stoll(file1.metadata.at("adamw.steps")));
+  single.mrbp.set_update_index(std::stoll(file1.metadata.at("update_index")));
+  single.state = file1.state;
+  for (int64_t u = 2; u < 4; ++u) run_step(single, u, 0, rows, rows, nullptr, nullptr);
+  CHECK(relative_difference(flat_values(single.model), flat_values(run.model)) <= 1e-9);
+  CHECK(relative_difference(single.state.rows(start, mine).slots().to_host(), run.state.slots().to_host()) <= 1e-9);
+  world.barrier();
+  if (world.rank() == 0) std::remove(path.c_str());
+}
+
+TEST_CASE("DataParallel rejects ranks whose parameter layouts differ, on every rank", "[dist][errors]") {
+  dist::MpiCommunicator& world = *g_world;
+  nn::ParameterStore<double, Cpu> store(1);
+  store.add("w", {4}, nn::Init::zeros());
+  if (world.rank() == world.size() - 1) store.add("extra", {2}, nn::Init::zeros());
+  using DP = dist::DataParallel<dist::MpiCommunicator, double, Cpu>;
+  if (world.size() > 1) CHECK_THROWS_AS(DP(world, {&store}), ShapeError);
+  CHECK_THROWS_AS(DP(world, {}), ValueError);
+}
+
+int main(int argc, char** argv) {
+  dist::MpiSession mpi(argc, argv);
+  int status = 0;
+  {
+    dist::MpiCommunicator world;
+    g_world = &world;
+    status = Catch::Session().run(argc, argv);
+    // Every rank reports the worst status, so mpirun fails when any rank failed.
+    double failed = status != 0 ? 1.0 : 0.0;
+    world.all_reduce_sum(&failed, 1);
+    if (failed != 0 && status == 0) status = 1;
+    g_world = nullptr;
+  }
+  return status;
+}
