@@ -36,7 +36,7 @@ Tensor<T, typename C::backend> gather_rows(C& comm, const Tensor<T, typename C::
   std::vector<double> rows(static_cast<size_t>(ranks)), width(static_cast<size_t>(ranks));
   for (int r = 0; r < ranks; ++r) {  // shapes first: [rows, elements per row]
     double shape[2] = {static_cast<double>(local.size(0)), static_cast<double>(local.numel() / std::max<int64_t>(1, local.size(0)))};
-    comm.broadcast(shape, 2, r);
+    broadcast_host(comm, shape, 2, r);
     rows[static_cast<size_t>(r)] = shape[0];
     width[static_cast<size_t>(r)] = shape[1];
   }
@@ -83,7 +83,7 @@ void save_checkpoint(C& comm, const nn::ParameterStore<T, typename C::backend>& 
     }
   }
   double failed = failure.empty() ? 0.0 : 1.0;
-  comm.broadcast(&failed, 1, 0);
+  broadcast_host(comm, &failed, 1, 0);
   require<IoError>(failed == 0, "save_checkpoint: rank 0 could not write '", path, "'",
                    failure.empty() ? std::string() : ": " + failure);
 }

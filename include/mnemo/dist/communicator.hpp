@@ -17,6 +17,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <type_traits>
 
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/tensor.hpp"
@@ -63,5 +64,38 @@ class SingleProcess {
 };
 
 static_assert(Communicator<SingleProcess>);
+
+namespace comm_detail {
+/// Runs `op(device pointer)` on a copy of n host doubles in the communicator's memory and copies
+/// the result back (a Cpu communicator works on the host values directly).
+template <Communicator C, class Op>
+void on_host_values(C& comm, double* values, size_t n, Op&& op) {
+  using B = typename C::backend;
+  if constexpr (std::is_same_v<B, Cpu>) {
+    op(values);
+  } else {
+    auto& ctx = BackendTraits<B>::default_context();
+    Tensor<double, B> buffer(Shape{static_cast<int64_t>(n)});
+    BackendTraits<B>::copy_from_host(ctx, buffer.data(), values, n * sizeof(double));
+    BackendTraits<B>::synchronize(ctx);
+    op(buffer.data());
+    comm.barrier();  // drains the communicator's stream
+    BackendTraits<B>::copy_to_host(ctx, values, buffer.data(), n * sizeof(double));
+  }
+}
+}  // namespace comm_detail
+
+/// all_reduce_sum of n doubles in host memory, whatever memory the communicator's buffers are in
+/// (small bookkeeping values: token counts, losses, flags). Collective.
+template <Communicator C>
+void all_reduce_sum_host(C& comm, double* values, size_t n) {
+  comm_detail::on_host_values(comm, values, n, [&](double* p) { comm.all_reduce_sum(p, n); });
+}
+
+/// broadcast of n doubles in host memory from `root`, whatever the communicator's memory. Collective.
+template <Communicator C>
+void broadcast_host(C& comm, double* values, size_t n, int root) {
+  comm_detail::on_host_values(comm, values, n, [&](double* p) { comm.broadcast(p, n, root); });
+}
 
 }  // namespace mnemo::dist

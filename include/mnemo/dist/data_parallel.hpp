@@ -28,6 +28,8 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "mnemo/core/error.hpp"
@@ -74,7 +76,7 @@ std::vector<double> global_step_weights(C& comm, const std::vector<int64_t>& loc
                         ", expected >= 0");
     total[t] = static_cast<double>(local_tokens[t]);  // exact below 2^53
   }
-  comm.all_reduce_sum(total.data(), steps);
+  all_reduce_sum_host(comm, total.data(), steps);
   std::vector<double> out(steps, 0.0);
   for (size_t t = 0; t < steps; ++t) {
     const double w = weights.empty() ? 1.0 / static_cast<double>(steps) : weights[t];
@@ -91,6 +93,8 @@ class DataParallel {
   static_assert(std::is_same_v<typename C::backend, B>,
                 "dist::DataParallel: the communicator's buffers live in another backend's memory than the "
                 "parameters (MpiCommunicator: Cpu, NcclCommunicator: Cuda)");
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "dist::DataParallel: the communicators reduce float or double parameters");
 
  public:
   using Store = nn::ParameterStore<T, B>;
@@ -114,7 +118,7 @@ class DataParallel {
     double has_moments = 0;
     for (auto* store : stores_)
       for (auto& p : *store) has_moments += p->adam_m.defined() ? 1 : 0;
-    comm_->broadcast(&has_moments, 1, root);
+    broadcast_host(*comm_, &has_moments, 1, root);
     for (auto* store : stores_)
       for (auto& p : *store) {
         comm_->broadcast(p->value.data(), static_cast<size_t>(p->numel()), root);
@@ -136,7 +140,7 @@ class DataParallel {
   /// either every rank steps or none does. Collective.
   train::RolloutResult reduce_gradients(const train::RolloutResult& local) {
     double totals[3] = {local.loss, static_cast<double>(local.tokens), local.finite ? 0.0 : 1.0};
-    comm_->all_reduce_sum(totals, 3);
+    all_reduce_sum_host(*comm_, totals, 3);
     train::RolloutResult global;
     global.loss = totals[0];
     global.tokens = static_cast<int64_t>(totals[1]);
@@ -168,9 +172,9 @@ class DataParallel {
   void check_replicas() {
     const uint64_t mine = parameter_hash();
     double root[2] = {static_cast<double>(mine >> 32), static_cast<double>(mine & 0xffffffffu)};  // exact halves
-    comm_->broadcast(root, 2, 0);
+    broadcast_host(*comm_, root, 2, 0);
     double differ = (root[0] == static_cast<double>(mine >> 32) && root[1] == static_cast<double>(mine & 0xffffffffu)) ? 0 : 1;
-    comm_->all_reduce_sum(&differ, 1);
+    all_reduce_sum_host(*comm_, &differ, 1);
     require<StateError>(differ == 0, "DataParallel::check_replicas: ", differ, " of ", comm_->size(),
                         " ranks hold parameters that differ from rank 0's (expected bit-identical replicas)");
   }
@@ -184,14 +188,14 @@ class DataParallel {
       for (auto& p : *store) layout.push_back(static_cast<double>(p->numel()));
     }
     double count = static_cast<double>(layout.size());
-    comm_->broadcast(&count, 1, 0);
+    broadcast_host(*comm_, &count, 1, 0);
     double mismatch = count == static_cast<double>(layout.size()) ? 0.0 : 1.0;
-    comm_->all_reduce_sum(&mismatch, 1);
+    all_reduce_sum_host(*comm_, &mismatch, 1);
     if (mismatch == 0) {
       std::vector<double> root = layout;
-      comm_->broadcast(root.data(), root.size(), 0);
+      broadcast_host(*comm_, root.data(), root.size(), 0);
       for (size_t i = 0; i < layout.size(); ++i) mismatch += root[i] == layout[i] ? 0.0 : 1.0;
-      comm_->all_reduce_sum(&mismatch, 1);
+      all_reduce_sum_host(*comm_, &mismatch, 1);
     }
     require<ShapeError>(mismatch == 0, "DataParallel: the ranks' parameter stores differ (", mismatch,
                         " mismatching counts; expected the same parameters, in the same order and sizes, on every rank)");
