@@ -24,6 +24,12 @@
 //   memformer_recall --text book.txt --segment 64 --d 128 --steps 300   # byte-level LM
 //   memformer_recall --resume memformer_recall.safetensors --steps 2000 # continue a checkpointed run
 //
+// Data parallel (docs/distributed.md): in a build with MPI, `mpirun -np N memformer_recall
+// --distributed 1 ...` trains one model on N processes. Every rank draws its own --batch rows per
+// update (the global batch is N·batch), the gradients are summed across the ranks in rank order,
+// and every rank takes the same AdamW step; rank 0 prints, evaluates and writes the checkpoint.
+// Text mode with --distributed 1 writes no checkpoints (the streams' rows live on all ranks).
+//
 // Threads: --threads 1 by default. mnemo's OpenMP threads spin while they wait for each other; on
 // a machine busy with other work two threads can run many times slower than one. On an idle
 // machine --threads 2 is faster.
@@ -38,10 +44,16 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "mnemo/io/slot_state_io.hpp"
 #include "example_args.hpp"
+#include "mnemo/dist/data_parallel.hpp"
 #include "mnemo/mnemo.hpp"
 #include "recall_task.hpp"
+#if defined(MNEMO_EXAMPLE_MPI)
+#include "mnemo/dist/mpi_communicator.hpp"
+#endif
 
 using namespace mnemo;
 using Model = models::Memformer<float, Cpu>;
@@ -71,6 +83,7 @@ struct Options {
   int64_t log_every = 25, checkpoint_every = 200, eval_batches = 8;
   uint64_t seed = 1;
   int threads = 1;                  // see --help: two spinning threads lose badly on a busy machine
+  int64_t distributed = 0;          // 1: data parallel over MPI (run under mpirun)
 };
 
 Options parse(int argc, char** argv) {
@@ -88,7 +101,8 @@ Options parse(int argc, char** argv) {
       "  --lr X (2e-3) --warmup N (50) --dropout P (0) --clip X (1) --position-scale X (model default)\n"
       "  --seed S (1) --threads N (1) --log-every N (25) --eval-batches N (8)\n"
       "  --checkpoint FILE (memformer_recall.safetensors in the current directory; none = off) --checkpoint-every N (200)\n"
-      "  --resume FILE          continue from a checkpoint written with the same settings\n");
+      "  --resume FILE          continue from a checkpoint written with the same settings\n"
+      "  --distributed 0|1 (0)  data parallel over MPI: mpirun -np N memformer_recall --distributed 1 (batch = rows per rank)\n");
   auto take = [&](const char* name, auto& field) { args.take(name, field); };
   take("text", o.text);
   take("checkpoint", o.checkpoint);
@@ -120,6 +134,7 @@ Options parse(int argc, char** argv) {
   take("log-every", o.log_every);
   take("checkpoint-every", o.checkpoint_every);
   take("eval-batches", o.eval_batches);
+  take("distributed", o.distributed);
   args.reject_unknown();
   return o;
 }
@@ -178,10 +193,49 @@ void progress(int64_t step, int64_t steps, double loss, double tokens_per_s, dou
   std::fflush(stdout);
 }
 
+#if defined(MNEMO_EXAMPLE_MPI)
+using Comm = dist::MpiCommunicator;
+#else
+using Comm = dist::SingleProcess;
+#endif
+
+int run(const Options& o, Comm* world);
+
 }  // namespace
 
-int main(int argc, char** argv) try {
+int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
+  if (o.distributed == 0) {
+    try {
+      return run(o, nullptr);
+    } catch (const mnemo::Error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+  }
+#if defined(MNEMO_EXAMPLE_MPI)
+  dist::MpiSession mpi(argc, argv);
+  try {
+    dist::MpiCommunicator world;
+    return run(o, &world);
+  } catch (const std::exception& e) {
+    dist::MpiSession::abort(e.what());  // ends every rank: the others may wait in a collective
+  }
+#else
+  std::fprintf(stderr, "--distributed 1: this build of memformer_recall has no MPI (configure with MPI found, "
+                       "e.g. apt-get install libopenmpi-dev)\n");
+  return 2;
+#endif
+}
+
+namespace {
+
+int run(const Options& o, Comm* world) {
+  const int rank = world ? world->rank() : 0, ranks = world ? world->size() : 1;
+  if (rank != 0) std::freopen("/dev/null", "w", stdout);  // rank 0 speaks for the job
+  if (world && !o.text.empty() && !o.checkpoint.empty())
+    throw ConfigError("--distributed 1 with --text: pass --checkpoint none (text-mode checkpoints of a distributed run "
+                      "are not written by this demo)");
   cpu::set_num_threads(o.threads);
   const bool text_mode = !o.text.empty();
   RecallTask task;
@@ -214,6 +268,8 @@ int main(int argc, char** argv) try {
   train::TrainerOptions topt;
   topt.seed = o.seed;
   train::Mrbp<float, Cpu> mrbp(model, topt);
+  std::optional<dist::DataParallel<Comm, float, Cpu>> dp;
+  if (world) dp.emplace(*world, std::vector<nn::ParameterStore<float, Cpu>*>{&model.parameters()});
 
   const int64_t T = text_mode ? o.horizon : task.steps(task.gap);
   // What a checkpoint must match to be resumed by this run.
@@ -240,16 +296,21 @@ int main(int argc, char** argv) try {
   std::printf("training: %lld updates, batch %lld, lr %g (warm-up %lld, cosine), clip %g, dropout %g, %d threads\n",
               static_cast<long long>(o.steps), static_cast<long long>(o.batch), o.lr, static_cast<long long>(o.warmup),
               o.clip, o.dropout, o.threads);
+  if (world)
+    std::printf("data parallel: %d ranks x %lld rows (global batch %lld), gradients summed in rank order\n", ranks,
+                static_cast<long long>(o.batch), static_cast<long long>(o.batch) * ranks);
 
   // Text mode: every row reads its own contiguous stretch of the training bytes.
   const size_t span = static_cast<size_t>(o.segment_length);
   std::vector<size_t> cursor(static_cast<size_t>(o.batch));
-  for (size_t b = 0; b < cursor.size(); ++b) cursor[b] = text.train.size() * b / cursor.size();
+  for (size_t b = 0; b < cursor.size(); ++b)  // the rows of all ranks spread over the text
+    cursor[b] = text.train.size() * (static_cast<size_t>(rank) * cursor.size() + b) / (cursor.size() * static_cast<size_t>(ranks));
   auto text_state = model.initial_state(o.batch);
 
   // Checkpoints: parameters + AdamW moments (+ the text streams' memory), and the counters that
   // make a resumed run continue exactly where the saved one was.
   auto save_checkpoint = [&](int64_t done) {
+    if (rank != 0) return;  // the replicas are identical
     io::SafetensorsWriter w;
     io::add_parameters(w, model.parameters(), /*with_optimizer_state=*/true);
     if (text_mode) io::add_state(w, text_state);
@@ -288,6 +349,7 @@ int main(int argc, char** argv) try {
     }
     std::printf("resumed from '%s' after %lld updates\n", o.resume.c_str(), static_cast<long long>(first_step));
   }
+  if (dp) dp->broadcast_parameters();  // rank 0's values and moments on every rank
 
   const auto t0 = Clock::now();
   int64_t tokens = 0;
@@ -311,7 +373,8 @@ int main(int argc, char** argv) try {
           for (auto& p : pos) p += span;
       }
       cursor = pos;  // the next rollout starts from the last target segment
-      r = mrbp.rollout(segs, resets, text_state);
+      r = mrbp.rollout(segs, resets, text_state,
+                       world ? dist::global_step_weights(*world, dist::memformer_step_tokens(segs)) : std::vector<double>{});
     } else {
       // Curriculum by mixture: each update draws its gap from 0..G (G = the evaluation gap), so
       // the short documents teach writing and reading while the long ones teach keeping.
@@ -319,12 +382,16 @@ int main(int argc, char** argv) try {
       const int64_t g = step < o.curriculum ? 0
                         : o.mix ? static_cast<int64_t>(batch_key.bits(0) % static_cast<uint32_t>(task.gap + 1))
                                 : task.gap;
-      const auto segs = task.documents(o.batch, batch_key.derive(1), g);
+      // Every rank draws its own documents (rank 0 alone draws what a single process draws).
+      const RngKey rows_key = rank == 0 ? batch_key.derive(1) : batch_key.derive(1).derive(static_cast<uint64_t>(rank));
+      const auto segs = task.documents(o.batch, rows_key, g);
       auto state = model.initial_state(o.batch);  // one rollout = one document per row
       std::vector<double> weights(static_cast<size_t>(task.steps(g)), 0.0);
       weights.back() = 1.0;  // only the value positions of the target segment carry loss
+      if (world) weights = dist::global_step_weights(*world, dist::memformer_step_tokens(segs), weights);
       r = mrbp.rollout(segs, {}, state, weights);
     }
+    if (dp) r = dp->reduce_gradients(r);  // Σ over the ranks: every rank now holds the global gradient
     const double factor = train::clip_factor(train::global_grad_norm(model.parameters()), o.clip);
     if (r.finite) adam.step(schedule(step), factor);
     tokens += r.tokens;
@@ -339,6 +406,8 @@ int main(int argc, char** argv) try {
 
   // ---- evaluation: memory vs memory reset before every segment ------------------------------
   const double train_seconds = seconds_since(t0);
+  if (dp) dp->check_replicas();  // StateError unless every rank holds rank 0's parameters
+  if (rank != 0) return 0;
   if (text_mode) {
     const int64_t rows = 1, L = o.segment_length;
     const size_t usable = (text.held_out.size() - 1) / span;
@@ -396,7 +465,6 @@ int main(int argc, char** argv) try {
                 ec ? o.checkpoint.c_str() : where.c_str(), o.checkpoint.c_str());
   }
   return 0;
-} catch (const mnemo::Error& e) {
-  std::fprintf(stderr, "%s\n", e.what());
-  return 1;
 }
+
+}  // namespace

@@ -25,6 +25,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -58,7 +62,10 @@ MPI_Datatype datatype() {
 }  // namespace mpi_detail
 
 /// Initialises MPI for the lifetime of the object (MPI_Init, then MPI_Finalize in the
-/// destructor). If MPI is already initialised it does neither.
+/// destructor). If MPI is already initialised it does neither. A rank that fails must not reach
+/// MPI_Finalize while the others wait in a collective (the job would hang): catch the error, then
+/// call MpiSession::abort, which prints it and ends every rank of the job. The destructor does the
+/// same (without a message) when it runs during stack unwinding.
 class MpiSession {
  public:
   MpiSession(int& argc, char**& argv) {
@@ -71,7 +78,21 @@ class MpiSession {
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;
   ~MpiSession() {
-    if (owner_) MPI_Finalize();
+    if (!owner_) return;
+    if (std::uncaught_exceptions() > 0) abort("an exception left the scope of the MPI session");
+    MPI_Finalize();
+  }
+
+  /// Prints "mnemo: rank R: <message>" to stderr and ends every rank of the job (MPI_Abort with
+  /// `code`; mpirun then reports the failed rank and stops the others).
+  [[noreturn]] static void abort(const std::string& message, int code = 1) {
+    int rank = -1, initialised = 0;
+    MPI_Initialized(&initialised);
+    if (initialised) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    std::fprintf(stderr, "mnemo: rank %d: %s\n", rank, message.c_str());
+    std::fflush(stderr);
+    if (initialised) MPI_Abort(MPI_COMM_WORLD, code);
+    std::exit(code);
   }
 
  private:
