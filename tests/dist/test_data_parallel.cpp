@@ -20,9 +20,11 @@
 #include "mnemo/dist/checkpoint.hpp"
 #include "mnemo/dist/data_parallel.hpp"
 #include "mnemo/dist/mpi_communicator.hpp"
+#include "mnemo/models/infinite_former.hpp"
 #include "mnemo/models/memformer.hpp"
 #include "mnemo/train/bptt.hpp"
 #include "mnemo/train/clip.hpp"
+#include "mnemo/train/infinite_former_trainer.hpp"
 #include "mnemo/train/mrbp.hpp"
 #include "mnemo/train/optimizer.hpp"
 
@@ -227,6 +229,59 @@ TEST_CASE("data parallel MRBP gradient = single-process MRBP gradient over the u
 TEST_CASE("data parallel BPTT gradient = single-process BPTT gradient over the union of the ranks' rows",
           "[dist][bptt]") {
   check_gradient_equals_union<train::Bptt>("Bptt");
+}
+
+TEST_CASE("data parallel infinity-former segment trainer gradient = single-process gradient over the union",
+          "[dist][infinite_former]") {
+  // Two rows per rank and no padding: each rank's step losses are means over equal counts, so the
+  // KL term (a mean over rows) combines like the cross-entropy (docs/distributed.md).
+  dist::MpiCommunicator& world = *g_world;
+  using IfModel = models::InfiniteFormer<double, Cpu>;
+  using IfTrainer = train::InfiniteFormerTrainer<double, Cpu>;
+  models::InfiniteFormerConfig c;
+  c.vocab = 11;
+  c.d_model = 8;
+  c.heads = 2;
+  c.d_ff = 16;
+  c.layers = 2;
+  c.segment_length = 4;
+  c.dropout = 0.0;
+  c.init_std = 0.3;
+  c.ltm.basis = memory::BasisConfig{8, {0.15, 0.3}};
+  c.ltm.samples = 6;
+  c.ltm.tau = 0.6;
+  c.ltm.ridge_lambda = 0.3;
+  c.ltm.kl_weight = 0.01;
+  const int64_t rows = 2 * world.size(), start = 2 * world.rank(), mine = 2, steps = 3;
+  std::vector<train::Segment> segments;
+  const RngKey key{21, 4};
+  for (int64_t t = 0; t <= steps; ++t) {
+    train::Segment s{Tensor<int32_t, Cpu>(Shape{rows, c.segment_length}), Tensor<uint8_t, Cpu>::zeros({rows, c.segment_length})};
+    for (int64_t i = 0; i < s.tokens.numel(); ++i) s.tokens[i] = static_cast<int32_t>(key.bits(static_cast<uint64_t>(t * 100 + i)) % 11u);
+    segments.push_back(std::move(s));
+  }
+  IfModel reference(c, 9), model(c, 9);
+  auto reference_state = reference.initial_state(rows);
+  reference.parameters().zero_grad();
+  const auto r_ref = IfTrainer(reference, {3}).rollout(segments, {}, reference_state);
+  std::vector<double> g_ref, g;
+  for (auto& p : reference.parameters())
+    for (double x : p->grad.to_host()) g_ref.push_back(x);
+
+  const auto local_segments = my_segments(segments, start, mine);
+  auto state = model.initial_state(mine);
+  dist::DataParallel<dist::MpiCommunicator, double, Cpu> dp(world, {&model.parameters()});
+  model.parameters().zero_grad();
+  const auto w = dist::global_step_weights(world, IfTrainer::step_tokens(local_segments));
+  const auto global = dp.reduce_gradients(IfTrainer(model, {3}).rollout(local_segments, {}, state, w));
+  for (auto& p : model.parameters())
+    for (double x : p->grad.to_host()) g.push_back(x);
+  const double rel = relative_difference(g, g_ref);
+  INFO("rank " << world.rank() << ": gradient vs the union's, relative " << rel);
+  CHECK(global.finite);
+  CHECK(global.tokens == r_ref.tokens);
+  CHECK(std::abs(global.loss - r_ref.loss) <= 1e-12 * std::abs(r_ref.loss));
+  CHECK(rel <= 1e-12);
 }
 
 TEST_CASE("all_reduce_sum adds in rank order and leaves the same bits on every rank", "[dist][mpi]") {

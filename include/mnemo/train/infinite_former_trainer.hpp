@@ -75,6 +75,17 @@ class InfiniteFormerTrainer {
     return t;
   }
 
+  /// Targets that carry loss at each step t of rollout(segments): the non-kIgnore entries of
+  /// next_token_targets(s_t, s_{t+1}) (data-parallel step weights: dist::global_step_weights).
+  static std::vector<int64_t> step_tokens(const std::vector<Segment>& segments) {
+    std::vector<int64_t> counts(segments.empty() ? 0 : segments.size() - 1, 0);
+    for (size_t t = 0; t < counts.size(); ++t) {
+      const auto targets = next_token_targets(segments[t], segments[t + 1]);
+      for (int64_t i = 0; i < targets.numel(); ++i) counts[t] += targets[i] != kIgnore ? 1 : 0;
+    }
+    return counts;
+  }
+
   /// Zeroes every gradient and returns false when one is non-finite.
   bool check_finite_gradients() {
     if (std::isfinite(global_grad_norm(model_->parameters()))) return true;
