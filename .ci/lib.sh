@@ -17,8 +17,9 @@ MNEMO_RELEASE_DIR="$MNEMO_BUILD_ROOT/release"  # shared by .ci/test, .ci/demo an
 # Debian packages the build needs. The test suite needs no Python; ctest includes the PyTorch twin
 # test when /usr/bin/python3 has torch, and .ci/run installs python3-torch for its own twin step.
 # clang-14 + libclang-rt-14-dev: the libFuzzer targets (tests/fuzz/run.sh).
+# libopenmpi-dev + openmpi-bin: data-parallel training over MPI and its mpirun tests (docs/distributed.md).
 MNEMO_APT_PACKAGES=(cmake g++ make pkg-config doxygen libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev
-                    clang-14 libclang-rt-14-dev)
+                    clang-14 libclang-rt-14-dev libopenmpi-dev openmpi-bin)
 
 # ---- steps with banners and timings -------------------------------------------------------------
 
