@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "mnemo/backend/cpu.hpp"
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/tensor.hpp"
 #include "mnemo/dist/communicator.hpp"
