@@ -7,6 +7,8 @@
 #      appears: mpirun must exit non-zero and the checkpoint must be a complete file;
 #   3. resumed from that checkpoint to update 30.
 # The final checkpoint of 3 must equal 1's byte for byte (parameters, AdamW moments, counters).
+# First, a run whose ranks throw (a setting the demo rejects) must stop with the error named and
+# a non-zero status (MpiSession::abort), not hang.
 set -euo pipefail
 bin="$1"
 mpiexec="$2"
@@ -14,6 +16,16 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 args=(--distributed 1 --steps 30 --checkpoint-every 5 --log-every 1000 --eval-batches 1
       --d 32 --ffn 64 --slots 8 --batch 8 --curriculum 10 --threads 1)
+
+status=0
+"$mpiexec" -np 2 "$bin" --distributed 1 --text "$bin" --steps 1 --checkpoint "$work/never.safetensors" \
+  > "$work/throw.log" 2>&1 || status=$?
+if [[ $status -eq 0 ]] || ! grep -q "mnemo: rank [01]: ConfigError: --distributed 1 with --text" "$work/throw.log"; then
+  echo "FAIL: a rank that throws did not stop the job with its error (status $status):"
+  cat "$work/throw.log"
+  exit 1
+fi
+echo "a throwing rank stopped the job with status $status and its message"
 
 "$mpiexec" -np 2 "$bin" "${args[@]}" --checkpoint "$work/reference.safetensors" > "$work/reference.log"
 
