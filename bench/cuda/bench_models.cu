@@ -3,6 +3,9 @@
 //   BM_MemformerStreamGraph  streaming Memformer step as a CUDA graph (MemformerStream):
 //                            B1 L64 d256 h4 ffn1024 K64, 4+4 layers, vocab 256, fp32
 //   BM_MemformerStepEager    the same step without the graph (Memformer::step, host segments)
+//   BM_InfiniteFormerStreamGraph  streaming ∞-former step as a CUDA graph (InfiniteFormerStream):
+//                            B1 L64 d256 h4 ffn1024, 4 layers, STM 1 segment, N 64, vocab 256, fp32
+//   BM_InfiniteFormerStepEager    the same step without the graph (InfiniteFormer::step)
 //   BM_MemformerMrbpRollout  one MRBP rollout, T = 4: B16 L128 d512 h8 ffn2048 K64, 4+8 layers,
 //                            vocab 8192, bf16 (parameter gradients of the four steps)
 //   BM_MhaForwardBackward    MultiHeadAttention forward + backward, B16 L512 d512 h8, bf16
@@ -121,6 +124,56 @@ void BM_MemformerStepEager(benchmark::State& bm) {
   set_step_counters(bm, cfg);
 }
 BENCHMARK(BM_MemformerStepEager)->Unit(benchmark::kMillisecond)->MinTime(1.0)->Repetitions(3)->UseRealTime();
+
+// ---- streaming ∞-former step ----------------------------------------------------------------------
+
+/// The ∞-former streaming case: the Memformer case's sizes, STM of one segment, N = 64 basis functions.
+models::InfiniteFormerConfig infinite_former_streaming_config() {
+  models::InfiniteFormerConfig c;
+  c.vocab = 256;
+  c.d_model = 256;
+  c.heads = 4;
+  c.d_ff = 1024;
+  c.layers = 4;
+  c.segment_length = 64;
+  c.stm_segments = 1;
+  c.dropout = 0.0;
+  c.ltm.basis = memory::BasisConfig{64, {0.05, 0.1}};
+  c.ltm.samples = 64;
+  return c;
+}
+void set_push_counter(benchmark::State& bm) {
+  bm.counters["step_us"] = benchmark::Counter(static_cast<double>(kStreamPushes) * 1e-6,
+                                              benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
+void BM_InfiniteFormerStreamGraph(benchmark::State& bm) {
+  CudaContext ctx;
+  models::InfiniteFormer<float, Cuda> model(infinite_former_streaming_config(), 1, ctx);
+  mnemo::cuda::InfiniteFormerStream<float> stream(model, 1);
+  const auto segs = streaming_segments();
+  int64_t t = 0;
+  for (auto _ : bm) {
+    for (int64_t k = 0; k < kStreamPushes; ++k, ++t) stream.push(segs[t % 8].tokens);
+    ctx.synchronize();
+  }
+  set_push_counter(bm);
+}
+BENCHMARK(BM_InfiniteFormerStreamGraph)->Unit(benchmark::kMillisecond)->MinTime(0.5)->Repetitions(3)->UseRealTime();
+
+void BM_InfiniteFormerStepEager(benchmark::State& bm) {
+  CudaContext ctx;
+  models::InfiniteFormer<float, Cuda> model(infinite_former_streaming_config(), 1, ctx);
+  const auto segs = streaming_segments();
+  auto state = model.initial_state(1);
+  int64_t t = 0;
+  for (auto _ : bm) {
+    for (int64_t k = 0; k < kStreamPushes; ++k, ++t) model.step(segs[t % 8].tokens, nullptr, state);
+    ctx.synchronize();
+  }
+  set_push_counter(bm);
+}
+BENCHMARK(BM_InfiniteFormerStepEager)->Unit(benchmark::kMillisecond)->MinTime(0.5)->Repetitions(3)->UseRealTime();
 
 // ---- MRBP rollout --------------------------------------------------------------------------------
 

@@ -57,15 +57,23 @@ def main(argv):
 
     sdpa = next((r["median_ms"] for r in mha.get("results", []) if r.get("impl") == "sdpa" and r.get("mode") == "fwdbwd"),
                 None)
-    pushes = 32  # BM_MemformerStreamGraph / BM_MemformerStepEager: steps per timed iteration
+    pushes = 32  # the streaming cases (Memformer, ∞-former; graph and eager): steps per timed iteration
     graph = med.get("BM_MemformerStreamGraph")
     step_ms = ms(graph) / pushes if graph else None
     eager_row = med.get("BM_MemformerStepEager")
+
+    def per_push(case):  # the streaming cases time `pushes` steps per iteration
+        row = med.get(case)
+        return ms(row) / pushes if row else None
     rows = [
         ("streaming Memformer step (graph), ms/step", step_ms, peer_ms("memformer_step", True),
          peer_ms("memformer_step/compile", True), ">= 10x eager, >= 2x compiled", graph),
         ("streaming Memformer step (mnemo eager), ms/step", ms(eager_row) / pushes if eager_row else None,
          peer_ms("memformer_step", True), peer_ms("memformer_step/compile", True), "(no target)", eager_row),
+        ("streaming ∞-former step (graph), ms/step", per_push("BM_InfiniteFormerStreamGraph"), None, None,
+         "(no peer; vs mnemo eager below)", med.get("BM_InfiniteFormerStreamGraph")),
+        ("streaming ∞-former step (mnemo eager), ms/step", per_push("BM_InfiniteFormerStepEager"), None, None, "(no target)",
+         med.get("BM_InfiniteFormerStepEager")),
         ("MRBP rollout T=4 bf16 (peer: BPTT), ms", ms(med.get("BM_MemformerMrbpRollout")), peer_ms("memformer_bptt4"),
          peer_ms("memformer_bptt4/compile"), ">= 5x eager, >= 3x compiled", med.get("BM_MemformerMrbpRollout")),
         ("MHA fwd+bwd B16 L512 d512 h8 bf16, ms", ms(med.get("BM_MhaForwardBackward")), sdpa, None, ">= 2x SDPA eager",

@@ -20,4 +20,5 @@
 #include "mnemo/backend/cuda/graph.cuh"
 #include "mnemo/backend/cuda/half.cuh"
 #include "mnemo/backend/cuda/traits.cuh"
+#include "mnemo/models/infinite_former_stream.cuh"
 #include "mnemo/models/memformer_stream.cuh"

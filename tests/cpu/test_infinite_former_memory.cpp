@@ -287,6 +287,90 @@ TEST_CASE("whole-layer gradients match finite differences (property 10)", "[inff
   }
 }
 
+TEST_CASE("the per-row write rule, and the streaming write (every row fitted and contracted, the rule selects) equal write_forward",
+          "[infformer][memory][stream]") {
+  // The rule alone: each source once (valid tokens, reset period, has_memory, tokens_written).
+  {
+    uint8_t has = 0;
+    int64_t written = 0;
+    CHECK(continuous_write_row(0, 0, has, written) == ContinuousWriteSource::Previous);
+    CHECK((has == 0 && written == 0));
+    CHECK(continuous_write_row(3, 0, has, written) == ContinuousWriteSource::Fit);
+    CHECK((has == 1 && written == 3));
+    CHECK(continuous_write_row(4, 0, has, written) == ContinuousWriteSource::Contraction);
+    CHECK((has == 1 && written == 7));
+    CHECK(continuous_write_row(0, 7, has, written) == ContinuousWriteSource::Zero);  // 7 ≥ 7: emptied, nothing written
+    CHECK((has == 0 && written == 0));
+    has = 1;
+    written = 8;
+    CHECK(continuous_write_row(2, 7, has, written) == ContinuousWriteSource::Fit);  // emptied, then a first fit
+    CHECK((has == 1 && written == 2));
+    const uint8_t pad[5] = {0, 1, 0, 1, 1};
+    CHECK(continuous_write_valid(pad, 5) == 2);
+    CHECK(continuous_write_valid(nullptr, 5) == 5);
+  }
+  using BT = BackendTraits<Cpu>;
+  for (int64_t every : {int64_t{0}, int64_t{6}}) {
+    DYNAMIC_SECTION("reset_every_tokens " << every) {
+      nn::ParameterStore<double, Cpu> store(6);
+      auto cfg = small_config(false);  // with the gate
+      cfg.reset_every_tokens = every;
+      Ltm ltm(store, "ltm", 4, 2, cfg);
+      const int64_t nb = 4, L = 5, n = 8, e = 4;
+      // Rows: 0 contracts a partly padded segment (or, reset, fits it first), 1 first write, 2 stays
+      // empty (all padding), 3 keeps its memory (all padding; emptied when reset).
+      auto before = ltm.initial_state(nb, 5);
+      before.coefficients = random_tensor({nb, n, e}, 30);
+      for (int64_t i = 0; i < n * e; ++i) before.coefficients[2 * n * e + i] = before.coefficients[n * e + i] = 0.0;
+      before.has_memory = {1, 0, 0, 1};
+      before.tokens_written = {9, 0, 0, 7};
+      auto pad = Tensor<uint8_t, Cpu>::zeros({nb, L});
+      pad.at({0, 2}) = 1;
+      for (int64_t t = 0; t < L; ++t) pad.at({2, t}) = pad.at({3, t}) = 1;
+      const auto x = random_tensor({nb, L, e}, 31);
+
+      auto eager = before.clone();
+      const auto expected = ltm.write_forward(x, &pad, eager, nullptr);
+
+      // The streaming write (models/infinite_former_stream.cuh) on the CPU.
+      auto& ctx = store.context();
+      TensorD xm(x.shape());
+      for (int64_t i = 0; i < xm.numel(); ++i) xm[i] = pad[i / e] ? 0.0 : x[i];
+      const TensorD xt = ltm.gated(xm, nullptr, nullptr);
+      const auto& ops = ltm.operators()->for_length(L);
+      TensorD fit({nb, n, e}), contraction({nb, n, e});
+      BT::gemm(ctx, Trans::T, Trans::N, n, e, L, 1.0, ops.fit.data(), n, 0, xt.data(), e, L * e, 0.0, fit.data(), e, n * e, nb);
+      BT::gemm(ctx, Trans::T, Trans::N, n, e, L, 1.0, ops.fit_new.data(), n, 0, xt.data(), e, L * e, 0.0, contraction.data(), e,
+               n * e, nb);
+      BT::gemm(ctx, Trans::N, Trans::N, n, e, n, 1.0, ops.contract.data(), n, 0, before.coefficients.data(), e, n * e, 1.0,
+               contraction.data(), e, n * e, nb);
+      TensorD streamed = before.coefficients.clone();
+      auto has = before.has_memory;
+      auto written = before.tokens_written;
+      std::vector<ContinuousWriteSource> sources;
+      for (int64_t b = 0; b < nb; ++b) {
+        const auto k = static_cast<size_t>(b);
+        const auto src = continuous_write_row(continuous_write_valid(pad.data() + b * L, L), every, has[k], written[k]);
+        sources.push_back(src);
+        for (int64_t i = b * n * e; i < (b + 1) * n * e; ++i)
+          streamed[i] = src == ContinuousWriteSource::Previous ? streamed[i]
+                        : src == ContinuousWriteSource::Zero   ? 0.0
+                        : src == ContinuousWriteSource::Fit    ? fit[i]
+                                                               : contraction[i];
+      }
+      const bool reset = every > 0;
+      CHECK(sources == std::vector<ContinuousWriteSource>{
+                           reset ? ContinuousWriteSource::Fit : ContinuousWriteSource::Contraction, ContinuousWriteSource::Fit,
+                           ContinuousWriteSource::Previous, reset ? ContinuousWriteSource::Zero : ContinuousWriteSource::Previous});
+      CHECK(has == eager.has_memory);
+      CHECK(written == eager.tokens_written);
+      CHECK(written == (reset ? std::vector<int64_t>{4, 5, 0, 0} : std::vector<int64_t>{13, 5, 0, 7}));
+      CHECK(rel_error(streamed, expected) < 1e-13);
+      CHECK(rel_error(streamed, eager.coefficients) < 1e-13);
+    }
+  }
+}
+
 TEST_CASE("state size is constant and a reset empties only its row (property 9)", "[infformer][memory]") {
   nn::ParameterStore<double, Cpu> store(5);
   auto cfg = small_config(true);

@@ -1,6 +1,7 @@
 // The models on the CUDA backend. First the explicit instantiations of Memformer, InfiniteFormer,
 // their trainers (BPTT, MRBP, the ∞-former trainer), AdamW (fp32 masters for the 16-bit types)
 // and the state IO for float, double, __half and __nv_bfloat16: the proof that they compile.
+// The two streaming steps (MemformerStream, InfiniteFormerStream) likewise.
 // Then, on a GPU: both models in float against the same models on the CPU in double with the
 // GPU's parameter values (logits, next state, BPTT parameter gradients), MRBP == BPTT on the GPU
 // in double, two GPU runs bitwise equal, and memory states saved on the GPU loaded on the CPU and
@@ -15,7 +16,9 @@
 #include "mnemo/io/infinite_former_state_io.hpp"
 #include "mnemo/io/slot_state_io.hpp"
 #include "mnemo/models/infinite_former.hpp"
+#include "mnemo/models/infinite_former_stream.cuh"
 #include "mnemo/models/memformer.hpp"
+#include "mnemo/models/memformer_stream.cuh"
 #include "mnemo/train/bptt.hpp"
 #include "mnemo/train/infinite_former_trainer.hpp"
 #include "mnemo/train/mrbp.hpp"
@@ -35,7 +38,9 @@
   template void mnemo::io::save_state<T, mnemo::Cuda>(const mnemo::models::InfiniteFormerState<T, mnemo::Cuda>&, \
                                                       const std::string&);                                      \
   template mnemo::models::InfiniteFormerState<T, mnemo::Cuda> mnemo::io::load_state<T, mnemo::Cuda>(            \
-      const mnemo::models::InfiniteFormer<T, mnemo::Cuda>&, int64_t, const std::string&);
+      const mnemo::models::InfiniteFormer<T, mnemo::Cuda>&, int64_t, const std::string&);                    \
+  template class mnemo::cuda::MemformerStream<T>;                                                               \
+  template class mnemo::cuda::InfiniteFormerStream<T>;
 
 MNEMO_INSTANTIATE_ON_CUDA(float)
 MNEMO_INSTANTIATE_ON_CUDA(double)
@@ -348,4 +353,143 @@ TEST_CASE("InfiniteFormerTrainer<float, Cuda>: a training step's gradients match
   const auto back = io::load_state<float, Cuda>(gpu, 2, path);
   for (size_t l = 0; l < sg.ltm.size(); ++l) CHECK(bytes_of(back.ltm[l].coefficients) == bytes_of(sg.ltm[l].coefficients));
   std::remove(path.c_str());
+}
+
+namespace {
+
+/// Host bytes of a host vector (the stream's logits_to_host), for bitwise comparisons.
+template <class T>
+std::vector<unsigned char> host_bytes(const std::vector<T>& v) {
+  std::vector<unsigned char> out(v.size() * sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), v.data(), out.size());
+  return out;
+}
+
+/// Every byte of an ∞-former stream state: coefficients, cached layer inputs and their padding.
+template <class T>
+std::vector<unsigned char> state_bytes(const models::InfiniteFormerState<T, Cuda>& s) {
+  std::vector<unsigned char> out;
+  auto append = [&](const std::vector<unsigned char>& b) { out.insert(out.end(), b.begin(), b.end()); };
+  for (const auto& m : s.ltm) append(bytes_of(m.coefficients));
+  for (const auto& entry : s.cache) {
+    for (const auto& x : entry.inputs) append(bytes_of(x));
+    out.insert(out.end(), entry.padding.data(), entry.padding.data() + entry.padding.numel());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("InfiniteFormerStream: replays equal the eager stream step bitwise and the CPU in double; two streams equal; "
+          "bad pushes throw", "[cuda][infinite_former][stream][graph]") {
+  auto cfg = infinite_former_config();  // STM of one segment: steps 0 and 1 fill the window, step 2 writes first
+  cfg.ltm.reset_every_tokens = 10;      // rows are emptied on the device too (steps 5 and 6)
+  CudaContext ctx;  // graphs capture a stream of their own
+  models::InfiniteFormer<float, Cuda> model(cfg, 17, ctx);
+  models::InfiniteFormer<double, Cpu> cpu(cfg, 17);
+  copy_parameters(model.parameters(), cpu.parameters());
+  const int64_t B = 2, L = cfg.segment_length, steps = 7;
+  std::vector<Tensor<int32_t, Cpu>> tokens;
+  std::vector<Tensor<uint8_t, Cpu>> pads;
+  for (int64_t t = 0; t < steps; ++t) {
+    tokens.push_back(random_tokens(B, L, cfg.vocab, 70 + static_cast<uint64_t>(t)));
+    pads.push_back(Tensor<uint8_t, Cpu>::zeros({B, L}));
+  }
+  pads[2].at({1, 1}) = pads[2].at({1, 3}) = 1;             // a partly padded row (2 tokens written at step 4)
+  for (int64_t i = 0; i < L; ++i) pads[3].at({0, i}) = 1;  // a fully padded row (a Skip at step 5)
+  mnemo::cuda::InfiniteFormerStream<float>::Options opt;
+  opt.padding = true;
+  mnemo::cuda::InfiniteFormerStream<float> stream(model, B, opt);
+  auto eager_opt = opt;
+  eager_opt.graph = false;
+  mnemo::cuda::InfiniteFormerStream<float> eager(model, B, eager_opt);
+  auto sc = cpu.initial_state(B);
+  std::vector<std::vector<unsigned char>> first_logits;
+  for (int64_t t = 0; t < steps; ++t) {
+    INFO("step " << t);
+    const auto k = static_cast<size_t>(t);
+    stream.push(tokens[k], &pads[k]);
+    eager.push(tokens[k], &pads[k]);
+    const std::vector<float> logits = stream.logits_to_host();
+    CHECK(host_bytes(logits) == host_bytes(eager.logits_to_host()));
+    const auto oc = cpu.step(tokens[k], &pads[k], sc);
+    TensorD got(Shape{B, L, cfg.vocab});
+    for (int64_t i = 0; i < got.numel(); ++i) got[i] = static_cast<double>(logits[static_cast<size_t>(i)]);
+    check_close("logits", got, oc.logits.value(), kModelTolerance);
+    first_logits.push_back(host_bytes(logits));
+  }
+  CHECK(stream.steps() == steps);
+  // The state as InfiniteFormer::step leaves it: row flags exactly, coefficients within 1e-5.
+  const auto state = stream.state();
+  CHECK(state_bytes(state) == state_bytes(eager.state()));
+  REQUIRE(state.ltm.size() == sc.ltm.size());
+  REQUIRE(state.cache.size() == sc.cache.size());
+  CHECK(state.steps == sc.steps);
+  for (size_t l = 0; l < sc.ltm.size(); ++l) {
+    INFO("layer " << l);
+    CHECK(state.ltm[l].has_memory == sc.ltm[l].has_memory);
+    CHECK(state.ltm[l].tokens_written == sc.ltm[l].tokens_written);
+    check_close("coefficients", download(state.ltm[l].coefficients), sc.ltm[l].coefficients, kModelTolerance);
+  }
+  for (size_t k = 0; k < sc.cache.size(); ++k)
+    CHECK(std::memcmp(state.cache[k].padding.data(), sc.cache[k].padding.data(), static_cast<size_t>(B * L)) == 0);
+  // Row 0: 4 + 4 + 4 = 12 ≥ 10 emptied at step 5 (its segment all padding), refilled at step 6;
+  // row 1: 4 + 4 + 2 = 10 emptied at step 5 and refilled, 4 more at step 6.
+  CHECK(state.ltm[0].tokens_written == std::vector<int64_t>{4, 8});
+  // A second stream (a new capture): the same bytes; resumed from a state: the same next step.
+  mnemo::cuda::InfiniteFormerStream<float> again(model, B, opt);
+  for (int64_t t = 0; t < steps; ++t) {
+    again.push(tokens[static_cast<size_t>(t)], &pads[static_cast<size_t>(t)]);
+    CHECK(host_bytes(again.logits_to_host()) == first_logits[static_cast<size_t>(t)]);
+  }
+  again.reset(state);
+  const auto next = random_tokens(B, L, cfg.vocab, 99);
+  again.push(next);
+  stream.push(next);
+  CHECK(host_bytes(again.logits_to_host()) == host_bytes(stream.logits_to_host()));
+  // Device ids give what host ids give.
+  const auto ids = upload_exact(next);
+  again.reset(state);
+  again.push_device(ids);
+  CHECK(host_bytes(again.logits_to_host()) == host_bytes(stream.logits_to_host()));
+
+  // Bad pushes throw before anything is queued; the stream is unchanged afterwards.
+  const auto before = state_bytes(again.state());
+  const auto logits_before = host_bytes(again.logits_to_host());
+  CHECK_THROWS_AS(again.push(random_tokens(B + 1, L, cfg.vocab, 1)), ShapeError);
+  CHECK_THROWS_AS(again.push(random_tokens(B, L + 1, cfg.vocab, 1)), ShapeError);
+  auto bad = next.clone();
+  bad[1] = static_cast<int32_t>(cfg.vocab);
+  CHECK_THROWS_WITH(again.push(bad), Catch::Contains("outside [0, 11)"));
+  const auto wrong_pad = Tensor<uint8_t, Cpu>::zeros({B, L + 1});
+  CHECK_THROWS_AS(again.push(next, &wrong_pad), ShapeError);
+  mnemo::cuda::InfiniteFormerStream<float> no_padding(model, B);
+  CHECK_THROWS_AS(no_padding.push(next, &pads[0]), ValueError);
+  CHECK(no_padding.steps() == 0);
+  CHECK(again.steps() == steps + 1);
+  CHECK(state_bytes(again.state()) == before);
+  CHECK(host_bytes(again.logits_to_host()) == logits_before);
+  auto sticky = cfg;
+  sticky.ltm.sticky = true;
+  models::InfiniteFormer<float, Cuda> sticky_model(sticky, 17, ctx);
+  CHECK_THROWS_AS(mnemo::cuda::InfiniteFormerStream<float>(sticky_model, B), ConfigError);
+}
+
+TEMPLATE_TEST_CASE("16-bit InfiniteFormerStream matches the CPU in double (2e-2), never NaN",
+                   "[cuda][infinite_former][stream][half]", __half, __nv_bfloat16) {
+  using T = TestType;
+  const auto cfg = infinite_former_config();
+  CudaContext ctx;
+  models::InfiniteFormer<T, Cuda> gpu(cfg, 17, ctx);
+  models::InfiniteFormer<double, Cpu> cpu(cfg, 17);
+  copy_parameters(gpu.parameters(), cpu.parameters());
+  mnemo::cuda::InfiniteFormerStream<T> stream(gpu, 2);
+  auto sc = cpu.initial_state(2);
+  for (uint64_t t = 0; t < 4; ++t) {  // steps 2 and 3 write and read the long-term memory
+    INFO("step " << t);
+    const auto tokens = random_tokens(2, cfg.segment_length, cfg.vocab, 80 + t);
+    stream.push(tokens);
+    const auto oc = cpu.step(tokens, nullptr, sc);
+    check_close("logits", download(stream.logits()), oc.logits.value(), 2e-2);  // also rejects NaN/Inf
+  }
 }

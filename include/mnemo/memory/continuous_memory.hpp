@@ -29,6 +29,7 @@
 
 #include "mnemo/autograd/ops/common.hpp"
 #include "mnemo/backend/continuous_read_rule.hpp"
+#include "mnemo/backend/continuous_write_rule.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/backend/tags.hpp"
 #include "mnemo/core/config.hpp"
@@ -62,7 +63,7 @@ class ContinuousMemory {
   /// The read runs fused (backend/continuous_read_rule.hpp: one kernel per direction) on the GPU;
   /// the CPU keeps density → expectation → blocked GEMM, which is faster there.
   static constexpr bool kFusedRead = std::is_same_v<B, Cuda>;
-  enum class WriteMode : uint8_t { Skip, First, Contract };
+  using WriteMode = ContinuousWriteMode;  // per row (backend/continuous_write_rule.hpp)
 
   /// What write_backward consumes.
   struct WriteSaved {
@@ -127,6 +128,23 @@ class ContinuousMemory {
   Var write(const Tens& x, const Tensor<uint8_t, Cpu>* padding, State& state) const;
 
   Tens write_forward(const Tens& x, const Tensor<uint8_t, Cpu>* padding, State& state, WriteSaved* saved) const;
+
+  /// The gate (§4) on xm [rows, L, e] (padded positions already zeroed): X̃ = xm ⊙ sigmoid(U W + b),
+  /// U = [X_{t−1} | X_t | X_{t+1}] (zero outside each segment); xm itself without a gate. `u` and
+  /// `z` (nullable) receive U and the pre-gate U W + b for the backward.
+  Tens gated(const Tens& xm, Tens* u, Tens* z) const {
+    if (!config_.gate) return xm;
+    Context<B>& ctx = *ctx_;
+    const int64_t rows = xm.shape()[0] * xm.shape()[1];
+    Tens uu = im2col(xm), zz(xm.shape(), ctx.arena()), xt(xm.shape(), ctx.arena());
+    BT::gemm(ctx, Trans::N, Trans::N, rows, e_, 3 * e_, C(1), uu.data(), 3 * e_, 0, gate_w_->value.data(), e_, 0, C(0),
+             zz.data(), e_, 0, 1);
+    BT::add_row_broadcast(ctx, zz.data(), gate_b_->value.data(), zz.data(), rows, e_);
+    BT::sigmoid_gate_forward(ctx, xm.numel(), xm.data(), zz.data(), xt.data());
+    if (u) *u = std::move(uu);
+    if (z) *z = std::move(zz);
+    return xt;
+  }
 
   /// Accumulates the gate's gradients from dB [batch, N, e] (dX̃ = G dB per row, §3.3, §5.2).
   void write_backward(const WriteSaved& s, const Tens& dcoeffs) const;
@@ -310,13 +328,14 @@ auto ContinuousMemory<T, B>::write_forward(const Tens& x, const Tensor<uint8_t, 
       }
   if (config_.reset_every_tokens > 0) {
     std::vector<uint8_t> reset(static_cast<size_t>(nb), 0);
-    for (int64_t b = 0; b < nb; ++b) reset[static_cast<size_t>(b)] = state.tokens_written[static_cast<size_t>(b)] >= config_.reset_every_tokens;
+    for (int64_t b = 0; b < nb; ++b)
+      reset[static_cast<size_t>(b)] = continuous_write_resets(state.tokens_written[static_cast<size_t>(b)], config_.reset_every_tokens);
     state.reset_rows(reset);
   }
   std::vector<WriteMode> mode(static_cast<size_t>(nb));
   for (int64_t b = 0; b < nb; ++b) {
     const auto k = static_cast<size_t>(b);
-    mode[k] = valid[k] == 0 ? WriteMode::Skip : (state.has_memory[k] ? WriteMode::Contract : WriteMode::First);
+    mode[k] = continuous_write_mode(valid[k], state.has_memory[k] != 0);
   }
 
   // Gate (§4): X̃ = X ⊙ sigmoid(U W + b), U = [X_{t−1} | X_t | X_{t+1}] (zero outside the segment).
@@ -327,16 +346,8 @@ auto ContinuousMemory<T, B>::write_forward(const Tens& x, const Tensor<uint8_t, 
     zero_row.zero();
     BT::select_rows(ctx, padded.data(), zero_row.data(), 0, x.data(), xm.data(), nb * L, e_);
   }
-  Tens xt = xm, u, z;
-  if (config_.gate) {
-    u = im2col(xm);
-    z = Tens(Shape{nb, L, e_}, ctx.arena());
-    BT::gemm(ctx, Trans::N, Trans::N, nb * L, e_, 3 * e_, C(1), u.data(), 3 * e_, 0, gate_w_->value.data(), e_, 0,
-             C(0), z.data(), e_, 0, 1);
-    BT::add_row_broadcast(ctx, z.data(), gate_b_->value.data(), z.data(), nb * L, e_);
-    xt = Tens(x.shape(), ctx.arena());
-    BT::sigmoid_gate_forward(ctx, xm.numel(), xm.data(), z.data(), xt.data());
-  }
+  Tens u, z;
+  const Tens xt = gated(xm, &u, &z);
 
   // Fit / contraction per row (§5.1, §5.2).
   Tens coeffs(Shape{nb, n_, e_}, ctx.arena());
@@ -373,9 +384,7 @@ auto ContinuousMemory<T, B>::write_forward(const Tens& x, const Tensor<uint8_t, 
   state.coefficients = coeffs;
   for (int64_t b = 0; b < nb; ++b) {
     const auto k = static_cast<size_t>(b);
-    if (mode[k] == WriteMode::Skip) continue;
-    state.has_memory[k] = 1;
-    state.tokens_written[k] += valid[k];
+    continuous_write_advance(mode[k], valid[k], state.has_memory[k], state.tokens_written[k]);
   }
   if (sampled) ++state.draws;
   if (saved) {

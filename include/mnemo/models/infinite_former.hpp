@@ -78,6 +78,13 @@ class InfiniteFormer {
   const nn::ParameterStore<T, B>& parameters() const { return *store_; }
   Context<B>& context() const { return store_->context(); }
   const Layer& layer(int64_t i) const { return *layers_.at(static_cast<size_t>(i)); }
+  /// The pieces around the layers (read by the CUDA streaming step, models/infinite_former_stream.cuh).
+  const nn::Embedding<T, B>& embedding() const { return *embedding_; }
+  const nn::LayerNorm<T, B>& final_norm() const { return *ln_f_; }
+  /// The output head; nullptr when it is tied to the embedding (logits = h Eᵀ).
+  const nn::Linear<T, B>* head() const { return head_.get(); }
+  /// ALiBi slopes [heads] (zeros without ALiBi).
+  const Tensor<float, B>& alibi_slopes() const { return alibi_; }
 
   /// An empty stream state for `batch` rows; `seed` names the sticky samplers' streams.
   State initial_state(int64_t batch, uint64_t seed = 0) const;

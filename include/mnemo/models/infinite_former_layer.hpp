@@ -55,6 +55,9 @@ class InfiniteFormerLayer {
 
   const Memory* memory() const { return ltm_.get(); }
   const nn::MultiHeadAttention<T, B>& attention() const { return attn_; }
+  const nn::LayerNorm<T, B>& norm_1() const { return ln1_; }  // before the attention
+  const nn::LayerNorm<T, B>& norm_2() const { return ln2_; }  // before the FFN
+  const nn::FeedForward<T, B>& ffn() const { return ffn_; }
 
   /// One step of the block; `state` is this layer's long-term memory (nullptr without one).
   Output operator()(const Var& h, const StepInputs& in, MemoryState* state) const;
