@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "mnemo/core/precision.hpp"
-#include "mnemo_bench/options.hpp"
+#include "options.hpp"  // same folder: the tests include this header by its path
 
 namespace mnemo::bench_cli {
 
