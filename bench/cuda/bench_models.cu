@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "mnemo/cuda.cuh"
+// After cuda.cuh (it configures Eigen for nvcc translation units).
+#include "mnemo/bench/gemm_ceiling.hpp"
 
 using namespace mnemo;
 
@@ -254,18 +256,15 @@ BENCHMARK(BM_LtmReadUpdate)->Unit(benchmark::kMillisecond)->MinTime(1.0)->Repeti
 
 // ---- ceilings ------------------------------------------------------------------------------------
 
+// The product mnemo-bench's --backend cuda ceiling times too (mnemo/bench/gemm_ceiling.hpp).
 template <class T>
 void BM_GemmCeiling(benchmark::State& bm) {
-  const int64_t n = 4096;
-  auto a = random_device<T>(Shape{n, n}, 7), b = random_device<T>(Shape{n, n}, 8);
-  Tensor<T, Cuda> c(Shape{n, n});
-  auto& ctx = BT::default_context();
-  using C = compute_t<T>;
+  bench::SquareGemm<T, Cuda> product(4096);
   for (auto _ : bm) {
-    BT::gemm<T>(ctx, Trans::N, Trans::N, n, n, n, C(1), a.data(), n, 0, b.data(), n, 0, C(0), c.data(), n, 0, 1);
-    BT::synchronize(ctx);
+    product.run();
+    BT::synchronize(product.context());
   }
-  set_flops(bm, 2.0 * static_cast<double>(n) * n * n);
+  set_flops(bm, product.flops());
 }
 BENCHMARK(BM_GemmCeiling<__nv_bfloat16>)->Unit(benchmark::kMillisecond)->MinTime(0.5)->Repetitions(3)->UseRealTime();
 BENCHMARK(BM_GemmCeiling<float>)->Unit(benchmark::kMillisecond)->MinTime(0.5)->Repetitions(3)->UseRealTime();

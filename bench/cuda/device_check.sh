@@ -7,9 +7,12 @@
 # Stages (one progress line each, on stdout and in OUT_DIR/progress.log):
 #   1. gpu        nvidia-smi: the device, its compute capability (sets CMAKE_CUDA_ARCHITECTURES)
 #   2. configure  CUDA tests and benchmarks only (no CPU tests, examples), Release, ccache if present
-#   3. build      mnemo_cuda_tests and mnemo_bench_cuda with every core
+#   3. build      mnemo_cuda_tests, mnemo_bench_cuda and mnemo-bench with every core (make -k: a
+#                 target that fails to build does not stop the others, nor the stages that use them)
 #   4. tests      mnemo_cuda_tests (JUnit report)
 #   5. bench      mnemo_bench_cuda: the four cases of issue 8 + GEMM and copy ceilings (JSON)
+#   5b. mnemo-bench  every mnemo-bench case with --backend cuda at tiny shapes in float, double,
+#                 half and bf16 (bench/mnemo_bench/cuda_smoke.sh; tables + JSON in logs.tar.gz)
 #   6. peers      PyTorch eager and torch.compile(mode="reduce-overhead") on the same cases
 #                 (bench/peers/models_cuda.py; MHA: attention_cpu.py --device cuda, SDPA)
 #   7. memcheck   compute-sanitizer --tool memcheck over a reduced selection of the tests
@@ -72,6 +75,8 @@ TESTS="$BUILD/tests/mnemo_cuda_tests"
 MEMCHECK_TESTS='[softmax],[layer_norm],[memformer]~[half],[infinite_former],[adamw]'
 RACECHECK_TESTS='[softmax],[fused],[reduce]'
 BENCH="$BUILD/bench/mnemo_bench_cuda"
+TOOL="$BUILD/bench/mnemo-bench"
+CUDA_SMOKE="$ROOT/bench/mnemo_bench/cuda_smoke.sh"
 PYTHON="${PYTHON:-python3}"
 BUDGET="${MNEMO_DEVICE_BUDGET_S:-540}"
 
@@ -129,8 +134,14 @@ configure_stage() {
     "${launcher[@]}" || return 1
   # The CUDA backend must have been found: the build has the CUDA test target.
   cmake --build "$BUILD" --target help >"$BUILD/targets.txt" && grep -q mnemo_cuda_tests "$BUILD/targets.txt" &&
-    grep -q mnemo_bench_cuda "$BUILD/targets.txt" ||
-    { echo "configured without the CUDA backend (no mnemo_cuda_tests / mnemo_bench_cuda target)"; return 1; }
+    grep -q mnemo_bench_cuda "$BUILD/targets.txt" && grep -q mnemo_bench_tool "$BUILD/targets.txt" ||
+    { echo "configured without the CUDA backend (no mnemo_cuda_tests / mnemo_bench_cuda / mnemo_bench_tool target)"; return 1; }
+}
+# Every target, make -k (Unix Makefiles, the default generator): one that fails leaves the others.
+build_stage() {
+  local keep_going=()
+  grep -q '^CMAKE_GENERATOR:INTERNAL=Unix Makefiles' "$BUILD/CMakeCache.txt" 2>/dev/null && keep_going=(-- -k)
+  cmake --build "$BUILD" --target mnemo_cuda_tests mnemo_bench_cuda mnemo_bench_tool -j "$JOBS" "${keep_going[@]}"
 }
 peers_stage() {  # eager first, then torch.compile; each writes its JSON as it goes
   local t="$1"
@@ -147,15 +158,16 @@ bench_summary() {
   "$PYTHON" "$ROOT/bench/cuda/summarize_device_check.py" "$OUT/bench.json" "$OUT/peers.json" "$OUT/peers_mha.json"
 }
 tools_stage() {
-  bash -n "${BASH_SOURCE[0]}" && echo "syntax: ok"
+  bash -n "${BASH_SOURCE[0]}" && bash -n "$CUDA_SMOKE" && echo "syntax: ok (this script, cuda_smoke.sh)"
   "$NVCC" --version | tail -2
   [[ -x $SANITIZER ]] && echo "compute-sanitizer: $SANITIZER" || echo "compute-sanitizer: not found (stages 7-8 would be skipped)"
   printf 'stages:\n'
   printf '  1 gpu        nvidia-smi --query-gpu=name,compute_cap,...\n'
   printf '  2 configure  cmake -S %s -B %s -DCMAKE_CUDA_ARCHITECTURES=<detected>\n' "$ROOT" "$BUILD"
-  printf '  3 build      cmake --build %s --target mnemo_cuda_tests mnemo_bench_cuda -j %s\n' "$BUILD" "$JOBS"
+  printf '  3 build      cmake --build %s --target mnemo_cuda_tests mnemo_bench_cuda mnemo_bench_tool -j %s -- -k\n' "$BUILD" "$JOBS"
   printf '  4 tests      %s --reporter junit --out %s/tests.xml\n' "$TESTS" "$OUT"
   printf '  5 bench      %s --benchmark_out=%s/bench.json --benchmark_out_format=json\n' "$BENCH" "$OUT"
+  printf '  5b mnemo-bench  bash %s %s %s/mnemo_bench\n' "$CUDA_SMOKE" "$TOOL" "$LOGS"
   printf '  6 peers      (cd bench/peers; %s models_cuda.py --variants eager,compile; attention_cpu.py --device cuda ...)\n' "$PYTHON"
   printf '  7 memcheck   %s --tool memcheck --error-exitcode 1 %s "%s"\n' "$SANITIZER" "$TESTS" "$MEMCHECK_TESTS"
   printf '  8 racecheck  %s --tool racecheck --error-exitcode 1 %s "%s"\n' "$SANITIZER" "$TESTS" "$RACECHECK_TESTS"
@@ -227,8 +239,8 @@ stage gpu "device and compute capability" gpu_stage && detect_arch
 stage configure "CUDA tests and benchmarks, architecture $ARCH" configure_stage
 [[ -d $DEPS/usr/lib/x86_64-linux-gnu ]] && export LD_LIBRARY_PATH="$DEPS/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 built=0
-stage build "mnemo_cuda_tests mnemo_bench_cuda, -j $JOBS" cmake --build "$BUILD" --target mnemo_cuda_tests mnemo_bench_cuda \
-  -j "$JOBS" && built=1
+stage build "mnemo_cuda_tests mnemo_bench_cuda mnemo_bench_tool, -j $JOBS" build_stage
+[[ -x $TESTS && -x $BENCH ]] && built=1
 # timed NAME NOTE CAP RESERVE COMMAND...: a stage under `timeout`, skipped with under 20 s left.
 timed() {
   local name="$1" note="$2" cap="$3" reserve="$4" t
@@ -244,6 +256,11 @@ if [[ $built == 1 ]]; then
 else
   skip tests "build failed"
   skip bench "build failed"
+fi
+if [[ -x $TOOL ]]; then
+  timed mnemo-bench "every case, --backend cuda, 4 dtypes, tiny shapes" 60 60 bash "$CUDA_SMOKE" "$TOOL" "$LOGS/mnemo_bench"
+else
+  skip mnemo-bench "mnemo-bench did not build"
 fi
 t="$(allowance 170 40)"
 if ((t >= 20)); then stage peers "PyTorch eager + reduce-overhead, at most ${t}s" peers_stage "$t"; else skip peers "time budget spent"; fi

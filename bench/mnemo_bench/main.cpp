@@ -2,7 +2,8 @@
 // precision and threads given on the command line (docs/benchmarking.md).
 //
 // Exit status: 0 done; 1 a case failed while running (out of memory, a backend error);
-// 2 bad arguments, an invalid configuration, or a dtype/backend this build does not run.
+// 2 bad arguments, an invalid configuration, a dtype/backend this build does not run, or
+// `--backend cuda` on a machine without a usable GPU.
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -53,6 +54,9 @@ int main(int argc, char** argv) {
     return run(args);
   } catch (const mnemo::bench_cli::UsageError& e) {
     std::cerr << "mnemo-bench: " << e.what() << "\n(mnemo-bench --help lists the cases; mnemo-bench CASE --help their options)\n";
+    return 2;
+  } catch (const mnemo::bench_cli::UnavailableError& e) {
+    std::cerr << "mnemo-bench: " << e.what() << "\n";
     return 2;
   } catch (const mnemo::ConfigError& e) {
     std::cerr << "mnemo-bench: " << e.what() << "\n";

@@ -35,6 +35,13 @@ class UsageError : public Error {
   explicit UsageError(const std::string& m) : Error("UsageError", m) {}
 };
 
+/// The command line is valid but this machine cannot run it now (e.g. `--backend cuda` in a CUDA
+/// build on a machine without a usable GPU). main() exits with status 2, as for a UsageError.
+class UnavailableError : public Error {
+ public:
+  explicit UnavailableError(const std::string& m) : Error("UnavailableError", m) {}
+};
+
 /// One parameter of a case: an integer or one of a set of words; every one takes a list.
 struct ParamSpec {
   enum class Kind { Int, Choice };
@@ -156,12 +163,17 @@ inline const std::map<std::string, std::pair<std::string, std::pair<std::string,
   return a;
 }
 
+/// n of the GEMM ceiling when --gemm-n is not given: 1024 on the CPU; 4096 on CUDA, where a
+/// 1024³ product is too short to reach the GPU's rate.
+inline int64_t default_gemm_n(const std::string& backend) { return backend == "cuda" ? 4096 : 1024; }
+
 /// How each case is measured (not swept).
 struct RunSettings {
   int repetitions = 5;         // timed samples
   int warmup = 1;              // untimed calls first
   double min_time = 0.05;      // seconds: a repetition repeats the call to last at least this long
-  int64_t gemm_n = 1024;       // n of the n³ GEMM ceiling; 0: not measured
+  int64_t gemm_n = -1;         // n of the n³ GEMM ceiling; 0: not measured; -1: the backend's
+                               // default (default_gemm_n)
   std::string json;            // write the results here ("" : no JSON)
   std::string plot;            // FILE.png: write FILE.dat, FILE.gp and, with gnuplot, FILE.png
   bool progress = true;        // progress lines on stderr
@@ -455,12 +467,13 @@ inline std::string help_text(const CaseSpec* spec) {
          "  --repetitions N   timed samples per case [5]\n"
          "  --warmup N        untimed calls before them [1]\n"
          "  --min-time S      seconds a sample lasts at least (the call is repeated) [0.05]\n"
-         "  --gemm-n N        n of the n^3 GEMM ceiling measured in the run; 0: none [1024]\n"
+         "  --gemm-n N        n of the n^3 GEMM ceiling measured in the run; 0: none [1024; cuda: 4096]\n"
          "  --json FILE       write every result (and every sample) as JSON\n"
          "  --plot FILE.png   draw a sweep: FILE.dat + FILE.gp, and FILE.png when gnuplot is installed\n"
          "  --quiet           no progress lines on stderr\n"
          "  --config FILE     read options from FILE: one per line, 'name value' ('#' comments)\n"
-         "exit status: 0 done, 1 a case failed while running, 2 bad arguments or an unsupported dtype/backend\n";
+         "exit status: 0 done, 1 a case failed while running, 2 bad arguments, an unsupported dtype/backend\n"
+         "             or no GPU for --backend cuda\n";
   return out.str();
 }
 

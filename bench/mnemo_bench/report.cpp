@@ -87,11 +87,14 @@ void print_table(std::ostream& out, const std::vector<CaseResult>& results, cons
     if (std::find(swept.begin(), swept.end(), n) == swept.end()) fixed_params += " --" + n + " " + v;
   for (const auto& f : first.flags) fixed_params += " --" + f;
   out << first.case_name << ":" << fixed_params << "\n";
-  if (first.gemm_ceiling_n > 0) {
-    out << "GEMM ceiling (" << first.gemm_ceiling_n << "^3, same run):";
-    std::map<std::string, double> seen;
-    for (const auto& r : results) seen[r.param("dtype") + ", " + std::to_string(r.threads) + " threads"] = r.gemm_ceiling_gflops;
-    for (const auto& [k, v] : seen) out << "  " << k << ": " << number(v) << " GFLOP/s";
+  std::map<std::string, double> ceilings;  // one per backend, dtype, threads and n
+  for (const auto& r : results)
+    if (r.gemm_ceiling_n > 0)
+      ceilings[r.param("backend") + " " + r.param("dtype") + " " + std::to_string(r.gemm_ceiling_n) + "^3, " +
+               std::to_string(r.threads) + " threads"] = r.gemm_ceiling_gflops;
+  if (!ceilings.empty()) {
+    out << "GEMM ceiling (same run):";
+    for (const auto& [k, v] : ceilings) out << "  " << k << ": " << number(v) << " GFLOP/s";
     out << "\n";
   }
   std::vector<std::string> header = swept;

@@ -1,17 +1,22 @@
 // mnemo-bench's command line (bench/mnemo_bench/options.hpp) and the public benchmarking helpers
 // (include/mnemo/bench/): parsing, sweeps and every error message; the FLOP formulas against a
-// hand count of one shape; the sample summary, the repeat timer and the arena peak. No model
-// header is included, so this translation unit compiles in seconds; the smoke run of every case
-// is the ctest mnemo_bench_smoke (bench/mnemo_bench/smoke.sh).
+// hand count of one shape; the backend and element-type check (bench/mnemo_bench/backends.hpp);
+// the sample summary, the repeat timer and the arena peak. No model header is included, so this
+// translation unit compiles in seconds; the smoke run of every case is the ctest
+// mnemo_bench_smoke (bench/mnemo_bench/smoke.sh; CUDA builds: mnemo_bench_cuda_*).
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 // The parser lives with the tool, not in include/ (it is no library API).
+#include "../../bench/mnemo_bench/backends.hpp"
 #include "../../bench/mnemo_bench/options.hpp"
 #include "mnemo/bench/arena_peak.hpp"
 #include "mnemo/bench/flops.hpp"
@@ -43,7 +48,25 @@ void check_usage_error(const std::vector<std::string>& args, const std::string& 
   }
 }
 
+/// 16-bit stand-ins for bfloat16 and a GPU half type: only Precision<T>::name and the size
+/// matter to the check (the real types need Eigen or CUDA headers).
+struct FakeBf16 {
+  uint16_t bits = 0;
+};
+struct FakeHalf {
+  uint16_t bits = 0;
+};
+
 }  // namespace
+
+template <>
+struct mnemo::Precision<FakeBf16> {
+  static constexpr const char* name = "bfloat16";
+};
+template <>
+struct mnemo::Precision<FakeHalf> {
+  static constexpr const char* name = "float16";
+};
 
 TEST_CASE("mnemo-bench parses a case with its defaults, given values and canonical dtype names", "[bench_cli]") {
   const auto inv = parse({"memformer-step", "--d", "512", "--heads=8", "--dtype", "double", "--threads", "2"});
@@ -59,6 +82,65 @@ TEST_CASE("mnemo-bench parses a case with its defaults, given values and canonic
   CHECK(inv.points().size() == 1);
   CHECK(inv.settings.repetitions == 5);
   CHECK(inv.settings.progress);
+  // The GEMM ceiling's n: the backend's default unless --gemm-n is given.
+  CHECK(inv.settings.gemm_n == -1);
+  CHECK(mnemo::bench_cli::default_gemm_n("cpu") == 1024);
+  CHECK(mnemo::bench_cli::default_gemm_n("cuda") == 4096);
+}
+
+TEST_CASE("mnemo-bench parses every spelling of bf16 and a dtype x backend sweep", "[bench_cli][bf16]") {
+  for (const char* word : {"bf16", "bfloat16"})
+    CHECK(values_of(parse({"ltm", "--dtype", word}), "dtype") == std::vector<std::string>{"bfloat16"});
+  const auto inv = parse({"memformer-step", "--dtype", "bf16,float,half", "--backend", "cpu,cuda"});
+  CHECK(values_of(inv, "dtype") == std::vector<std::string>{"bfloat16", "float32", "float16"});
+  CHECK(values_of(inv, "backend") == std::vector<std::string>{"cpu", "cuda"});
+  CHECK(inv.swept() == std::vector<std::string>{"dtype", "backend"});
+  const auto points = inv.points();
+  REQUIRE(points.size() == 6);
+  CHECK(points[0].str("dtype") == "bfloat16");
+  CHECK(points[0].str("backend") == "cpu");
+  CHECK(points[1].str("backend") == "cuda");
+  CHECK(points[5].str("dtype") == "float16");
+  check_usage_error({"attention", "--dtype", "bf"}, "--dtype: expected one of float, float32, f32, double, float64, f64, bf16, bfloat16");
+}
+
+TEST_CASE("mnemo-bench refuses a backend or element type the build does not run, before any case", "[bench_cli][bf16]") {
+  using mnemo::bench_cli::BackendSupport;
+  using mnemo::bench_cli::DtypeList;
+  const BackendSupport cpu = mnemo::bench_cli::backend_support("cpu", "CPU", DtypeList<float, double, FakeBf16>{});
+  CHECK(cpu.dtype_names() == "float32, float64, bfloat16");
+  CHECK(cpu.element_bytes("bfloat16") == 2);
+  CHECK(cpu.element_bytes("float64") == 8);
+  CHECK(cpu.element_bytes("float16") == 0);
+  // The element type named on the command line is the one the case runs in.
+  CHECK(mnemo::bench_cli::with_dtype<size_t>("bfloat16", [](auto t) { return sizeof(t); }, DtypeList<float, double, FakeBf16>{}) == 2);
+  CHECK(mnemo::bench_cli::with_dtype<size_t>("float64", [](auto t) { return sizeof(t); }, DtypeList<float, double, FakeBf16>{}) == 8);
+  CHECK_THROWS_AS(mnemo::bench_cli::with_dtype<size_t>("float16", [](auto t) { return sizeof(t); }, DtypeList<float>{}),
+                  UsageError);
+
+  const std::vector<BackendSupport> cpu_only{cpu};
+  const auto refused = [](const std::vector<std::string>& args, const std::vector<BackendSupport>& built, const std::string& text) {
+    INFO("arguments: " << Catch::Detail::stringify(args));
+    try {
+      mnemo::bench_cli::check_supported(parse(args), built);
+      FAIL("no exception; expected UsageError containing: " << text);
+    } catch (const UsageError& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains(text));
+    }
+  };
+  CHECK_NOTHROW(mnemo::bench_cli::check_supported(parse({"attention", "--dtype", "bf16,double"}), cpu_only));
+  refused({"attention", "--dtype", "half"}, cpu_only,
+          "--dtype float16: this build has no CPU float16 element type, expected one of: float32, float64, bfloat16");
+  refused({"attention", "--backend", "cuda"}, cpu_only, "--backend cuda: this build of mnemo-bench has no cuda backend");
+  refused({"attention", "--backend", "cuda"}, cpu_only, "expected one of: cpu");
+  // A CUDA build: half runs on the GPU only; a sweep over both backends is refused for the CPU's point.
+  const std::vector<BackendSupport> both{
+      cpu, mnemo::bench_cli::backend_support("cuda", "CUDA", DtypeList<float, double, FakeHalf, FakeBf16>{})};
+  CHECK(both[1].dtype_names() == "float32, float64, float16, bfloat16");
+  CHECK_NOTHROW(mnemo::bench_cli::check_supported(parse({"attention", "--backend", "cuda", "--dtype", "half,bf16"}), both));
+  CHECK_NOTHROW(mnemo::bench_cli::check_supported(parse({"attention", "--backend", "cpu,cuda", "--dtype", "bf16"}), both));
+  refused({"attention", "--backend", "cuda,cpu", "--dtype", "half"}, both,
+          "--dtype float16: this build has no CPU float16 element type, expected one of: float32, float64, bfloat16");
 }
 
 TEST_CASE("mnemo-bench runs every combination of listed values, the first parameter slowest", "[bench_cli]") {
@@ -242,6 +324,33 @@ TEST_CASE("bench::time_repetitions: warm-up, repetitions, calls per repetition",
   CHECK(r.seconds_per_call.size() == 3);
   options.repetitions = 0;
   CHECK_THROWS_AS(mnemo::bench::time_repetitions([] {}, options), mnemo::ValueError);
+}
+
+TEST_CASE("bench::time_repetitions: asynchronous work is waited for inside the repetition that queued it",
+          "[bench_cli]") {
+  // A stand-in for a GPU stream: a call only queues work (returns at once); synchronize() does
+  // the queued work, 2 ms per call.
+  int queued = 0, syncs = 0, done = 0;
+  mnemo::bench::RepeatOptions options;
+  options.warmup = 3;
+  options.repetitions = 4;
+  options.synchronize = [&] {
+    ++syncs;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2 * queued));
+    done += queued;
+    queued = 0;
+  };
+  const auto t = mnemo::bench::time_repetitions([&] { ++queued; }, options);
+  CHECK(syncs == 2 * 4);     // before each clock start and stop
+  CHECK(done == 3 + 4);      // the warm-up's work is waited for before the first clock start
+  REQUIRE(t.seconds_per_call.size() == 4);
+  for (double s : t.seconds_per_call) CHECK(s >= 2e-3);  // each sample holds its call's work
+  // The sizing call is synchronised the same way: with min_seconds, 2 more waits.
+  options.min_seconds = 1e-4;
+  syncs = 0;
+  const auto r = mnemo::bench::time_repetitions([&] { ++queued; }, options);
+  CHECK(syncs == 2 * (4 + 1));
+  CHECK(r.calls_per_repetition == 1);  // the sizing call took >= 2 ms > min_seconds
 }
 
 TEST_CASE("bench::ArenaPeak: the high-water mark above the bytes in use at its start", "[bench_cli]") {

@@ -21,6 +21,11 @@ struct RepeatOptions {
   int warmup = 1;             // untimed calls first
   int repetitions = 5;        // timed repetitions (samples)
   double min_seconds = 0.0;   // a repetition repeats the call until it has lasted this long
+  /// Waits until the work of the calls has finished; called before the clock starts and before it
+  /// stops for each timed call or repetition. A backend whose calls return before their work is
+  /// done (CUDA) passes its synchronize here, e.g. `[&] { BackendTraits<Cuda>::synchronize(ctx); }`;
+  /// empty: nothing to wait for (the CPU).
+  std::function<void()> synchronize;
   /// Called after each timed repetition with its index and its seconds per call (progress).
   std::function<void(int repetition, double seconds_per_call)> on_repetition;
 };
@@ -34,8 +39,9 @@ struct RepeatTimes {
 
 /// Calls `body` options.warmup times; with min_seconds > 0, times one more call to size the
 /// repetitions (not a sample); then times options.repetitions repetitions of
-/// calls_per_repetition calls each. Throws ValueError for repetitions < 1, warmup < 0 or a
-/// negative min_seconds.
+/// calls_per_repetition calls each. With options.synchronize, it is called before each clock
+/// start and stop, so asynchronous work is inside the repetition that queued it. Throws
+/// ValueError for repetitions < 1, warmup < 0 or a negative min_seconds.
 template <class Body>
 RepeatTimes time_repetitions(Body&& body, const RepeatOptions& options) {
   require<ValueError>(options.repetitions >= 1, "bench::time_repetitions: repetitions = ", options.repetitions,
@@ -44,18 +50,28 @@ RepeatTimes time_repetitions(Body&& body, const RepeatOptions& options) {
   require<ValueError>(options.min_seconds >= 0, "bench::time_repetitions: min_seconds = ", options.min_seconds,
                       ", expected >= 0");
   using Clock = std::chrono::steady_clock;
-  const auto seconds_since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  const auto wait = [&] {
+    if (options.synchronize) options.synchronize();
+  };
+  const auto start = [&] {
+    wait();
+    return Clock::now();
+  };
+  const auto seconds_since = [&](Clock::time_point t0) {
+    wait();
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
   for (int i = 0; i < options.warmup; ++i) body();
   RepeatTimes out;
   if (options.min_seconds > 0) {
-    const auto t0 = Clock::now();
+    const auto t0 = start();
     body();
     const double once = seconds_since(t0);
     ++out.calls_made;
     if (once < options.min_seconds) out.calls_per_repetition = static_cast<int64_t>(options.min_seconds / (once > 0 ? once : 1e-9)) + 1;
   }
   for (int r = 0; r < options.repetitions; ++r) {
-    const auto t0 = Clock::now();
+    const auto t0 = start();
     for (int64_t c = 0; c < out.calls_per_repetition; ++c) body();
     out.seconds_per_call.push_back(seconds_since(t0) / static_cast<double>(out.calls_per_repetition));
     out.calls_made += out.calls_per_repetition;
