@@ -7,6 +7,7 @@
 #include "mnemo/autograd/var.hpp"
 #include "mnemo/backend/cpu.hpp"
 #include "mnemo/core/arena.hpp"
+#include "mnemo/core/bfloat16.hpp"  // the full type (backend/cpu.hpp names it only, in the compiled mode)
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/precision.hpp"
 #include "mnemo/core/rng.hpp"

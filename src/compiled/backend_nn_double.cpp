@@ -14,6 +14,11 @@ template void gemm_strided_batched<double>(Trans, Trans, int64_t, int64_t, int64
                                         const double*, int64_t, int64_t, double, double*, int64_t, int64_t, int64_t);
 template void softmax_forward<double>(const double*, double*, const SoftmaxDims&, double, const SoftmaxMask&);
 template void softmax_backward<double>(const double*, const double*, double*, int64_t, int64_t, double);
+template bool small_gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, double, const double*, int64_t, int64_t, const double*,
+                              int64_t, int64_t, double, double*, int64_t, int64_t, int64_t);
+template void bias_activation_forward<double>(const double*, const double*, double*, int64_t, int64_t, Activation);
+template void bias_activation_backward<double>(const double*, const double*, const double*, double*, double*, int64_t, int64_t,
+                                            Activation);
 }  // namespace cpu
 namespace nn {
 template class MultiHeadAttention<double, Cpu>;

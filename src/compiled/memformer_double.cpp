@@ -20,4 +20,10 @@ template class memory::SlotMemory<double, Cpu>;
 template class models::Memformer<double, Cpu>;
 template class train::Bptt<double, Cpu>;
 template class train::Mrbp<double, Cpu>;
+template train::RolloutResult train::memformer_detail::rollout<train::Bptt, double, Cpu>(
+    const char*, models::Memformer<double, Cpu>&, train::TrainerOptions&, const std::vector<train::Segment>&,
+    const train::Resets&, memory::SlotState<double, Cpu>&, const std::vector<double>&);
+template train::RolloutResult train::memformer_detail::rollout<train::Mrbp, double, Cpu>(
+    const char*, models::Memformer<double, Cpu>&, train::TrainerOptions&, const std::vector<train::Segment>&,
+    const train::Resets&, memory::SlotState<double, Cpu>&, const std::vector<double>&);
 }  // namespace mnemo

@@ -29,4 +29,10 @@ template class memory::SlotMemory<float, Cpu>;
 template class models::Memformer<float, Cpu>;
 template class train::Bptt<float, Cpu>;
 template class train::Mrbp<float, Cpu>;
+template train::RolloutResult train::memformer_detail::rollout<train::Bptt, float, Cpu>(
+    const char*, models::Memformer<float, Cpu>&, train::TrainerOptions&, const std::vector<train::Segment>&,
+    const train::Resets&, memory::SlotState<float, Cpu>&, const std::vector<double>&);
+template train::RolloutResult train::memformer_detail::rollout<train::Mrbp, float, Cpu>(
+    const char*, models::Memformer<float, Cpu>&, train::TrainerOptions&, const std::vector<train::Segment>&,
+    const train::Resets&, memory::SlotState<float, Cpu>&, const std::vector<double>&);
 }  // namespace mnemo

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mnemo/backend/cpu/gemm_bf16.hpp"
+#include "mnemo/core/bfloat16.hpp"
 #include "mnemo/io/infinite_former_state_io.hpp"
 #include "mnemo/memory/continuous_operators.hpp"  // bodies for bf16 (not in mnemo::compiled)
 #include "mnemo/io/slot_state_io.hpp"

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "mnemo/backend/cpu/thread_pool.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;

@@ -33,8 +33,16 @@
 #include "mnemo/backend/cpu/softmax.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/backend/tags.hpp"
-#include "mnemo/core/bfloat16.hpp"
+#include "mnemo/core/config.hpp"
 #include "mnemo/core/precision.hpp"
+// bfloat16: the full type (Eigen::bfloat16) in the header-only mode; in a user TU of the compiled
+// mode only its name (Eigen is not parsed there): code that makes bfloat16 values includes
+// mnemo/core/bfloat16.hpp itself (docs/compile_time.md).
+#if MNEMO_COMPILED_BODIES
+#include "mnemo/core/bfloat16.hpp"
+#else
+#include "mnemo/core/bfloat16_fwd.hpp"
+#endif
 
 namespace mnemo {
 

@@ -10,22 +10,9 @@
 
 #include <Eigen/Core>
 
-#include "mnemo/core/precision.hpp"
+#include "mnemo/core/bfloat16_fwd.hpp"  // the name and Precision<bfloat16>
 
 namespace mnemo {
-
-/// bfloat16 on the host: Eigen::bfloat16 (usable without CUDA).
-using bfloat16 = Eigen::bfloat16;
-
-template <>
-struct Precision<bfloat16> {
-  using storage = bfloat16;
-  using compute = float;
-  using accumulate = float;
-  using master = float;
-  static constexpr const char* name = "bfloat16";
-  static constexpr const char* safetensors_dtype = "BF16";
-};
 
 /// The 16 bits of `x`: the upper half of the float it stands for.
 inline uint16_t bfloat16_bits(bfloat16 x) {

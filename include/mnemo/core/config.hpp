@@ -20,6 +20,15 @@
 #define MNEMO_COMPILED_BODIES 0
 #endif
 
+// MNEMO_COLD marks a function that is called off the hot paths (building an error message or a
+// parameter name): compiled for size and never inlined, so each translation unit that
+// instantiates one spends little time optimising it.
+#if defined(__GNUC__) || defined(__clang__)
+#define MNEMO_COLD __attribute__((cold, noinline))
+#else
+#define MNEMO_COLD
+#endif
+
 namespace mnemo {
 inline constexpr int kVersionMajor = 0;
 inline constexpr int kVersionMinor = 1;

@@ -9,15 +9,18 @@
 #include <string>
 #include <utility>
 
+#include "mnemo/core/config.hpp"
+
 namespace mnemo {
 
 /// Base of every exception mnemo throws. `what()` starts with the subclass name.
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& message) : std::runtime_error("Error: " + message) {}
+  // MNEMO_COLD (core/config.hpp): only a throw constructs one.
+  MNEMO_COLD explicit Error(const std::string& message) : std::runtime_error("Error: " + message) {}
 
  protected:
-  Error(const char* kind, const std::string& message)
+  MNEMO_COLD Error(const char* kind, const std::string& message)
       : std::runtime_error(std::string(kind) + ": " + message) {}
 };
 
@@ -62,9 +65,10 @@ class StateError : public Error {
 };
 
 namespace detail {
-/// Streams every argument into one string: cat("expected ", 3, ", got ", 4).
+/// Streams every argument into one string: cat("expected ", 3, ", got ", 4). MNEMO_COLD: error
+/// messages and parameter names, never inside a kernel's loop, so compiled for size.
 template <class... Args>
-std::string cat(Args&&... args) {
+MNEMO_COLD std::string cat(Args&&... args) {
   std::ostringstream out;
   (out << ... << std::forward<Args>(args));
   return out.str();

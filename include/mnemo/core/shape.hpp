@@ -53,8 +53,8 @@ class Shape {
   }
   friend bool operator!=(const Shape& a, const Shape& b) { return !(a == b); }
 
-  /// "[2, 64, 256]".
-  std::string str() const {
+  /// "[2, 64, 256]" (for messages: MNEMO_COLD, core/config.hpp).
+  MNEMO_COLD std::string str() const {
     std::string s = "[";
     for (int i = 0; i < rank_; ++i) {
       if (i) s += ", ";
@@ -104,6 +104,22 @@ struct Dim {
   int64_t extent;
 };
 
+namespace detail {
+/// check_shape's error path: builds the message and throws ShapeError.
+[[noreturn]] MNEMO_COLD inline void throw_shape_mismatch(const char* what, const Shape& actual,
+                                                         std::initializer_list<Dim> expected) {
+  std::string want = "[";
+  int i = 0;
+  for (const Dim& d : expected) {
+    if (i++) want += ", ";
+    want += d.name;
+    if (d.extent != Dim::any) want += "=" + std::to_string(d.extent);
+  }
+  want += "]";
+  throw ShapeError(cat(what, " has shape ", actual.str(), ", expected ", want));
+}
+}  // namespace detail
+
 /// Checks `actual` against named expected extents; on mismatch throws
 /// "ShapeError: <what> has shape [2, 64, 256], expected [batch=2, slots=64, d_model=512]".
 inline void check_shape(const char* what, const Shape& actual, std::initializer_list<Dim> expected) {
@@ -113,16 +129,7 @@ inline void check_shape(const char* what, const Shape& actual, std::initializer_
     if (ok && d.extent != Dim::any && actual[i] != d.extent) ok = false;
     ++i;
   }
-  if (ok) return;
-  std::string want = "[";
-  i = 0;
-  for (const Dim& d : expected) {
-    if (i++) want += ", ";
-    want += d.name;
-    if (d.extent != Dim::any) want += "=" + std::to_string(d.extent);
-  }
-  want += "]";
-  throw ShapeError(detail::cat(what, " has shape ", actual.str(), ", expected ", want));
+  if (!ok) detail::throw_shape_mismatch(what, actual, expected);
 }
 
 }  // namespace mnemo

@@ -126,5 +126,14 @@ class Bptt<T, B> {
 namespace mnemo::train {
 extern template class Bptt<float, Cpu>;
 extern template class Bptt<double, Cpu>;
+// The rollout Bptt<T, B>::rollout forwards to (that member is defined in the class, so it is inline).
+extern template RolloutResult memformer_detail::rollout<Bptt, float, Cpu>(const char*, models::Memformer<float, Cpu>&,
+                                                                    TrainerOptions&, const std::vector<Segment>&,
+                                                                    const Resets&, memory::SlotState<float, Cpu>&,
+                                                                    const std::vector<double>&);
+extern template RolloutResult memformer_detail::rollout<Bptt, double, Cpu>(const char*, models::Memformer<double, Cpu>&,
+                                                                    TrainerOptions&, const std::vector<Segment>&,
+                                                                    const Resets&, memory::SlotState<double, Cpu>&,
+                                                                    const std::vector<double>&);
 }  // namespace mnemo::train
 #endif  // MNEMO_COMPILED

@@ -159,5 +159,14 @@ class Mrbp<T, B> {
 namespace mnemo::train {
 extern template class Mrbp<float, Cpu>;
 extern template class Mrbp<double, Cpu>;
+// The rollout Mrbp<T, B>::rollout forwards to (that member is defined in the class, so it is inline).
+extern template RolloutResult memformer_detail::rollout<Mrbp, float, Cpu>(const char*, models::Memformer<float, Cpu>&,
+                                                                    TrainerOptions&, const std::vector<Segment>&,
+                                                                    const Resets&, memory::SlotState<float, Cpu>&,
+                                                                    const std::vector<double>&);
+extern template RolloutResult memformer_detail::rollout<Mrbp, double, Cpu>(const char*, models::Memformer<double, Cpu>&,
+                                                                    TrainerOptions&, const std::vector<Segment>&,
+                                                                    const Resets&, memory::SlotState<double, Cpu>&,
+                                                                    const std::vector<double>&);
 }  // namespace mnemo::train
 #endif  // MNEMO_COMPILED

@@ -5,18 +5,25 @@
 // Eigen's vectorised erf and exp (cpu/gelu_float.hpp, a few ulp); double the scalar libm ones.
 #pragma once
 
+#include <cstdint>
+
+#include "mnemo/backend/activation_functions.hpp"
+#include "mnemo/backend/primitives.hpp"
+#include "mnemo/core/bfloat16_fwd.hpp"
+#include "mnemo/core/config.hpp"
+#include "mnemo/core/precision.hpp"
+
+// A user TU of the compiled mode only declares the two kernels (see the end): no Eigen.
+#if MNEMO_COMPILED_BODIES
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 #include <type_traits>
 #include <vector>
 
-#include "mnemo/backend/activation_functions.hpp"
 #include "mnemo/backend/cpu/gelu_float.hpp"
 #include "mnemo/backend/cpu/layer_norm.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
-#include "mnemo/backend/primitives.hpp"
-#include "mnemo/core/precision.hpp"
+#endif  // MNEMO_COMPILED_BODIES
 
 namespace mnemo::cpu {
 
@@ -24,6 +31,18 @@ namespace mnemo::cpu {
 using ::mnemo::activation_derivative;
 using ::mnemo::activation_value;
 
+/// y = act(x + bias) over [rows, cols] (bias nullable; y may alias x). The definitions of both
+/// kernels follow, or, in a user TU of the compiled mode, are in mnemo::compiled (float, double,
+/// bfloat16).
+template <class T>
+void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols, Activation act);
+
+/// dx = dy ⊙ act'(x + bias) over [rows, cols]; dbias += Σ_rows dx (nullable).
+template <class T>
+void bias_activation_backward(const T* x, const T* bias, const T* dy, T* dx, T* dbias, int64_t rows, int64_t cols,
+                              Activation act);
+
+#if MNEMO_COMPILED_BODIES
 template <class T>
 void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols,
                              Activation act) {
@@ -89,5 +108,24 @@ void bias_activation_backward(const T* x, const T* bias, const T* dy, T* dx, T* 
       dbias[c] = static_cast<T>(static_cast<A>(dbias[c]) + s);
     }
 }
+#endif  // MNEMO_COMPILED_BODIES
 
 }  // namespace mnemo::cpu
+
+// Compiled mode (docs/compile_time.md): compiled once, in src/compiled/backend_nn_*.cpp (the float
+// GELU needs Eigen's vectorised erf); a user TU sees the declarations above.
+#if defined(MNEMO_COMPILED)
+namespace mnemo::cpu {
+extern template void bias_activation_forward<float>(const float*, const float*, float*, int64_t, int64_t, Activation);
+extern template void bias_activation_forward<double>(const double*, const double*, double*, int64_t, int64_t,
+                                                     Activation);
+extern template void bias_activation_forward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t, int64_t,
+                                                       Activation);
+extern template void bias_activation_backward<float>(const float*, const float*, const float*, float*, float*, int64_t,
+                                                     int64_t, Activation);
+extern template void bias_activation_backward<double>(const double*, const double*, const double*, double*, double*,
+                                                      int64_t, int64_t, Activation);
+extern template void bias_activation_backward<bfloat16>(const bfloat16*, const bfloat16*, const bfloat16*, bfloat16*,
+                                                        bfloat16*, int64_t, int64_t, Activation);
+}  // namespace mnemo::cpu
+#endif  // MNEMO_COMPILED

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "mnemo/backend/cpu/thread_pool.hpp"
+#include "mnemo/backend/cpu/parallel.hpp"  // the pool (directly, or in the compiled mode through detail::pool_*)
 #include "mnemo/core/arena.hpp"
 
 namespace mnemo::cpu {
@@ -36,7 +36,12 @@ class CpuContext {
 /// Threads mnemo's CPU kernels (GEMM included) may use, the calling thread included: its own
 /// pool (cpu/thread_pool.hpp), not OpenMP. Default: MNEMO_NUM_THREADS, else OMP_NUM_THREADS,
 /// else the hardware's thread count.
+#if defined(MNEMO_COMPILED)
+inline void set_num_threads(int n) { detail::pool_set_threads(n); }
+inline int num_threads() { return detail::pool_threads(); }
+#else
 inline void set_num_threads(int n) { ThreadPool::instance().set_threads(n); }
 inline int num_threads() { return ThreadPool::instance().threads(); }
+#endif
 
 }  // namespace mnemo::cpu

@@ -16,23 +16,32 @@
 // in an fp32 mantissa) and accumulate in fp32; they differ only in the order of the additions.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
+
+#include "mnemo/backend/primitives.hpp"
+#include "mnemo/core/bfloat16_fwd.hpp"
+#include "mnemo/core/config.hpp"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MNEMO_CPU_BF16_AVX512 1
+#else
+#define MNEMO_CPU_BF16_AVX512 0
+#endif
+
+// A user TU of the compiled mode only declares the GEMM (see the end): no kernels, no intrinsics.
+#if MNEMO_COMPILED_BODIES
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 #include <vector>
 
 #include "mnemo/backend/cpu/parallel.hpp"
-#include "mnemo/backend/primitives.hpp"
 #include "mnemo/core/bfloat16.hpp"
 #include "mnemo/core/error.hpp"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if MNEMO_CPU_BF16_AVX512
 #include <immintrin.h>
-#define MNEMO_CPU_BF16_AVX512 1
-#else
-#define MNEMO_CPU_BF16_AVX512 0
 #endif
+#endif  // MNEMO_COMPILED_BODIES
 
 namespace mnemo::cpu {
 
@@ -68,6 +77,19 @@ inline constexpr int64_t kBf16Nc = 256;
 /// Largest op(A) (in 32-bit words, 1 MiB) packed whole, once per job.
 inline constexpr int64_t kBf16PackAllWords = 1 << 18;
 
+/// C[b] = alpha·op(A[b])·op(B[b]) + beta·C[b] on bfloat16 A and B with fp32 sums; C float or
+/// bfloat16. Threads: the products of the batch and, when there are fewer products than
+/// threads, blocks of rows (or of columns, when n > m) of each, one job of mnemo's pool.
+/// Throws mnemo::Error when `kernel` is Avx512 on a CPU (or build) without avx512_bf16. The
+/// definition follows, or, in a user TU of the compiled mode, is in mnemo::compiled (TC float
+/// and bfloat16).
+template <class TC>
+void gemm_bf16_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alpha,
+                               const bfloat16* A, int64_t lda, int64_t stride_a, const bfloat16* B, int64_t ldb,
+                               int64_t stride_b, float beta, TC* C, int64_t ldc, int64_t stride_c, int64_t batch,
+                               Bf16Kernel kernel = Bf16Kernel::Auto);
+
+#if MNEMO_COMPILED_BODIES
 namespace bf16_detail {
 
 inline int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
@@ -338,15 +360,12 @@ void gemm_block(Trans ta, Trans tb, int64_t i0, int64_t i1, int64_t j0, int64_t 
 
 }  // namespace bf16_detail
 
-/// C[b] = alpha·op(A[b])·op(B[b]) + beta·C[b] on bfloat16 A and B with fp32 sums; C float or
-/// bfloat16. Threads: the products of the batch and, when there are fewer products than
-/// threads, blocks of rows (or of columns, when n > m) of each, one job of mnemo's pool.
-/// Throws mnemo::Error when `kernel` is Avx512 on a CPU (or build) without avx512_bf16.
+// Definition of the GEMM declared above.
 template <class TC>
 void gemm_bf16_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alpha,
                                const bfloat16* A, int64_t lda, int64_t stride_a, const bfloat16* B, int64_t ldb,
                                int64_t stride_b, float beta, TC* C, int64_t ldc, int64_t stride_c, int64_t batch,
-                               Bf16Kernel kernel = Bf16Kernel::Auto) {
+                               Bf16Kernel kernel) {
   static_assert(std::is_same_v<TC, float> || std::is_same_v<TC, bfloat16>, "C is float or bfloat16");
   const bool has = cpu_has_avx512_bf16();
   if (kernel == Bf16Kernel::Avx512 && !has)
@@ -379,5 +398,20 @@ void gemm_bf16_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t
     }
   });
 }
+#endif  // MNEMO_COMPILED_BODIES
 
 }  // namespace mnemo::cpu
+
+// Compiled mode (docs/compile_time.md): the bfloat16 GEMM is compiled once, in
+// src/compiled/backend_nn_float.cpp; a user TU sees the declaration above.
+#if defined(MNEMO_COMPILED)
+namespace mnemo::cpu {
+extern template void gemm_bf16_strided_batched<float>(Trans, Trans, int64_t, int64_t, int64_t, float, const bfloat16*,
+                                                      int64_t, int64_t, const bfloat16*, int64_t, int64_t, float,
+                                                      float*, int64_t, int64_t, int64_t, Bf16Kernel);
+extern template void gemm_bf16_strided_batched<bfloat16>(Trans, Trans, int64_t, int64_t, int64_t, float,
+                                                         const bfloat16*, int64_t, int64_t, const bfloat16*, int64_t,
+                                                         int64_t, float, bfloat16*, int64_t, int64_t, int64_t,
+                                                         Bf16Kernel);
+}  // namespace mnemo::cpu
+#endif  // MNEMO_COMPILED

@@ -20,21 +20,29 @@
 // off, MNEMO_SMALL_GEMM=1 forces it on in an AVX2 build (for comparisons).
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <type_traits>
-#include <vector>
+
+#include "mnemo/backend/primitives.hpp"
+#include "mnemo/core/config.hpp"
 
 // Not in nvcc's translation units (its front end knows neither the GCC unroll pragma nor the target
 // attribute's intrinsics); their CPU reference code takes the blocked GEMM.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__)
-#include <immintrin.h>
 #define MNEMO_SMALL_GEMM_X86 1
 #endif
 
+// A user TU of the compiled mode only declares small_gemm (see the end): no kernel, no intrinsics.
+#if MNEMO_COMPILED_BODIES
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
 #include "mnemo/backend/cpu/parallel.hpp"
-#include "mnemo/backend/primitives.hpp"
+#if defined(MNEMO_SMALL_GEMM_X86)
+#include <immintrin.h>
+#endif
+#endif  // MNEMO_COMPILED_BODIES
 
 namespace mnemo::cpu {
 
@@ -64,6 +72,16 @@ inline bool small_gemm_enabled() {
 #endif
 }
 
+/// Computes the product and returns true when the small-matrix kernel applies (float, op(A) = A,
+/// m <= kSmallGemmMaxRows, AVX2 + FMA present); returns false, touching nothing, otherwise. The
+/// definition follows, or, in a user TU of the compiled mode, is in mnemo::compiled (float and
+/// double).
+template <class T>
+bool small_gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda,
+                int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
+                int64_t stride_c, int64_t batch);
+
+#if MNEMO_COMPILED_BODIES
 #if defined(MNEMO_SMALL_GEMM_X86)
 namespace detail {
 
@@ -146,8 +164,7 @@ inline float* small_gemm_scratch(int64_t floats) {
 }  // namespace detail
 #endif  // MNEMO_SMALL_GEMM_X86
 
-/// Computes the product and returns true when the small-matrix kernel applies (float, op(A) = A,
-/// m <= kSmallGemmMaxRows, AVX2 + FMA present); returns false, touching nothing, otherwise.
+// Definition of small_gemm, declared above.
 template <class T>
 bool small_gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda,
                 int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
@@ -186,5 +203,18 @@ bool small_gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, co
   (void)stride_b, (void)beta, (void)C, (void)ldc, (void)stride_c, (void)batch;
   return false;
 }
+#endif  // MNEMO_COMPILED_BODIES
 
 }  // namespace mnemo::cpu
+
+// Compiled mode (docs/compile_time.md): compiled once, in src/compiled/backend_nn_*.cpp; a user TU
+// sees the declaration above.
+#if defined(MNEMO_COMPILED)
+namespace mnemo::cpu {
+extern template bool small_gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t,
+                                       const float*, int64_t, int64_t, float, float*, int64_t, int64_t, int64_t);
+extern template bool small_gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                        int64_t, const double*, int64_t, int64_t, double, double*, int64_t, int64_t,
+                                        int64_t);
+}  // namespace mnemo::cpu
+#endif  // MNEMO_COMPILED
