@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,88 @@ TEST_CASE("bf16 GEMM through BackendTraits<Cpu> equals the kernel called directl
   cpu::gemm_bf16_strided_batched<bf16>(Trans::N, Trans::N, 48, 24, 40, 1.0f, A.data(), 40, 0, B.data(), 24, 0, 0.0f,
                                        c2.data(), 24, 0, 1);
   for (size_t i = 0; i < c1.size(); ++i) REQUIRE(bfloat16_bits(c1[i]) == bfloat16_bits(c2[i]));
+}
+
+namespace {
+/// Bit patterns of a bf16 vector (compare results bit for bit, NaN included).
+std::vector<uint16_t> bits_of(const std::vector<bf16>& v) {
+  std::vector<uint16_t> b(v.size());
+  for (size_t i = 0; i < v.size(); ++i) b[i] = bfloat16_bits(v[i]);
+  return b;
+}
+}  // namespace
+
+TEST_CASE("bf16 row conversions round to nearest even, exactly as Eigen's scalar conversion", "[bf16][elementwise]") {
+  // Ties both ways, the largest finite value, overflow to ∞, subnormals, ±0, ±∞, NaNs of both signs.
+  std::vector<uint32_t> words = {0x3F808000u, 0x3F818000u, 0x3F80C000u, 0x3F807FFFu, 0x7F7F7FFFu, 0x7F7FFFFFu,
+                                 0x00008000u, 0x00018000u, 0x80000000u, 0x00000000u, 0x7F800000u, 0xFF800000u,
+                                 0x7FC00001u, 0xFF800001u, 0x7F800001u, 0xBF808001u};
+  for (uint32_t i = 0; i < 4096; ++i) words.push_back(i * 0x000FF1F3u + 0x1234u);  // a spread of patterns
+  std::vector<float> f(words.size());
+  std::memcpy(f.data(), words.data(), sizeof(float) * words.size());
+  std::vector<bf16> fast(f.size()), eigen(f.size());
+  cpu::bf16_rows::narrow(f.data(), fast.data(), static_cast<int64_t>(f.size()));
+  for (size_t i = 0; i < f.size(); ++i) eigen[i] = bf16(f[i]);
+  REQUIRE(bits_of(fast) == bits_of(eigen));
+  std::vector<float> back(f.size());
+  cpu::bf16_rows::widen(fast.data(), back.data(), static_cast<int64_t>(f.size()));
+  for (size_t i = 0; i < f.size(); ++i) {
+    const float expected = static_cast<float>(eigen[i]);
+    if (std::isnan(expected)) REQUIRE(std::isnan(back[i]));
+    else REQUIRE(back[i] == expected);
+  }
+}
+
+TEST_CASE("bf16 elementwise fast paths equal the generic per-element templates", "[bf16][elementwise]") {
+  const int64_t rows = 37, cols = 301;  // odd sizes: vector tails, uneven parallel chunks
+  const auto x = random_bf16(rows * cols, 11), other = random_bf16(rows * cols, 12);
+  const auto row = random_bf16(cols, 13), gamma = random_bf16(cols, 14), beta = random_bf16(cols, 15);
+  std::vector<bf16> fast(x.size()), generic(x.size());
+
+  cpu::add_row_broadcast(x.data(), row.data(), fast.data(), rows, cols);
+  cpu::add_row_broadcast<bf16>(x.data(), row.data(), generic.data(), rows, cols);
+  CHECK(bits_of(fast) == bits_of(generic));
+
+  cpu::add(rows * cols, x.data(), other.data(), fast.data());
+  cpu::add<bf16>(rows * cols, x.data(), other.data(), generic.data());
+  CHECK(bits_of(fast) == bits_of(generic));
+
+  std::vector<float> mean_f(rows), rstd_f(rows), mean_g(rows), rstd_g(rows);
+  cpu::layer_norm_forward(x.data(), gamma.data(), beta.data(), fast.data(), mean_f.data(), rstd_f.data(), rows, cols,
+                          1e-5f);
+  cpu::layer_norm_forward<bf16>(x.data(), gamma.data(), beta.data(), generic.data(), mean_g.data(), rstd_g.data(),
+                                rows, cols, 1e-5f);
+  CHECK(bits_of(fast) == bits_of(generic));
+  CHECK(mean_f == mean_g);
+  CHECK(rstd_f == rstd_g);
+
+  for (const Activation act : {Activation::Identity, Activation::Relu}) {
+    cpu::bias_activation_forward(x.data(), row.data(), fast.data(), rows, cols, act);
+    cpu::bias_activation_forward<bf16>(x.data(), row.data(), generic.data(), rows, cols, act);
+    CHECK(bits_of(fast) == bits_of(generic));
+  }
+  // GELU: the fast path's vectorised erf differs from libm's by a few fp32 ulp, so a result may
+  // round to the neighbouring bf16 value; against a double reference both are within one bf16 ulp.
+  cpu::bias_activation_forward(x.data(), row.data(), fast.data(), rows, cols, Activation::Gelu);
+  size_t differing = 0;
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    const double z = static_cast<double>(static_cast<float>(x[static_cast<size_t>(i)])) +
+                     static_cast<double>(static_cast<float>(row[static_cast<size_t>(i % cols)]));
+    const double ref = 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0)));
+    const double got = static_cast<float>(fast[static_cast<size_t>(i)]);
+    REQUIRE(std::abs(got - ref) <= std::abs(ref) * (1.0 / 128) + 1e-6);  // one bf16 ulp (2^-7 relative)
+  }
+  cpu::bias_activation_forward<bf16>(x.data(), row.data(), generic.data(), rows, cols, Activation::Gelu);
+  for (size_t i = 0; i < fast.size(); ++i) differing += bfloat16_bits(fast[i]) != bfloat16_bits(generic[i]);
+  CHECK(differing < fast.size() / 100);  // rounding neighbours only, not a different formula
+
+  // The overloads are what BackendTraits<Cpu> runs for bf16: its GELU is the fast path's bit for
+  // bit, which (differing > 0) the generic template's is not.
+  REQUIRE(differing > 0);
+  std::vector<bf16> traits(x.size());
+  BackendTraits<Cpu>::bias_activation_forward<bf16>(BackendTraits<Cpu>::default_context(), x.data(), row.data(),
+                                                    traits.data(), rows, cols, Activation::Gelu);
+  CHECK(bits_of(traits) == bits_of(fast));
 }
 
 TEST_CASE("a bf16 Memformer's logits and memory are within 2e-2 of the fp32 model's", "[bf16][memformer]") {

@@ -31,6 +31,7 @@
 // A user TU of the compiled mode only declares the GEMM (see the end): no kernels, no intrinsics.
 #if MNEMO_COMPILED_BODIES
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -99,12 +100,42 @@ inline uint16_t element(const bfloat16* x, int64_t ld, Trans t, int64_t r, int64
   return bfloat16_bits(t == Trans::N ? x[r * ld + c] : x[c * ld + r]);
 }
 
+/// Packs `Lines` rows of a row-major matrix (row stride ld), each `kc` elements long, as the
+/// words of pairs (x[l, 2p], x[l, 2p+1]) in order (p, l): out[p·Lines + l]; an odd kc's last
+/// pair gets a zero partner. A full pair is one 32-bit load (the pair's first element is the
+/// word's low half on a little-endian CPU). Returns out advanced past the ceil(kc/2)·Lines words.
+template <int64_t Lines>
+inline uint32_t* copy_pair_words(const bfloat16* x, int64_t ld, int64_t kc, uint32_t* out) {
+  const int64_t full = kc / 2;
+  const bfloat16* line[Lines];
+  for (int64_t l = 0; l < Lines; ++l) line[l] = x + l * ld;
+  for (int64_t p = 0; p < full; ++p, out += Lines)
+    for (int64_t l = 0; l < Lines; ++l) {
+      if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(out + l, line[l] + 2 * p, sizeof(uint32_t));
+      } else {
+        out[l] = static_cast<uint32_t>(bfloat16_bits(line[l][2 * p])) |
+                 static_cast<uint32_t>(bfloat16_bits(line[l][2 * p + 1])) << 16;
+      }
+    }
+  if (kc % 2 != 0) {
+    for (int64_t l = 0; l < Lines; ++l) out[l] = bfloat16_bits(line[l][2 * full]);
+    out += Lines;
+  }
+  return out;
+}
+
 /// Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) as panels of kBf16Mr rows: word (panel, p, r) holds the
 /// pair (a[r, 2p], a[r, 2p+1]); rows past mc and the odd k's partner are zero.
 inline void pack_a(const bfloat16* A, int64_t lda, Trans ta, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
                    uint32_t* out) {
   const int64_t pairs = (kc + 1) / 2;
   for (int64_t panel = 0; panel < mc; panel += kBf16Mr) {
+    if (ta == Trans::N && panel + kBf16Mr <= mc) {  // a full panel of rows: pairs are neighbours
+      const bfloat16* row0 = A + (i0 + panel) * lda + p0;
+      out = copy_pair_words<kBf16Mr>(row0, lda, kc, out);
+      continue;
+    }
     for (int64_t p = 0; p < pairs; ++p) {
       const int64_t k = p0 + 2 * p;
       const bool second = 2 * p + 1 < kc;
@@ -128,6 +159,10 @@ inline void pack_b(const bfloat16* B, int64_t ldb, Trans tb, int64_t p0, int64_t
   const int64_t pairs = (kc + 1) / 2;
   for (int64_t panel = 0; panel < nc; panel += kBf16Nr) {
     const int64_t width = std::min(kBf16Nr, nc - panel);
+    if (tb == Trans::T && width == kBf16Nr) {  // a full panel of B's rows: pairs are neighbours
+      out = copy_pair_words<kBf16Nr>(B + (j0 + panel) * ldb + p0, ldb, kc, out);
+      continue;
+    }
     for (int64_t p = 0; p < pairs; ++p) {
       const int64_t k = p0 + 2 * p;
       const bool second = 2 * p + 1 < kc;
