@@ -20,7 +20,6 @@
 #include "mnemo/backend/cpu/continuous_read.hpp"
 #include "mnemo/backend/cpu/density_parameters.hpp"
 #include "mnemo/backend/cpu/elementwise.hpp"
-#include "mnemo/backend/cpu/elementwise_bf16.hpp"
 #include "mnemo/backend/cpu/embedding.hpp"
 #include "mnemo/backend/cpu/gaussian_expectation.hpp"
 #include "mnemo/backend/cpu/gemm.hpp"
