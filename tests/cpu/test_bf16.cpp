@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,84 @@ TEST_CASE("bf16 GEMM through BackendTraits<Cpu> equals the kernel called directl
   cpu::gemm_bf16_strided_batched<bf16>(Trans::N, Trans::N, 48, 24, 40, 1.0f, A.data(), 40, 0, B.data(), 24, 0, 0.0f,
                                        c2.data(), 24, 0, 1);
   for (size_t i = 0; i < c1.size(); ++i) REQUIRE(bfloat16_bits(c1[i]) == bfloat16_bits(c2[i]));
+}
+
+namespace {
+/// Bit patterns of a bf16 vector (compare results bit for bit, NaN included).
+std::vector<uint16_t> bits_of(const std::vector<bf16>& v) {
+  std::vector<uint16_t> b(v.size());
+  for (size_t i = 0; i < v.size(); ++i) b[i] = bfloat16_bits(v[i]);
+  return b;
+}
+}  // namespace
+
+TEST_CASE("bf16 row conversions round to nearest even, exactly as Eigen's scalar conversion", "[bf16][elementwise]") {
+  // Ties both ways, the largest finite value, overflow to ∞, subnormals, ±0, ±∞, NaNs of both signs.
+  std::vector<uint32_t> words = {0x3F808000u, 0x3F818000u, 0x3F80C000u, 0x3F807FFFu, 0x7F7F7FFFu, 0x7F7FFFFFu,
+                                 0x00008000u, 0x00018000u, 0x80000000u, 0x00000000u, 0x7F800000u, 0xFF800000u,
+                                 0x7FC00001u, 0xFF800001u, 0x7F800001u, 0xBF808001u};
+  for (uint32_t i = 0; i < 4096; ++i) words.push_back(i * 0x000FF1F3u + 0x1234u);  // a spread of patterns
+  std::vector<float> f(words.size());
+  std::memcpy(f.data(), words.data(), sizeof(float) * words.size());
+  std::vector<bf16> fast(f.size()), eigen(f.size());
+  cpu::bf16_rows::narrow(f.data(), fast.data(), static_cast<int64_t>(f.size()));
+  for (size_t i = 0; i < f.size(); ++i) eigen[i] = bf16(f[i]);
+  REQUIRE(bits_of(fast) == bits_of(eigen));
+  std::vector<float> back(f.size());
+  cpu::bf16_rows::widen(fast.data(), back.data(), static_cast<int64_t>(f.size()));
+  for (size_t i = 0; i < f.size(); ++i) {
+    const float expected = static_cast<float>(eigen[i]);
+    if (std::isnan(expected)) REQUIRE(std::isnan(back[i]));
+    else REQUIRE(back[i] == expected);
+  }
+}
+
+TEST_CASE("bf16 elementwise kernels equal the per-element fp32 formulas bit for bit", "[bf16][elementwise]") {
+  const int64_t rows = 37, cols = 301;  // odd sizes: vector tails, uneven parallel chunks
+  const auto x = random_bf16(rows * cols, 11), other = random_bf16(rows * cols, 12);
+  const auto row = random_bf16(cols, 13), gamma = random_bf16(cols, 14), beta = random_bf16(cols, 15);
+  const auto f = [](bf16 v) { return static_cast<float>(v); };
+  std::vector<bf16> got(x.size()), want(x.size());
+  auto& ctx = BackendTraits<Cpu>::default_context();  // what the layers call
+
+  BackendTraits<Cpu>::add_row_broadcast<bf16>(ctx, x.data(), row.data(), got.data(), rows, cols);
+  for (int64_t i = 0; i < rows * cols; ++i) want[size_t(i)] = bf16(f(x[size_t(i)]) + f(row[size_t(i % cols)]));
+  CHECK(bits_of(got) == bits_of(want));
+
+  BackendTraits<Cpu>::add<bf16>(ctx, rows * cols, x.data(), other.data(), got.data());
+  for (size_t i = 0; i < x.size(); ++i) want[i] = bf16(f(x[i]) + f(other[i]));
+  CHECK(bits_of(got) == bits_of(want));
+
+  std::vector<float> mean(rows), rstd(rows);
+  BackendTraits<Cpu>::layer_norm_forward<bf16>(ctx, x.data(), gamma.data(), beta.data(), got.data(), mean.data(),
+                                               rstd.data(), rows, cols, 1e-5f);
+  for (int64_t r = 0; r < rows; ++r) {  // cpu/layer_norm.hpp's order of fp32 operations
+    const bf16* xr = x.data() + r * cols;
+    float sum = 0, var = 0;
+    for (int64_t c = 0; c < cols; ++c) sum += f(xr[c]);
+    const float mu = sum / static_cast<float>(cols);
+    for (int64_t c = 0; c < cols; ++c) var += (f(xr[c]) - mu) * (f(xr[c]) - mu);
+    const float rs = 1.0f / std::sqrt(var / static_cast<float>(cols) + 1e-5f);
+    CHECK(mean[size_t(r)] == mu);
+    CHECK(rstd[size_t(r)] == rs);
+    for (int64_t c = 0; c < cols; ++c) want[size_t(r * cols + c)] = bf16((f(xr[c]) - mu) * rs * f(gamma[size_t(c)]) + f(beta[size_t(c)]));
+  }
+  CHECK(bits_of(got) == bits_of(want));
+
+  for (const Activation act : {Activation::Identity, Activation::Relu}) {
+    BackendTraits<Cpu>::bias_activation_forward<bf16>(ctx, x.data(), row.data(), got.data(), rows, cols, act);
+    for (int64_t i = 0; i < rows * cols; ++i)
+      want[size_t(i)] = bf16(activation_value(act, f(x[size_t(i)]) + f(row[size_t(i % cols)])));
+    CHECK(bits_of(got) == bits_of(want));
+  }
+  // GELU: the vectorised erf differs from libm's by a few fp32 ulp, so a result may round to the
+  // neighbouring bf16; against a double reference every result is within one bf16 ulp.
+  BackendTraits<Cpu>::bias_activation_forward<bf16>(ctx, x.data(), row.data(), got.data(), rows, cols, Activation::Gelu);
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    const double z = static_cast<double>(f(x[size_t(i)])) + static_cast<double>(f(row[size_t(i % cols)]));
+    const double ref = 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0)));
+    REQUIRE(std::abs(static_cast<double>(f(got[size_t(i)])) - ref) <= std::abs(ref) / 128 + 1e-6);  // 2^-7 relative
+  }
 }
 
 TEST_CASE("a bf16 Memformer's logits and memory are within 2e-2 of the fp32 model's", "[bf16][memformer]") {

@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "mnemo/backend/cpu/elementwise_bf16.hpp"
 #include "mnemo/backend/cpu/gelu_float.hpp"
 #include "mnemo/backend/cpu/layer_norm.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
@@ -47,6 +48,10 @@ template <class T>
 void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols,
                              Activation act) {
   using C = compute_t<T>;
+  if constexpr (std::is_same_v<T, bfloat16>) {  // through fp32 rows, cpu/elementwise_bf16.hpp
+    bf16_rows::bias_activation_forward(x, bias, y, rows, cols, act);
+    return;
+  }
   if constexpr (std::is_same_v<T, float>) {
     if (act == Activation::Gelu) {  // vectorised erf (cpu/gelu_float.hpp)
       parallel_for(rows, 4 * cols, [&](int64_t begin, int64_t end) {

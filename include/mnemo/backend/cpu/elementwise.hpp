@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
+#include "mnemo/backend/cpu/elementwise_bf16.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/core/precision.hpp"
 #include "mnemo/core/rng.hpp"
@@ -24,9 +26,13 @@ void axpby(int64_t n, compute_t<T> alpha, const T* x, compute_t<T> beta, T* y) {
   });
 }
 
-/// out = a + b
+/// out = a + b  (bfloat16: through fp32 rows, cpu/elementwise_bf16.hpp)
 template <class T>
 void add(int64_t n, const T* a, const T* b, T* out) {
+  if constexpr (std::is_same_v<T, bfloat16>) {
+    bf16_rows::add(n, a, b, out);
+    return;
+  }
   parallel_for(n, 1, [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) out[i] = a[i] + b[i];
   });
@@ -40,9 +46,13 @@ void mul(int64_t n, const T* a, const T* b, T* out) {
   });
 }
 
-/// y[r, c] = x[r, c] + row[c]   (y may alias x)
+/// y[r, c] = x[r, c] + row[c]   (y may alias x; bfloat16: through fp32 rows)
 template <class T>
 void add_row_broadcast(const T* x, const T* row, T* y, int64_t rows, int64_t cols) {
+  if constexpr (std::is_same_v<T, bfloat16>) {
+    bf16_rows::add_row_broadcast(x, row, y, rows, cols);
+    return;
+  }
   parallel_for(rows, cols, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r)
       for (int64_t c = 0; c < cols; ++c) y[r * cols + c] = x[r * cols + c] + row[c];

@@ -31,6 +31,7 @@
 // A user TU of the compiled mode only declares the GEMM (see the end): no kernels, no intrinsics.
 #if MNEMO_COMPILED_BODIES
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -99,12 +100,42 @@ inline uint16_t element(const bfloat16* x, int64_t ld, Trans t, int64_t r, int64
   return bfloat16_bits(t == Trans::N ? x[r * ld + c] : x[c * ld + r]);
 }
 
+/// Packs `Lines` rows of a row-major matrix (row stride ld), each `kc` elements long, as the
+/// words of pairs (x[l, 2p], x[l, 2p+1]) in order (p, l): out[p·Lines + l]; an odd kc's last
+/// pair gets a zero partner. A full pair is one 32-bit load (the pair's first element is the
+/// word's low half on a little-endian CPU). Returns out advanced past the ceil(kc/2)·Lines words.
+template <int64_t Lines>
+inline uint32_t* copy_pair_words(const bfloat16* x, int64_t ld, int64_t kc, uint32_t* out) {
+  const int64_t full = kc / 2;
+  const bfloat16* line[Lines];
+  for (int64_t l = 0; l < Lines; ++l) line[l] = x + l * ld;
+  for (int64_t p = 0; p < full; ++p, out += Lines)
+    for (int64_t l = 0; l < Lines; ++l) {
+      if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(out + l, line[l] + 2 * p, sizeof(uint32_t));
+      } else {
+        out[l] = static_cast<uint32_t>(bfloat16_bits(line[l][2 * p])) |
+                 static_cast<uint32_t>(bfloat16_bits(line[l][2 * p + 1])) << 16;
+      }
+    }
+  if (kc % 2 != 0) {
+    for (int64_t l = 0; l < Lines; ++l) out[l] = bfloat16_bits(line[l][2 * full]);
+    out += Lines;
+  }
+  return out;
+}
+
 /// Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) as panels of kBf16Mr rows: word (panel, p, r) holds the
 /// pair (a[r, 2p], a[r, 2p+1]); rows past mc and the odd k's partner are zero.
 inline void pack_a(const bfloat16* A, int64_t lda, Trans ta, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
                    uint32_t* out) {
   const int64_t pairs = (kc + 1) / 2;
   for (int64_t panel = 0; panel < mc; panel += kBf16Mr) {
+    if (ta == Trans::N && panel + kBf16Mr <= mc) {  // a full panel of rows: pairs are neighbours
+      const bfloat16* row0 = A + (i0 + panel) * lda + p0;
+      out = copy_pair_words<kBf16Mr>(row0, lda, kc, out);
+      continue;
+    }
     for (int64_t p = 0; p < pairs; ++p) {
       const int64_t k = p0 + 2 * p;
       const bool second = 2 * p + 1 < kc;
@@ -128,6 +159,10 @@ inline void pack_b(const bfloat16* B, int64_t ldb, Trans tb, int64_t p0, int64_t
   const int64_t pairs = (kc + 1) / 2;
   for (int64_t panel = 0; panel < nc; panel += kBf16Nr) {
     const int64_t width = std::min(kBf16Nr, nc - panel);
+    if (tb == Trans::T && width == kBf16Nr) {  // a full panel of B's rows: pairs are neighbours
+      out = copy_pair_words<kBf16Nr>(B + (j0 + panel) * ldb + p0, ldb, kc, out);
+      continue;
+    }
     for (int64_t p = 0; p < pairs; ++p) {
       const int64_t k = p0 + 2 * p;
       const bool second = 2 * p + 1 < kc;
@@ -190,31 +225,6 @@ inline void macro_portable(int64_t pairs, const uint32_t* apack, int64_t a_panel
 #define MNEMO_BF16_UNROLL _Pragma("GCC unroll 8")
 #endif
 
-/// pack_b for B stored k×n (Trans::N) with AVX-512: two rows of 16 columns widened to 32-bit
-/// words and merged, (b[2p, j] | b[2p+1, j] << 16); narrow panels (the last) go through pack_b.
-__attribute__((target("avx512f,avx512bw"))) inline void pack_b_rows_avx512(const bfloat16* B, int64_t ldb,
-                                                                           int64_t p0, int64_t kc, int64_t j0,
-                                                                           int64_t nc, uint32_t* out) {
-  const int64_t pairs = (kc + 1) / 2, full = nc / kBf16Nr * kBf16Nr;
-  for (int64_t panel = 0; panel < full; panel += kBf16Nr) {
-    for (int64_t p = 0; p < pairs; ++p) {
-      const int64_t k = p0 + 2 * p;
-      const bfloat16* r0 = B + k * ldb + j0 + panel;
-      for (int64_t half = 0; half < kBf16Nr; half += 16) {
-        __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + half)));
-        if (2 * p + 1 < kc) {
-          const __m512i hi =
-              _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + ldb + half)));
-          w = _mm512_or_si512(w, _mm512_slli_epi32(hi, 16));
-        }
-        _mm512_storeu_si512(out + half, w);
-      }
-      out += kBf16Nr;
-    }
-  }
-  if (full < nc) pack_b(B, ldb, Trans::N, p0, kc, j0 + full, nc - full, out);
-}
-
 /// The same block on VDPBF16PS: 8 rows × 2 vectors of fp32 sums in 16 registers.
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void macro_avx512(
     int64_t pairs, const uint32_t* apack, int64_t a_panels, const uint32_t* bpack, int64_t b_panels, float* c,
@@ -244,6 +254,57 @@ MNEMO_BF16_UNROLL
       for (int r = 0; r < kBf16Mr; ++r) {
         _mm512_storeu_ps(ct + r * ldc, acc[r][0]);
         _mm512_storeu_ps(ct + r * ldc + 16, acc[r][1]);
+      }
+    }
+  }
+}
+/// macro_avx512 with B read in place instead of packed: B stored k×n (Trans::N), `b` at element
+/// (2·0, 0) of the block, `b_panels` full panels of kBf16Nr columns. The pair words are made in
+/// registers: VPUNPCKLWD / VPUNPCKHWD of rows 2p and 2p+1 interleave them within 128-bit lanes, so
+/// the two accumulators of a row hold columns {0–3, 8–11, 16–19, 24–27} and {4–7, 12–15, 20–23,
+/// 28–31}; one VPERMT2PS per vector puts them back in column order at the tile's load and store.
+/// An odd kc's last pair takes zero partners. The streaming step's products have 64 rows: packing
+/// B there (reading every weight once per call to write it again) cost half as much as the kernel.
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void macro_avx512_b_rows(
+    int64_t kc, const uint32_t* apack, int64_t a_panels, const bfloat16* b, int64_t ldb, int64_t b_panels, float* c,
+    int64_t ldc, bool first) {
+  const int64_t pairs = (kc + 1) / 2;
+  const __m512i to_cols_lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const __m512i to_cols_hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  const __m512i from_cols_lo = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+  const __m512i from_cols_hi = _mm512_setr_epi32(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  for (int64_t jp = 0; jp < b_panels; ++jp) {
+    const bfloat16* bp = b + jp * kBf16Nr;
+    for (int64_t ip = 0; ip < a_panels; ++ip) {
+      const uint32_t* ap = apack + ip * pairs * kBf16Mr;
+      float* ct = c + ip * kBf16Mr * ldc + jp * kBf16Nr;
+      __m512 acc[kBf16Mr][2];
+MNEMO_BF16_UNROLL
+      for (int r = 0; r < kBf16Mr; ++r) {
+        if (first) {
+          acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        } else {
+          const __m512 c0 = _mm512_loadu_ps(ct + r * ldc), c1 = _mm512_loadu_ps(ct + r * ldc + 16);
+          acc[r][0] = _mm512_permutex2var_ps(c0, from_cols_lo, c1);
+          acc[r][1] = _mm512_permutex2var_ps(c0, from_cols_hi, c1);
+        }
+      }
+      for (int64_t p = 0; p < pairs; ++p) {
+        const __m512i even = _mm512_loadu_si512(bp + 2 * p * ldb);
+        const __m512i odd = 2 * p + 1 < kc ? _mm512_loadu_si512(bp + (2 * p + 1) * ldb) : _mm512_setzero_si512();
+        const __m512bh b0 = (__m512bh)_mm512_unpacklo_epi16(even, odd);
+        const __m512bh b1 = (__m512bh)_mm512_unpackhi_epi16(even, odd);
+  MNEMO_BF16_UNROLL
+      for (int r = 0; r < kBf16Mr; ++r) {
+          const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(ap[p * kBf16Mr + r]));
+          acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
+          acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
+        }
+      }
+MNEMO_BF16_UNROLL
+      for (int r = 0; r < kBf16Mr; ++r) {
+        _mm512_storeu_ps(ct + r * ldc, _mm512_permutex2var_ps(acc[r][0], to_cols_lo, acc[r][1]));
+        _mm512_storeu_ps(ct + r * ldc + 16, _mm512_permutex2var_ps(acc[r][0], to_cols_hi, acc[r][1]));
       }
     }
   }
@@ -316,8 +377,15 @@ void gemm_block(Trans ta, Trans tb, int64_t i0, int64_t i1, int64_t j0, int64_t 
     for (int64_t pc = 0; pc < k && alpha != 0.0f; pc += kBf16Kc) {
       const int64_t kc = std::min(kBf16Kc, k - pc), pairs = (kc + 1) / 2;
 #if MNEMO_CPU_BF16_AVX512
-      if (avx512 && tb == Trans::N) pack_b_rows_avx512(B, ldb, pc, kc, jc, nc, s.b.data());
-      else pack_b(B, ldb, tb, pc, kc, jc, nc, s.b.data());
+      // B stored k×n is read in place for its full panels (macro_avx512_b_rows); only the last,
+      // narrow panel is packed.
+      const bool b_in_place = avx512 && tb == Trans::N;
+      const int64_t in_place_cols = b_in_place ? nc / kBf16Nr * kBf16Nr : 0;
+      if (b_in_place) {
+        if (in_place_cols < nc) pack_b(B, ldb, tb, pc, kc, jc + in_place_cols, nc - in_place_cols, s.b.data());
+      } else {
+        pack_b(B, ldb, tb, pc, kc, jc, nc, s.b.data());
+      }
 #else
       pack_b(B, ldb, tb, pc, kc, jc, nc, s.b.data());
 #endif
@@ -332,7 +400,12 @@ void gemm_block(Trans ta, Trans tb, int64_t i0, int64_t i1, int64_t j0, int64_t 
         const int64_t a_panels = round_up(mc, kBf16Mr) / kBf16Mr, b_panels = nc_padded / kBf16Nr;
 #if MNEMO_CPU_BF16_AVX512
         if (avx512) {
-          macro_avx512(pairs, apack, a_panels, s.b.data(), b_panels, ct, nc_padded, pc == 0);
+          const int64_t in_place_panels = in_place_cols / kBf16Nr;
+          if (in_place_panels > 0)
+            macro_avx512_b_rows(kc, apack, a_panels, B + pc * ldb + jc, ldb, in_place_panels, ct, nc_padded, pc == 0);
+          if (in_place_panels < b_panels)
+            macro_avx512(pairs, apack, a_panels, s.b.data(), b_panels - in_place_panels,
+                         ct + in_place_panels * kBf16Nr, nc_padded, pc == 0);
           continue;
         }
 #endif

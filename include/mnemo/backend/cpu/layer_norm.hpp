@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "mnemo/backend/cpu/elementwise_bf16.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/core/precision.hpp"
 
@@ -21,6 +23,10 @@ inline constexpr int64_t kReduceBlockRows = 64;
 template <class T>
 void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, accumulate_t<T>* mean,
                         accumulate_t<T>* rstd, int64_t rows, int64_t cols, accumulate_t<T> eps) {
+  if constexpr (std::is_same_v<T, bfloat16>) {  // through fp32 rows, cpu/elementwise_bf16.hpp
+    bf16_rows::layer_norm_forward(x, gamma, beta, y, mean, rstd, rows, cols, eps);
+    return;
+  }
   using A = accumulate_t<T>;
   parallel_for(rows, 6 * cols, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
