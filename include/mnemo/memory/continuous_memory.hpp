@@ -210,7 +210,7 @@ class ContinuousMemory {
   /// For rows i < count: dst_i = op(A)·src_i + beta·dst_i ([N, e] each, dst_i at i·N·e, src_i at
   /// i·src_stride), op(A) [N, K] (A stored [K, N] with Trans::T, [N, K] with Trans::N, row stride
   /// lda), one strided batched GEMM per band over that band's rows and inner range.
-  /// (Bands: std::vector<OperatorBand>, a template parameter so that a compiled-mode TU, which
+  /// (Bands: a vector of OperatorBand, a template parameter so that a compiled-mode TU, which
   /// sees only continuous_operators_fwd.hpp, parses this body.)
   template <class Bands>
   void banded_gemm(const Bands& bands, Trans ta, const T* a, int64_t lda, const T* src, int64_t src_stride, C beta,
