@@ -7,6 +7,7 @@
 #include <functional>
 #include <vector>
 
+#include "mnemo/backend/cpu/conv3_winograd.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;
@@ -263,6 +264,43 @@ TEST_CASE("sigmoid gate forward and backward", "[infformer][kernels][gradcheck]"
     numeric[i] = (g(z[i] + h) - g(z[i] - h)) / (2 * h);
   }
   CHECK(rel_error(dz, numeric) < 1e-6);
+  // Float (Eigen's vectorised exp) against double, over more elements than one vector block.
+  const int64_t nf = 3000;
+  const auto xd = random_tensor({nf}, 4), zd = random_tensor({nf}, 5, 6.0), dyd = random_tensor({nf}, 6);
+  const auto xf = convert<float>(xd), zf = convert<float>(zd), dyf = convert<float>(dyd);
+  TensorD yd({nf}), dzd({nf});
+  Tensor<float, Cpu> yf({nf}), dzf({nf});
+  BT::sigmoid_gate_forward<double>(ctx(), nf, xd.data(), zd.data(), yd.data());
+  BT::sigmoid_gate_forward<float>(ctx(), nf, xf.data(), zf.data(), yf.data());
+  BT::sigmoid_gate_backward<double>(ctx(), nf, xd.data(), zd.data(), dyd.data(), dzd.data());
+  BT::sigmoid_gate_backward<float>(ctx(), nf, xf.data(), zf.data(), dyf.data(), dzf.data());
+  CHECK(rel_error(yf, yd) < 1e-6);
+  CHECK(rel_error(dzf, dzd) < 1e-6);
+}
+
+TEST_CASE("Winograd F(2,3) gate convolution equals the direct convolution", "[infformer][kernels][precision]") {
+  // Even and odd lengths (the last tile of an odd row has one output), length 1, and several rows
+  // (tiles must not reach across rows): against the direct kernel-3 convolution in double.
+  for (const int64_t length : {1, 2, 7, 16}) {
+    INFO("length " << length);
+    const int64_t batch = 3, e = 37;
+    const auto x = random_tensor({batch, length, e}, 10 + static_cast<uint64_t>(length));
+    const auto w = random_tensor({3 * e, e}, 20 + static_cast<uint64_t>(length), 0.2);
+    TensorD ref({batch, length, e});
+    ref.zero();
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t t = 0; t < length; ++t)
+        for (int64_t k = 0; k < 3; ++k) {
+          const int64_t s = t + k - 1;
+          if (s < 0 || s >= length) continue;
+          for (int64_t i = 0; i < e; ++i)
+            for (int64_t o = 0; o < e; ++o) ref.at({b, t, o}) += x.at({b, s, i}) * w.at({k * e + i, o});
+        }
+    const auto xf = convert<float>(x), wf = convert<float>(w);
+    Tensor<float, Cpu> z({batch, length, e}), scratch({cpu::conv3_winograd_scratch(batch, length, e)});
+    cpu::conv3_winograd(xf.data(), wf.data(), z.data(), batch, length, e, scratch.data());
+    CHECK(rel_error(z, ref) < 2e-6);
+  }
 }
 
 TEST_CASE("fused continuous read equals density -> expectation -> GEMM; backward matches finite differences",

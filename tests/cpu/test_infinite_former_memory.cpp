@@ -460,6 +460,65 @@ TEST_CASE("float memory agrees with double", "[infformer][memory][precision]") {
   CHECK(rel_error(zf, zd) < 1e-5);
 }
 
+TEST_CASE("float memory skips only negligible blocks of its operators", "[infformer][memory][precision]") {
+  // The LM preset's narrow basis (N = 256, widths {0.005, 0.01}): the fit and contraction
+  // operators are local, so the float memory's products skip blocks (continuous_operators.hpp).
+  auto cfg = ContinuousMemoryConfig::lm();
+  cfg.basis.count = 256;
+  cfg.segment_length = 128;
+  cfg.samples = 256;
+  cfg.gate = false;  // X̃ = X: the coefficients are the operators' products alone
+  const int64_t e = 16, N = cfg.basis.count, L = cfg.segment_length;
+  nn::ParameterStore<double, Cpu> sd(9);
+  nn::ParameterStore<float, Cpu> sf(9);
+  Ltm md(sd, "ltm", e, 4, cfg);
+  ContinuousMemory<float, Cpu> mf(sf, "ltm", e, 4, cfg);
+  CHECK(md.operators()->for_length(L).contract_bands.size() == 1);  // double: whole operators
+  const auto& ops = mf.operators()->for_length(L);
+  // Each band leaves out of every row at most kOperatorBandFloor of the largest entry.
+  auto check_bands = [&](const std::vector<OperatorBand>& bands, auto entry, int64_t inner) {
+    double largest = 0, kept = 0;
+    for (int64_t r = 0; r < N; ++r)
+      for (int64_t k = 0; k < inner; ++k) largest = std::max(largest, std::abs(entry(r, k)));
+    for (const auto& band : bands) {
+      kept += static_cast<double>((band.row_end - band.row_begin) * (band.k_end - band.k_begin));
+      for (int64_t r = band.row_begin; r < band.row_end; ++r) {
+        double left_out = 0;
+        for (int64_t k = 0; k < inner; ++k)
+          if (k < band.k_begin || k >= band.k_end) left_out += std::abs(entry(r, k));
+        CHECK(left_out <= kOperatorBandFloor * largest);
+      }
+    }
+    CHECK(kept < 0.8 * static_cast<double>(N * inner));  // the test exercises skipped blocks
+  };
+  const float *fit = ops.fit.data(), *fit_new = ops.fit_new.data(), *contract = ops.contract.data();
+  check_bands(ops.fit_bands, [&](int64_t r, int64_t k) { return static_cast<double>(fit[k * N + r]); }, L);
+  check_bands(ops.fit_new_bands, [&](int64_t r, int64_t k) { return static_cast<double>(fit_new[k * N + r]); }, L);
+  check_bands(ops.contract_bands, [&](int64_t r, int64_t k) { return static_cast<double>(contract[r * N + k]); }, N);
+  // A first write and a contraction against the whole products of the same float operators in
+  // double: what the skipped blocks change is below float rounding.
+  auto state = mf.initial_state(2);
+  for (uint64_t k = 0; k < 2; ++k) {
+    INFO("write " << k);
+    const Tensor<float, Cpu> prev = state.coefficients.clone();
+    const auto x = convert<float>(random_tensor({2, L, e}, 700 + k));
+    mf.write_forward(x, nullptr, state, nullptr);
+    TensorD ref({2, N, e});
+    ref.zero();
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t r = 0; r < N; ++r)
+        for (int64_t c = 0; c < e; ++c) {
+          double acc = 0;
+          for (int64_t i = 0; i < L; ++i)
+            acc += static_cast<double>((k == 0 ? fit : fit_new)[i * N + r]) * static_cast<double>(x.at({b, i, c}));
+          if (k > 0)
+            for (int64_t j = 0; j < N; ++j) acc += static_cast<double>(contract[r * N + j]) * static_cast<double>(prev.at({b, j, c}));
+          ref.at({b, r, c}) = acc;
+        }
+    CHECK(rel_error(state.coefficients, ref) < 2e-6);
+  }
+}
+
 TEST_CASE("bad memory configurations and shapes name what is wrong", "[infformer][memory][errors]") {
   nn::ParameterStore<double, Cpu> store(8);
   auto bad = [&](auto edit) {

@@ -30,6 +30,7 @@
 #include "mnemo/autograd/ops/common.hpp"
 #include "mnemo/backend/continuous_read_rule.hpp"
 #include "mnemo/backend/continuous_write_rule.hpp"
+#include "mnemo/backend/cpu/conv3_winograd.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/backend/tags.hpp"
 #include "mnemo/core/config.hpp"
@@ -64,6 +65,9 @@ class ContinuousMemory {
   /// the CPU keeps density → expectation → blocked GEMM, which is faster there.
   static constexpr bool kFusedRead = std::is_same_v<B, Cuda>;
   using WriteMode = ContinuousWriteMode;  // per row (backend/continuous_write_rule.hpp)
+  /// The gate's convolution by Winograd's F(2, 3) (backend/cpu/conv3_winograd.hpp) for float on the
+  /// CPU; the im2col GEMM otherwise (double: the exact products).
+  static constexpr bool kWinogradGate = std::is_same_v<B, Cpu> && std::is_same_v<T, float>;
 
   /// What write_backward consumes.
   struct WriteSaved {
@@ -131,14 +135,23 @@ class ContinuousMemory {
 
   /// The gate (§4) on xm [rows, L, e] (padded positions already zeroed): X̃ = xm ⊙ sigmoid(U W + b),
   /// U = [X_{t−1} | X_t | X_{t+1}] (zero outside each segment); xm itself without a gate. `u` and
-  /// `z` (nullable) receive U and the pre-gate U W + b for the backward.
+  /// `z` (nullable) receive U and the pre-gate U W + b for the backward. Float on the CPU convolves
+  /// by Winograd's F(2, 3) and builds U only when `u` asks for it.
   Tens gated(const Tens& xm, Tens* u, Tens* z) const {
     if (!config_.gate) return xm;
     Context<B>& ctx = *ctx_;
     const int64_t rows = xm.shape()[0] * xm.shape()[1];
-    Tens uu = im2col(xm), zz(xm.shape(), ctx.arena()), xt(xm.shape(), ctx.arena());
-    BT::gemm(ctx, Trans::N, Trans::N, rows, e_, 3 * e_, C(1), uu.data(), 3 * e_, 0, gate_w_->value.data(), e_, 0, C(0),
-             zz.data(), e_, 0, 1);
+    Tens uu, zz(xm.shape(), ctx.arena()), xt(xm.shape(), ctx.arena());
+    if constexpr (kWinogradGate) {  // 2 instead of 3 products of [L, e]·[e, e] per row (cpu/conv3_winograd.hpp)
+      const int64_t nb = xm.shape()[0], L = xm.shape()[1];
+      Tens scratch(Shape{cpu::conv3_winograd_scratch(nb, L, e_)}, ctx.arena());
+      cpu::conv3_winograd(xm.data(), gate_w_->value.data(), zz.data(), nb, L, e_, scratch.data());
+      if (u) uu = im2col(xm);  // the backward's dW = Uᵀ dZ
+    } else {
+      uu = im2col(xm);
+      BT::gemm(ctx, Trans::N, Trans::N, rows, e_, 3 * e_, C(1), uu.data(), 3 * e_, 0, gate_w_->value.data(), e_, 0,
+               C(0), zz.data(), e_, 0, 1);
+    }
     BT::add_row_broadcast(ctx, zz.data(), gate_b_->value.data(), zz.data(), rows, e_);
     BT::sigmoid_gate_forward(ctx, xm.numel(), xm.data(), zz.data(), xt.data());
     if (u) *u = std::move(uu);
@@ -219,6 +232,22 @@ class ContinuousMemory {
       BT::fill(ctx, u.data() + ((b + 1) * L - 1) * 3 * e_ + 2 * e_, e_, T{});
     }
     return u;
+  }
+
+  /// For rows i < count: dst_i = op(A)·src_i + beta·dst_i ([N, e] each, dst_i at i·N·e, src_i at
+  /// i·src_stride), op(A) [N, K] (A stored [K, N] with Trans::T, [N, K] with Trans::N, row stride
+  /// lda), one strided batched GEMM per band over that band's rows and inner range.
+  /// (Bands: a vector of OperatorBand, a template parameter so that a compiled-mode TU, which
+  /// sees only continuous_operators_fwd.hpp, parses this body.)
+  template <class Bands>
+  void banded_gemm(const Bands& bands, Trans ta, const T* a, int64_t lda, const T* src, int64_t src_stride, C beta,
+                   T* dst, int64_t count) const {
+    for (const auto& band : bands) {
+      const int64_t m = band.row_end - band.row_begin, k = band.k_end - band.k_begin;
+      const T* ab = ta == Trans::T ? a + band.k_begin * lda + band.row_begin : a + band.row_begin * lda + band.k_begin;
+      BT::gemm(*ctx_, ta, Trans::N, m, e_, k, C(1), ab, lda, 0, src + band.k_begin * e_, e_, src_stride, beta,
+               dst + band.row_begin * e_, e_, n_ * e_, count);
+    }
   }
 
   /// The listed rows of dimension 0 (the tensor itself when that is every row, in order).
@@ -347,38 +376,48 @@ auto ContinuousMemory<T, B>::write_forward(const Tens& x, const Tensor<uint8_t, 
     BT::select_rows(ctx, padded.data(), zero_row.data(), 0, x.data(), xm.data(), nb * L, e_);
   }
   Tens u, z;
-  const Tens xt = gated(xm, &u, &z);
+  const Tens xt = gated(xm, saved ? &u : nullptr, &z);
 
-  // Fit / contraction per row (§5.1, §5.2).
+  // Fit / contraction (§5.1, §5.2), one banded product per run of consecutive rows of the same
+  // mode (continuous_operators.hpp: blocks of an operator below float resolution are skipped).
   Tens coeffs(Shape{nb, n_, e_}, ctx.arena());
   const Tens& prev = state.coefficients;
   const int64_t row = n_ * e_;
   bool sampled = false;
-  for (int64_t b = 0; b < nb; ++b) {
+  auto sampled_row = [&](int64_t b) {
+    return config_.sticky && mode[static_cast<size_t>(b)] == WriteMode::Contract && state.has_densities[static_cast<size_t>(b)];
+  };
+  for (int64_t b = 0; b < nb;) {
+    const WriteMode m = mode[static_cast<size_t>(b)];
     T* dst = coeffs.data() + b * row;
     const T* xb = xt.data() + b * L * e_;
     const T* pb = prev.data() + b * row;
-    switch (mode[static_cast<size_t>(b)]) {
-      case WriteMode::Skip:
-        BT::copy_device(ctx, dst, pb, static_cast<size_t>(row) * sizeof(T));
-        break;
-      case WriteMode::First:  // B = G_Lᵀ X̃
-        BT::gemm(ctx, Trans::T, Trans::N, n_, e_, L, C(1), ops.fit.data(), n_, 0, xb, e_, 0, C(0), dst, e_, 0, 1);
-        break;
-      case WriteMode::Contract:  // B = G_newᵀ X̃ + G_oldᵀ Ψ_s B_prev
-        BT::gemm(ctx, Trans::T, Trans::N, n_, e_, L, C(1), ops.fit_new.data(), n_, 0, xb, e_, 0, C(0), dst, e_, 0, 1);
-        if (config_.sticky && state.has_densities[static_cast<size_t>(b)]) {
-          const Tens psi = ops_->basis_at(sticky_positions(state, b));
-          const int64_t M = config_.samples;
-          Tens past(Shape{M, e_}, ctx.arena());
-          BT::gemm(ctx, Trans::N, Trans::N, M, e_, n_, C(1), psi.data(), n_, 0, pb, e_, 0, C(0), past.data(), e_, 0, 1);
-          BT::gemm(ctx, Trans::T, Trans::N, n_, e_, M, C(1), ops.fit_old.data(), n_, 0, past.data(), e_, 0, C(1), dst, e_, 0, 1);
-          sampled = true;
-        } else {
-          BT::gemm(ctx, Trans::N, Trans::N, n_, e_, n_, C(1), ops.contract.data(), n_, 0, pb, e_, 0, C(1), dst, e_, 0, 1);
-        }
-        break;
+    if (m == WriteMode::Skip) {
+      BT::copy_device(ctx, dst, pb, static_cast<size_t>(row) * sizeof(T));
+      ++b;
+      continue;
     }
+    if (sampled_row(b)) {  // B = G_newᵀ X̃ + G_oldᵀ Ψ_s B_prev at sticky positions
+      BT::gemm(ctx, Trans::T, Trans::N, n_, e_, L, C(1), ops.fit_new.data(), n_, 0, xb, e_, 0, C(0), dst, e_, 0, 1);
+      const Tens psi = ops_->basis_at(sticky_positions(state, b));
+      const int64_t M = config_.samples;
+      Tens past(Shape{M, e_}, ctx.arena());
+      BT::gemm(ctx, Trans::N, Trans::N, M, e_, n_, C(1), psi.data(), n_, 0, pb, e_, 0, C(0), past.data(), e_, 0, 1);
+      BT::gemm(ctx, Trans::T, Trans::N, n_, e_, M, C(1), ops.fit_old.data(), n_, 0, past.data(), e_, 0, C(1), dst, e_, 0, 1);
+      sampled = true;
+      ++b;
+      continue;
+    }
+    int64_t end = b + 1;
+    while (end < nb && mode[static_cast<size_t>(end)] == m && !sampled_row(end)) ++end;
+    const int64_t count = end - b;
+    if (m == WriteMode::First) {  // B = G_Lᵀ X̃
+      banded_gemm(ops.fit_bands, Trans::T, ops.fit.data(), n_, xb, L * e_, C(0), dst, count);
+    } else {  // B = G_newᵀ X̃ + contract·B_prev
+      banded_gemm(ops.fit_new_bands, Trans::T, ops.fit_new.data(), n_, xb, L * e_, C(0), dst, count);
+      banded_gemm(ops.contract_bands, Trans::N, ops.contract.data(), n_, pb, row, C(1), dst, count);
+    }
+    b = end;
   }
   // The state keeps the new coefficients, detached (§5.2 step 7).
   state.coefficients = coeffs;

@@ -10,10 +10,13 @@
 // on first use. One bank can be shared by every layer of a model (same configuration).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "mnemo/backend/tags.hpp"
@@ -26,10 +29,57 @@
 
 namespace mnemo::memory {
 
+/// Output rows [row_begin, row_end) of an operator and the inner range [k_begin, k_end) outside
+/// which every entry of those rows is negligible (see operator_bands).
+struct OperatorBand {
+  int64_t row_begin = 0, row_end = 0, k_begin = 0, k_end = 0;
+};
+
+/// What a band may leave out of each output row of a float-compute memory's operator: entries
+/// whose magnitudes sum to at most this fraction (2⁻³⁰ ≈ 9·10⁻¹⁰) of the operator's largest
+/// magnitude, i.e. far below the float rounding (2⁻²⁴) of the row's largest term.
+inline constexpr double kOperatorBandFloor = 9.313225746154785e-10;
+/// Output rows per band.
+inline constexpr int64_t kOperatorBandRows = 32;
+
+/// Bands of op [rows = outputs, cols = inner]: blocks of kOperatorBandRows rows, each with the
+/// smallest inner range (rounded out to multiples of 16) such that the entries of each of its rows
+/// outside it sum in magnitude to at most floor·max|op| (half on each side); a block whose rows
+/// are that small throughout gets an empty range (its rows are zero). floor = 0 gives one band of
+/// the whole operator (exact products: the double memory).
+inline std::vector<OperatorBand> operator_bands(const HostMatrix& op, double floor) {
+  const int64_t rows = op.rows(), inner = op.cols();
+  if (floor <= 0 || rows == 0 || inner == 0) return {OperatorBand{0, rows, 0, inner}};
+  const double budget = 0.5 * floor * op.cwiseAbs().maxCoeff();  // per side of a row
+  std::vector<OperatorBand> bands;
+  for (int64_t r0 = 0; r0 < rows; r0 += kOperatorBandRows) {
+    const int64_t r1 = std::min(rows, r0 + kOperatorBandRows);
+    int64_t lo = inner, hi = 0;
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t first = 0, last = inner;  // this row keeps [first, last)
+      for (double left = 0; first < inner && (left += std::abs(op(r, first))) <= budget;) ++first;
+      for (double right = 0; last > first && (right += std::abs(op(r, last - 1))) <= budget;) --last;
+      if (first < last) {
+        lo = std::min(lo, first);
+        hi = std::max(hi, last);
+      }
+    }
+    if (lo >= hi) lo = hi = 0;
+    else {
+      lo = lo / 16 * 16;
+      hi = std::min(inner, (hi + 15) / 16 * 16);
+    }
+    bands.push_back(OperatorBand{r0, r1, lo, hi});
+  }
+  return bands;
+}
+
 template <class T, class B>
 struct LengthOperators {
   int64_t length = 0;
   Tensor<T, B> fit, fit_new, fit_old, contract;
+  /// Bands of fitᵀ, fit_newᵀ [N, L] and contract [N, N] (operator_bands; whole operators in double).
+  std::vector<OperatorBand> fit_bands, fit_new_bands, contract_bands;
 };
 
 template <class T, class B>
@@ -64,6 +114,12 @@ class ContinuousOperators {
     ops->fit_new = upload_matrix(new_rows);
     ops->fit_old = upload_matrix(old_rows);
     ops->contract = upload_matrix(contract);
+    // The operators are local (a basis function far from the positions a vector is written at
+    // gets a negligible weight from it): a float-compute memory skips those blocks.
+    const double floor = std::is_same_v<C, float> ? kOperatorBandFloor : 0.0;
+    ops->fit_bands = operator_bands(fit.transpose(), floor);
+    ops->fit_new_bands = operator_bands(new_rows.transpose(), floor);
+    ops->contract_bands = operator_bands(contract, floor);
     return *by_length_.emplace(length, std::move(ops)).first->second;
   }
 

@@ -55,7 +55,7 @@ void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int6
   if constexpr (std::is_same_v<T, float>) {
     if (act == Activation::Gelu) {  // vectorised erf (cpu/gelu_float.hpp)
       parallel_for(rows, 4 * cols, [&](int64_t begin, int64_t end) {
-        detail::FloatRow z(cols);
+        float* z = detail::gelu_scratch(cols);
         for (int64_t r = begin; r < end; ++r) detail::gelu_row_forward(x + r * cols, bias, y + r * cols, cols, z);
       });
       return;
@@ -84,7 +84,7 @@ void bias_activation_backward(const T* x, const T* bias, const T* dy, T* dx, T* 
   parallel_for(blocks, kReduceBlockRows * 24 * cols, [&](int64_t b0, int64_t b1) {
     if constexpr (kFloatGelu) {
       if (act == Activation::Gelu) {  // vectorised erf and exp (cpu/gelu_float.hpp)
-        detail::FloatRow z(cols);
+        float* z = detail::gelu_scratch(cols);
         for (int64_t blk = b0; blk < b1; ++blk) {
           const int64_t r_end = std::min(rows, (blk + 1) * kReduceBlockRows);
           float* pb = dbias ? part.data() + blk * cols : nullptr;

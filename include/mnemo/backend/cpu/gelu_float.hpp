@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
@@ -17,20 +18,30 @@ using FloatRow = Eigen::Array<float, 1, Eigen::Dynamic>;
 using ConstFloatRowMap = Eigen::Map<const FloatRow>;
 using FloatRowMap = Eigen::Map<FloatRow>;
 
+/// The calling thread's scratch row of at least `cols` floats (grown, never shrunk: no allocation
+/// per call once the widest row has been seen).
+inline float* gelu_scratch(int64_t cols) {
+  thread_local std::vector<float> buffer;
+  if (static_cast<int64_t>(buffer.size()) < cols) buffer.resize(static_cast<size_t>(cols));
+  return buffer.data();
+}
+
 inline constexpr float kInvSqrt2 = 0.70710678118654752440f;
 inline constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
 
-/// y[0:cols] = GELU(x + bias) for one row (bias nullable; y may alias x). `z` is scratch of cols.
-inline void gelu_row_forward(const float* x, const float* bias, float* y, int64_t cols, FloatRow& z) {
+/// y[0:cols] = GELU(x + bias) for one row (bias nullable; y may alias x). `scratch`: cols floats.
+inline void gelu_row_forward(const float* x, const float* bias, float* y, int64_t cols, float* scratch) {
+  FloatRowMap z(scratch, cols);
   if (bias) z = ConstFloatRowMap(x, cols) + ConstFloatRowMap(bias, cols);
   else z = ConstFloatRowMap(x, cols);
   FloatRowMap(y, cols) = 0.5f * z * (1.0f + (z * kInvSqrt2).erf());
 }
 
 /// dx[0:cols] = dy·GELU'(x + bias) for one row; adds dx to dbias_part when it is not null.
-/// dx may alias dy. `z` is scratch of cols.
+/// dx may alias dy. `scratch`: cols floats.
 inline void gelu_row_backward(const float* x, const float* bias, const float* dy, float* dx, float* dbias_part,
-                              int64_t cols, FloatRow& z) {
+                              int64_t cols, float* scratch) {
+  FloatRowMap z(scratch, cols);
   if (bias) z = ConstFloatRowMap(x, cols) + ConstFloatRowMap(bias, cols);
   else z = ConstFloatRowMap(x, cols);
   z = ConstFloatRowMap(dy, cols) *

@@ -48,7 +48,8 @@ void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> sca
   constexpr C kMinusInf = -std::numeric_limits<C>::infinity();
   const int64_t cols = dims.cols;
   parallel_for(dims.total_rows(), kSoftmaxCostPerElement * cols, [&](int64_t begin, int64_t end) {
-    detail::SoftmaxRow<C> z(cols);
+    thread_local detail::SoftmaxRow<C> z;  // this thread's scratch row, grown once (no allocation per call)
+    if (z.size() < cols) z.resize(cols);
     for (int64_t row = begin; row < end; ++row) {
       const T* xr = x + row * cols;
       T* yr = y + row * cols;
