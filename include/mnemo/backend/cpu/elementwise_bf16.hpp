@@ -59,7 +59,6 @@ namespace detail {
 /// Per-thread fp32 scratch rows, grown on demand and kept: no allocation per call once warm.
 struct FloatScratch {
   std::vector<float> a, b, c;
-  cpu::detail::FloatRow gelu;  ///< gelu_row_forward's z
   static FloatScratch& local() {
     thread_local FloatScratch scratch;
     return scratch;
@@ -111,7 +110,7 @@ void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int6
     for (int64_t r = begin; r < end; ++r) {
       widen(x + r * cols, xf, cols);
       if (act == Activation::Gelu) {
-        cpu::detail::gelu_row_forward(xf, bf, xf, cols, s.gelu);  // vectorised erf
+        cpu::detail::gelu_row_forward(xf, bf, xf, cols, cpu::detail::gelu_scratch(cols));  // vectorised erf
       } else {
         for (int64_t c = 0; c < cols; ++c) xf[c] = activation_value(act, xf[c] + (bf ? bf[c] : 0.0f));
       }
