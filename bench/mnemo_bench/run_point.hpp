@@ -16,6 +16,7 @@
 #include "mnemo/bench/arena_peak.hpp"
 #include "mnemo/bench/gemm_ceiling.hpp"
 #include "mnemo/bench/repeat_timer.hpp"
+#include "mnemo/backend/cpu/thread_pool.hpp"  // cpu::detail::default_thread_count (not in the compiled mode's headers)
 #include "mnemo_bench/report.hpp"
 #include "mnemo_bench/workloads.hpp"
 
