@@ -1,0 +1,511 @@
+// real_text_lm — do the memories help on long real documents? (issue #11, docs/real_text.md)
+//
+// Byte-level language modelling on a directory of plain-text documents (one document per *.txt
+// file; examples/real_text/prepare_kjv.sh writes the 66 books of the King James Bible from Debian's
+// bible-kjv-text package). Four arms are trained with the same budget (updates × batch × horizon ×
+// segment bytes) and evaluated on held-out documents:
+//   memformer        Memformer, MRBP, memory carried across segments (reset at document starts)
+//   memformer-reset  the same Memformer with its memory reset before every segment (train and eval)
+//   inf-former       ∞-former with its long-term memory (no gradient across segments, §7)
+//   no-ltm           the same ∞-former without long-term memory (use_ltm = false)
+// Every arm runs with --seeds seeds (model initialisation and data order). The report gives held-out
+// bits per byte overall and by the byte's position in its document (the distance over which a memory
+// could help), mean ± standard error over the seeds; a difference is called one only beyond two
+// standard errors of the difference.
+//
+// Split: documents sorted by file name; every --val-every-th one (the 8th, 16th, …) is held out.
+// Each held-out document is read from its start, up to --eval-bytes bytes. The positions scored are
+// the same for every arm: bytes [L, ⌊n/L⌋·L) of each document (the Memformer predicts segment t+1
+// from segment t, so it never predicts the first segment).
+//
+// Progress: a line per --log updates with ETA. Resume: every finished (arm, seed) run is appended
+// to --results (CSV); a rerun with the same settings skips the runs already there and reports all.
+//
+//   examples/real_text/prepare_kjv.sh kjv            # the corpus (apt-get install bible-kjv)
+//   real_text_lm --corpus kjv                        # default: 4 arms × 3 seeds, minutes on 2 cores
+//   real_text_lm --corpus kjv --updates 2000 --d 128 --segment 128 --results long.csv   # longer
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "example_args.hpp"
+#include "mnemo/mnemo.hpp"
+
+using namespace mnemo;
+using train::Segment;
+
+namespace {
+
+// ---- options ---------------------------------------------------------------------------------
+struct Options {
+  std::string corpus, results = "real_text_lm.csv", arms = "memformer,memformer-reset,inf-former,no-ltm";
+  int64_t seeds = 3, updates = 300, batch = 16, horizon = 4, segment = 64, val_every = 8, eval_bytes = 16384;
+  int64_t d_model = 64, heads = 4, d_ff = 256, layers = 2, slots = 16, basis = 128, log = 50;
+  double lr = 2e-3, tau = 0.5;
+  int threads = 2;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  examples::ExampleArgs args(argc, argv,
+      "usage: real_text_lm --corpus DIR [options]   (see the top of examples/real_text_lm.cpp)\n"
+      "  --corpus DIR             directory of *.txt documents (examples/real_text/prepare_kjv.sh DIR)\n"
+      "  --arms LIST              memformer,memformer-reset,inf-former,no-ltm (all four)\n"
+      "  --seeds N (3)            runs per arm        --results FILE (real_text_lm.csv)  finished runs, resumable\n"
+      "  --updates N (300) --batch B (16) --horizon T (4) --segment L (64)   budget: updates·B·T·L bytes\n"
+      "  --d D (64) --heads H (4) --ffn F (256) --layers N (2: Memformer N encoder + N decoder; ∞-former N)\n"
+      "  --slots K (16) --basis N (128) --tau X (0.5) --lr X (2e-3)\n"
+      "  --val-every K (8)        every K-th document is held out   --eval-bytes N (16384) per held-out document\n"
+      "  --threads N (2) --log N (50)\n");
+  auto take = [&](const char* name, auto& field) { args.take(name, field); };
+  take("corpus", o.corpus);
+  take("results", o.results);
+  take("arms", o.arms);
+  take("seeds", o.seeds);
+  take("updates", o.updates);
+  take("batch", o.batch);
+  take("horizon", o.horizon);
+  take("segment", o.segment);
+  take("val-every", o.val_every);
+  take("eval-bytes", o.eval_bytes);
+  take("d", o.d_model);
+  take("heads", o.heads);
+  take("ffn", o.d_ff);
+  take("layers", o.layers);
+  take("slots", o.slots);
+  take("basis", o.basis);
+  take("tau", o.tau);
+  take("lr", o.lr);
+  take("threads", o.threads);
+  take("log", o.log);
+  args.reject_unknown();
+  require<ConfigError>(!o.corpus.empty(), "real_text_lm: --corpus DIR is required (examples/real_text/prepare_kjv.sh DIR)");
+  require<ConfigError>(o.seeds >= 1 && o.updates >= 1 && o.batch >= 1 && o.horizon >= 1 && o.segment >= 2,
+                       "real_text_lm: --seeds, --updates, --batch, --horizon must be >= 1 and --segment >= 2");
+  require<ConfigError>(o.val_every >= 2, "real_text_lm: --val-every = ", o.val_every, ", expected >= 2");
+  return o;
+}
+
+// ---- corpus ----------------------------------------------------------------------------------
+using Document = std::vector<uint8_t>;
+
+struct Corpus {
+  std::vector<Document> train, held_out;
+  std::vector<std::string> held_out_names;
+};
+
+Corpus load_corpus(const Options& o) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  require<IoError>(fs::is_directory(o.corpus, ec), "real_text_lm: --corpus '", o.corpus, "' is not a directory");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(o.corpus))
+    if (e.is_regular_file() && e.path().extension() == ".txt") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  require<IoError>(static_cast<int64_t>(files.size()) >= o.val_every, "real_text_lm: '", o.corpus, "' holds ",
+                   files.size(), " *.txt documents, expected >= --val-every = ", o.val_every);
+  Corpus c;
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::ifstream f(files[i], std::ios::binary);
+    Document d((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    require<IoError>(static_cast<int64_t>(d.size()) >= 2 * o.segment, "real_text_lm: '", files[i].string(), "' has ",
+                     d.size(), " bytes, expected >= 2·segment = ", 2 * o.segment);
+    if (static_cast<int64_t>(i % static_cast<size_t>(o.val_every)) == o.val_every - 1) {
+      c.held_out.push_back(std::move(d));
+      c.held_out_names.push_back(files[i].filename().string());
+    } else {
+      c.train.push_back(std::move(d));
+    }
+  }
+  return c;
+}
+
+/// B rows, each reading its own documents one segment at a time; a row that reaches the end of its
+/// document starts a random other one and flags a reset for that step.
+class TrainStream {
+ public:
+  TrainStream(const std::vector<Document>& docs, int64_t rows, int64_t L, uint64_t seed)
+      : docs_(&docs), L_(L), key_{seed, 0x7E47}, doc_(static_cast<size_t>(rows)), pos_(static_cast<size_t>(rows), 0) {
+    for (size_t b = 0; b < doc_.size(); ++b) doc_[b] = pick();
+  }
+
+  /// T+1 segments (step t reads segment t and predicts t+1) and the T reset vectors; the stream
+  /// then stands at the last segment, which the next call reads first.
+  void next(int64_t T, std::vector<Segment>& segs, train::Resets& resets) {
+    const int64_t rows = static_cast<int64_t>(doc_.size());
+    segs.assign(static_cast<size_t>(T + 1), Segment{Tensor<int32_t, Cpu>(Shape{rows, L_}), {}});
+    resets.assign(static_cast<size_t>(T), std::vector<uint8_t>(static_cast<size_t>(rows), 0));
+    for (int64_t t = 0; t <= T; ++t) {
+      for (size_t b = 0; b < doc_.size(); ++b) {
+        if (pos_[b] + static_cast<size_t>(L_) > (*docs_)[doc_[b]].size()) {
+          doc_[b] = pick();
+          pos_[b] = 0;
+          if (t < T) resets[static_cast<size_t>(t)][b] = 1;
+        }
+        const Document& d = (*docs_)[doc_[b]];
+        for (int64_t n = 0; n < L_; ++n) segs[static_cast<size_t>(t)].tokens[static_cast<int64_t>(b) * L_ + n] = d[pos_[b] + static_cast<size_t>(n)];
+        if (t < T) pos_[b] += static_cast<size_t>(L_);
+      }
+    }
+  }
+
+ private:
+  size_t pick() { return static_cast<size_t>(key_.derive(draws_++).bits(0) % static_cast<uint32_t>(docs_->size())); }
+
+  const std::vector<Document>* docs_;
+  int64_t L_;
+  RngKey key_;
+  uint64_t draws_ = 0;
+  std::vector<size_t> doc_, pos_;
+};
+
+// ---- scoring ---------------------------------------------------------------------------------
+/// Position buckets (bytes from the document start) of the report.
+const std::vector<int64_t> kBucketEdges = {0, 512, 2048, 8192, int64_t{1} << 62};
+
+struct Score {
+  std::vector<double> bits = std::vector<double>(kBucketEdges.size() - 1, 0.0);
+  std::vector<int64_t> count = std::vector<int64_t>(kBucketEdges.size() - 1, 0);
+
+  void add(int64_t position, double nats) {
+    size_t k = 0;
+    while (position >= kBucketEdges[k + 1]) ++k;
+    bits[k] += nats / std::log(2.0);
+    ++count[k];
+  }
+  double total_bits() const { return std::accumulate(bits.begin(), bits.end(), 0.0); }
+  int64_t total_count() const { return std::accumulate(count.begin(), count.end(), int64_t{0}); }
+};
+
+/// −log softmax(row)[target] in double.
+double nll(const float* row, int64_t vocab, int32_t target) {
+  const double top = *std::max_element(row, row + vocab);
+  double sum = 0;
+  for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(row[v]) - top);
+  return std::log(sum) + top - static_cast<double>(row[target]);
+}
+
+Segment one_row(const Document& d, int64_t start, int64_t L) {
+  Segment s{Tensor<int32_t, Cpu>(Shape{1, L}), {}};
+  for (int64_t n = 0; n < L; ++n) s.tokens[n] = d[static_cast<size_t>(start + n)];
+  return s;
+}
+
+/// Scores bytes [L, S·L) of every held-out document (S = ⌊min(n, eval_bytes)/L⌋) with the Memformer.
+Score evaluate(const models::Memformer<float, Cpu>& model, const Corpus& c, const Options& o, bool reset_every_segment) {
+  autograd::NoGrad off;
+  Score score;
+  const int64_t L = o.segment;
+  for (const Document& d : c.held_out) {
+    const int64_t S = std::min<int64_t>(static_cast<int64_t>(d.size()), o.eval_bytes) / L;
+    auto state = model.initial_state(1);
+    for (int64_t s = 0; s + 1 < S; ++s) {
+      if (reset_every_segment) state = model.initial_state(1);
+      const Segment in = one_row(d, s * L, L), target = one_row(d, (s + 1) * L, L);
+      auto out = model.step(state, in, &target);
+      const int64_t vocab = out.logits.size(2);
+      for (int64_t i = 0; i < L; ++i) score.add((s + 1) * L + i, nll(out.logits.data() + i * vocab, vocab, target.tokens[i]));
+      state = std::move(out.next);
+    }
+  }
+  return score;
+}
+
+/// The same positions with the ∞-former: position i of segment s predicts byte s·L + i + 1.
+Score evaluate(const models::InfiniteFormer<float, Cpu>& model, const Corpus& c, const Options& o) {
+  autograd::NoGrad off;
+  Score score;
+  const int64_t L = o.segment;
+  for (const Document& d : c.held_out) {
+    const int64_t S = std::min<int64_t>(static_cast<int64_t>(d.size()), o.eval_bytes) / L;
+    auto state = model.initial_state(1);
+    for (int64_t s = 0; s < S; ++s) {
+      const Segment in = one_row(d, s * L, L);
+      const auto logits = model.step(in.tokens, nullptr, state).logits.value();
+      const int64_t vocab = logits.shape()[2];
+      for (int64_t i = 0; i < L; ++i) {
+        const int64_t position = s * L + i + 1;
+        if (position < L || position >= S * L) continue;
+        score.add(position, nll(logits.data() + i * vocab, vocab, d[static_cast<size_t>(position)]));
+      }
+    }
+  }
+  return score;
+}
+
+// ---- one run ---------------------------------------------------------------------------------
+struct Run {
+  std::string arm;
+  uint64_t seed = 0;
+  int64_t parameters = 0;
+  double seconds = 0, train_bits = 0;
+  Score score;
+};
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void progress(const Run& r, int64_t u, int64_t updates, double loss, Clock::time_point t0) {
+  const double el = since(t0);
+  std::printf("  [%-15s seed %llu] update %5lld/%lld  train %.3f bits/byte  %6.1f s  ETA %6.1f s\n", r.arm.c_str(),
+              static_cast<unsigned long long>(r.seed), static_cast<long long>(u), static_cast<long long>(updates),
+              loss / std::log(2.0), el, el / static_cast<double>(u) * static_cast<double>(updates - u));
+  std::fflush(stdout);
+}
+
+Run train_memformer(const Corpus& c, const Options& o, uint64_t seed, bool reset_every_segment) {
+  models::MemformerConfig cfg;
+  cfg.vocab = 257;  // bytes + BOS
+  cfg.bos_id = 256;
+  cfg.d_model = o.d_model;
+  cfg.heads = o.heads;
+  cfg.d_ff = o.d_ff;
+  cfg.slots = o.slots;
+  cfg.encoder_layers = o.layers;
+  cfg.decoder_layers = o.layers;
+  cfg.segment_length = o.segment;
+  cfg.dropout = 0.0;
+  models::Memformer<float, Cpu> model(cfg, seed);
+  train::AdamW<float, Cpu> adam(model.parameters(), train::AdamWConfig{.lr = o.lr});
+  const train::WarmupCosine schedule{o.lr, std::max<int64_t>(1, o.updates / 10), o.updates, 0.1};
+  train::Mrbp<float, Cpu> mrbp(model, train::TrainerOptions{.seed = seed});
+  Run run{reset_every_segment ? "memformer-reset" : "memformer", seed, model.parameters().numel()};
+  TrainStream stream(c.train, o.batch, o.segment, seed);
+  auto state = model.initial_state(o.batch);
+  std::vector<Segment> segs;
+  train::Resets resets;
+  const auto t0 = Clock::now();
+  double running = 0;
+  for (int64_t u = 0; u < o.updates; ++u) {
+    stream.next(o.horizon, segs, resets);
+    if (reset_every_segment)
+      for (auto& r : resets) std::fill(r.begin(), r.end(), uint8_t{1});
+    model.parameters().zero_grad();
+    const auto r = mrbp.rollout(segs, resets, state, {});
+    if (r.finite) adam.step(schedule(u), train::clip_factor(train::global_grad_norm(model.parameters()), 1.0));
+    running = u == 0 ? r.loss : 0.95 * running + 0.05 * r.loss;
+    if ((u + 1) % o.log == 0 || u + 1 == o.updates) progress(run, u + 1, o.updates, running, t0);
+  }
+  run.train_bits = running / std::log(2.0);
+  run.score = evaluate(model, c, o, reset_every_segment);
+  run.seconds = since(t0);
+  return run;
+}
+
+Run train_infinite_former(const Corpus& c, const Options& o, uint64_t seed, bool use_ltm) {
+  models::InfiniteFormerConfig cfg;
+  cfg.vocab = 256;
+  cfg.d_model = o.d_model;
+  cfg.heads = o.heads;
+  cfg.d_ff = o.d_ff;
+  cfg.layers = o.layers;
+  cfg.segment_length = o.segment;
+  cfg.stm_segments = 0;  // the short-term attention sees the current segment: all else is the LTM's
+  cfg.dropout = 0.0;
+  cfg.use_ltm = use_ltm;
+  cfg.ltm.basis.count = o.basis;
+  cfg.ltm.samples = o.basis;
+  cfg.ltm.tau = o.tau;
+  models::InfiniteFormer<float, Cpu> model(cfg, seed);
+  train::AdamW<float, Cpu> adam(model.parameters(), train::AdamWConfig{.lr = o.lr});
+  const train::WarmupCosine schedule{o.lr, std::max<int64_t>(1, o.updates / 10), o.updates, 0.1};
+  train::InfiniteFormerTrainer<float, Cpu> trainer(model, {seed});
+  Run run{use_ltm ? "inf-former" : "no-ltm", seed, model.parameters().numel()};
+  TrainStream stream(c.train, o.batch, o.segment, seed);
+  auto state = model.initial_state(o.batch, seed);
+  std::vector<Segment> segs;
+  train::Resets resets;
+  const auto t0 = Clock::now();
+  double running = 0;
+  for (int64_t u = 0; u < o.updates; ++u) {
+    stream.next(o.horizon, segs, resets);
+    model.parameters().zero_grad();
+    trainer.set_update(u);
+    const auto r = trainer.rollout(segs, resets, state, {});
+    if (r.finite) adam.step(schedule(u), train::clip_factor(train::global_grad_norm(model.parameters()), 1.0));
+    running = u == 0 ? r.loss : 0.95 * running + 0.05 * r.loss;
+    if ((u + 1) % o.log == 0 || u + 1 == o.updates) progress(run, u + 1, o.updates, running, t0);
+  }
+  run.train_bits = running / std::log(2.0);
+  run.score = evaluate(model, c, o);
+  run.seconds = since(t0);
+  return run;
+}
+
+// ---- results file ----------------------------------------------------------------------------
+/// The settings a results file must match to be reused.
+std::string signature(const Options& o) {
+  std::ostringstream s;
+  s << "corpus=" << std::filesystem::path(o.corpus).filename().string() << " updates=" << o.updates << " batch=" << o.batch
+    << " horizon=" << o.horizon << " segment=" << o.segment << " d=" << o.d_model << " heads=" << o.heads << " ffn=" << o.d_ff
+    << " layers=" << o.layers << " slots=" << o.slots << " basis=" << o.basis << " tau=" << o.tau << " lr=" << o.lr
+    << " val_every=" << o.val_every << " eval_bytes=" << o.eval_bytes;
+  return s.str();
+}
+
+std::vector<Run> read_results(const Options& o) {
+  std::vector<Run> runs;
+  std::ifstream f(o.results);
+  std::string line;
+  if (!f || !std::getline(f, line)) return runs;
+  require<ConfigError>(line == "# " + signature(o), "real_text_lm: results file '", o.results, "' was written with '",
+                       line.substr(std::min<size_t>(2, line.size())), "', this run has '", signature(o),
+                       "' (pass another --results)");
+  while (std::getline(f, line)) {
+    if (line.empty() || line[0] == '#' || line.rfind("arm,", 0) == 0) continue;
+    std::stringstream in(line);
+    std::string field;
+    std::vector<std::string> v;
+    while (std::getline(in, field, ',')) v.push_back(field);
+    const size_t k = kBucketEdges.size() - 1;
+    require<IoError>(v.size() == 5 + 2 * k, "real_text_lm: results file '", o.results, "': a line has ", v.size(),
+                     " fields, expected ", 5 + 2 * k);
+    Run r{v[0], std::stoull(v[1]), std::stoll(v[2]), std::stod(v[3]), std::stod(v[4])};
+    for (size_t i = 0; i < k; ++i) {
+      r.score.bits[i] = std::stod(v[5 + i]);
+      r.score.count[i] = std::stoll(v[5 + k + i]);
+    }
+    runs.push_back(r);
+  }
+  return runs;
+}
+
+void append_result(const Options& o, const Run& r, bool first) {
+  std::ofstream f(o.results, first ? std::ios::trunc : std::ios::app);
+  f.precision(17);  // a rerun reads back exactly what this run reports
+  if (first) {
+    f << "# " << signature(o) << "\narm,seed,parameters,seconds,train_bits";
+    for (size_t i = 0; i + 1 < kBucketEdges.size(); ++i) f << ",bits_" << i;
+    for (size_t i = 0; i + 1 < kBucketEdges.size(); ++i) f << ",count_" << i;
+    f << "\n";
+  }
+  f << r.arm << ',' << r.seed << ',' << r.parameters << ',' << r.seconds << ',' << r.train_bits;
+  for (double b : r.score.bits) f << ',' << b;
+  for (int64_t n : r.score.count) f << ',' << n;
+  f << "\n";
+  require<IoError>(static_cast<bool>(f), "real_text_lm: cannot write results file '", o.results, "'");
+}
+
+// ---- report ----------------------------------------------------------------------------------
+struct MeanSe {
+  double mean = 0, se = 0;
+  int64_t n = 0;
+};
+
+MeanSe mean_se(const std::vector<double>& x) {
+  MeanSe m;
+  m.n = static_cast<int64_t>(x.size());
+  if (x.empty()) return m;
+  m.mean = std::accumulate(x.begin(), x.end(), 0.0) / static_cast<double>(x.size());
+  double ss = 0;
+  for (double v : x) ss += (v - m.mean) * (v - m.mean);
+  m.se = x.size() > 1 ? std::sqrt(ss / static_cast<double>(x.size() - 1) / static_cast<double>(x.size())) : 0.0;
+  return m;
+}
+
+/// Bits per byte of each run of `arm` in bucket k (k = -1: all positions).
+std::vector<double> bpb(const std::vector<Run>& runs, const std::string& arm, int k) {
+  std::vector<double> out;
+  for (const Run& r : runs) {
+    if (r.arm != arm) continue;
+    const double bits = k < 0 ? r.score.total_bits() : r.score.bits[static_cast<size_t>(k)];
+    const int64_t n = k < 0 ? r.score.total_count() : r.score.count[static_cast<size_t>(k)];
+    if (n > 0) out.push_back(bits / static_cast<double>(n));
+  }
+  return out;
+}
+
+void report(const std::vector<Run>& runs, const std::vector<std::string>& arms) {
+  const int buckets = static_cast<int>(kBucketEdges.size()) - 1;
+  std::printf("\nheld-out bits per byte, mean ± standard error over seeds (n = seeds):\n%-16s %5s", "arm", "n");
+  std::printf(" %17s", "all");
+  for (size_t k = 0; k + 1 < kBucketEdges.size(); ++k) {
+    const std::string name = k + 2 == kBucketEdges.size() ? ">= " + std::to_string(kBucketEdges[k])
+                                                          : std::to_string(kBucketEdges[k]) + "-" + std::to_string(kBucketEdges[k + 1]);
+    std::printf(" %17s", name.c_str());
+  }
+  std::printf("\n");
+  for (const std::string& arm : arms) {
+    std::printf("%-16s %5lld", arm.c_str(), static_cast<long long>(mean_se(bpb(runs, arm, -1)).n));
+    for (int k = -1; k < buckets; ++k) {
+      const MeanSe m = mean_se(bpb(runs, arm, k));
+      if (m.n == 0) std::printf(" %17s", "-");
+      else std::printf("   %6.4f ± %6.4f", m.mean, m.se);
+    }
+    std::printf("\n");
+  }
+  // The two comparisons the issue asks for: memory against no memory, per model family.
+  for (const auto& [with, without] : {std::pair<std::string, std::string>{"memformer", "memformer-reset"}, {"inf-former", "no-ltm"}}) {
+    if (bpb(runs, with, -1).empty() || bpb(runs, without, -1).empty()) continue;
+    std::printf("%s − %s:", with.c_str(), without.c_str());
+    for (int k = -1; k < buckets; ++k) {
+      const MeanSe a = mean_se(bpb(runs, with, k)), b = mean_se(bpb(runs, without, k));
+      if (a.n == 0 || b.n == 0) continue;
+      const double diff = a.mean - b.mean, se = std::sqrt(a.se * a.se + b.se * b.se);
+      const char* verdict = a.n < 2 || b.n < 2 ? "n<2" : std::abs(diff) > 2 * se ? (diff < 0 ? "better" : "worse") : "no difference";
+      std::printf("  %+.4f ± %.4f (%s)", diff, se, verdict);
+    }
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Options o = parse(argc, argv);
+    cpu::set_num_threads(o.threads);
+    const Corpus corpus = load_corpus(o);
+    size_t train_bytes = 0, held_bytes = 0;
+    for (const auto& d : corpus.train) train_bytes += d.size();
+    for (const auto& d : corpus.held_out) held_bytes += d.size();
+    std::printf("corpus '%s': %zu training documents (%zu bytes), %zu held out (%zu bytes, scored up to %lld each)\n",
+                o.corpus.c_str(), corpus.train.size(), train_bytes, corpus.held_out.size(), held_bytes,
+                static_cast<long long>(o.eval_bytes));
+    std::printf("budget per arm and seed: %lld updates x %lld rows x %lld segments x %lld bytes = %lld bytes; %d threads\n",
+                static_cast<long long>(o.updates), static_cast<long long>(o.batch), static_cast<long long>(o.horizon),
+                static_cast<long long>(o.segment), static_cast<long long>(o.updates * o.batch * o.horizon * o.segment), o.threads);
+    std::vector<std::string> arms;
+    {
+      std::stringstream in(o.arms);
+      std::string a;
+      while (std::getline(in, a, ',')) {
+        require<ConfigError>(a == "memformer" || a == "memformer-reset" || a == "inf-former" || a == "no-ltm",
+                             "real_text_lm: unknown arm '", a, "', expected memformer, memformer-reset, inf-former or no-ltm");
+        arms.push_back(a);
+      }
+    }
+    std::vector<Run> runs = read_results(o);
+    bool first = runs.empty() && !std::filesystem::exists(o.results);
+    for (int64_t s = 1; s <= o.seeds; ++s)
+      for (const std::string& arm : arms) {
+        const uint64_t seed = static_cast<uint64_t>(s);
+        if (std::any_of(runs.begin(), runs.end(), [&](const Run& r) { return r.arm == arm && r.seed == seed; })) continue;
+        const Run r = arm == "memformer"         ? train_memformer(corpus, o, seed, false)
+                      : arm == "memformer-reset" ? train_memformer(corpus, o, seed, true)
+                      : arm == "inf-former"      ? train_infinite_former(corpus, o, seed, true)
+                                                 : train_infinite_former(corpus, o, seed, false);
+        std::printf("  [%-15s seed %llu] %lld parameters, held-out %.4f bits/byte, %.1f s\n", arm.c_str(),
+                    static_cast<unsigned long long>(seed), static_cast<long long>(r.parameters),
+                    r.score.total_bits() / static_cast<double>(r.score.total_count()), r.seconds);
+        append_result(o, r, first);
+        first = false;
+        runs.push_back(r);
+      }
+    report(runs, arms);
+    std::printf("results: %s\n", o.results.c_str());
+    return 0;
+  } catch (const mnemo::Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
