@@ -426,14 +426,17 @@ std::vector<double> bpb(const std::vector<Run>& runs, const std::string& arm, in
 
 void report(const std::vector<Run>& runs, const std::vector<std::string>& arms) {
   const int buckets = static_cast<int>(kBucketEdges.size()) - 1;
-  std::printf("\nheld-out bits per byte, mean ± standard error over seeds (n = seeds):\n%-16s %5s", "arm", "n");
-  std::printf(" %17s", "all");
-  for (size_t k = 0; k + 1 < kBucketEdges.size(); ++k) {
-    const std::string name = k + 2 == kBucketEdges.size() ? ">= " + std::to_string(kBucketEdges[k])
-                                                          : std::to_string(kBucketEdges[k]) + "-" + std::to_string(kBucketEdges[k + 1]);
-    std::printf(" %17s", name.c_str());
-  }
-  std::printf("\n");
+  auto bucket_header = [&](int width) {
+    std::printf(" %*s", width, "all");
+    for (size_t k = 0; k + 1 < kBucketEdges.size(); ++k) {
+      const std::string name = k + 2 == kBucketEdges.size() ? ">= " + std::to_string(kBucketEdges[k])
+                                                            : std::to_string(kBucketEdges[k]) + "-" + std::to_string(kBucketEdges[k + 1]);
+      std::printf(" %*s", width, name.c_str());
+    }
+    std::printf("\n");
+  };
+  std::printf("\nheld-out bits per byte by position in the document, mean ± standard error over seeds:\n%-16s %5s", "arm", "n");
+  bucket_header(17);
   for (const std::string& arm : arms) {
     std::printf("%-16s %5lld", arm.c_str(), static_cast<long long>(mean_se(bpb(runs, arm, -1)).n));
     for (int k = -1; k < buckets; ++k) {
@@ -443,16 +446,30 @@ void report(const std::vector<Run>& runs, const std::vector<std::string>& arms) 
     }
     std::printf("\n");
   }
-  // The two comparisons the issue asks for: memory against no memory, per model family.
+  // The two comparisons the issue asks for, memory against no memory per model family, paired by
+  // seed (the two arms of one seed share the data order and the initial weights they have in
+  // common): the mean of the per-seed differences ± its standard error.
+  std::printf("\nwith memory − without, paired by seed, mean ± standard error (negative = the memory helps):\n%-30s", "");
+  bucket_header(26);
   for (const auto& [with, without] : {std::pair<std::string, std::string>{"memformer", "memformer-reset"}, {"inf-former", "no-ltm"}}) {
-    if (bpb(runs, with, -1).empty() || bpb(runs, without, -1).empty()) continue;
-    std::printf("%s − %s:", with.c_str(), without.c_str());
+    std::printf("%-30s", (with + " − " + without).c_str());
     for (int k = -1; k < buckets; ++k) {
-      const MeanSe a = mean_se(bpb(runs, with, k)), b = mean_se(bpb(runs, without, k));
-      if (a.n == 0 || b.n == 0) continue;
-      const double diff = a.mean - b.mean, se = std::sqrt(a.se * a.se + b.se * b.se);
-      const char* verdict = a.n < 2 || b.n < 2 ? "n<2" : std::abs(diff) > 2 * se ? (diff < 0 ? "better" : "worse") : "no difference";
-      std::printf("  %+.4f ± %.4f (%s)", diff, se, verdict);
+      std::vector<double> diffs;
+      for (const Run& a : runs) {
+        if (a.arm != with) continue;
+        for (const Run& b : runs) {
+          if (b.arm != without || b.seed != a.seed) continue;
+          const int64_t na = k < 0 ? a.score.total_count() : a.score.count[static_cast<size_t>(k)];
+          const int64_t nb = k < 0 ? b.score.total_count() : b.score.count[static_cast<size_t>(k)];
+          if (na == 0 || nb == 0) continue;
+          diffs.push_back((k < 0 ? a.score.total_bits() : a.score.bits[static_cast<size_t>(k)]) / static_cast<double>(na) -
+                          (k < 0 ? b.score.total_bits() : b.score.bits[static_cast<size_t>(k)]) / static_cast<double>(nb));
+        }
+      }
+      const MeanSe d = mean_se(diffs);
+      const char* verdict = d.n < 2 ? "n<2" : std::abs(d.mean) > 2 * d.se ? (d.mean < 0 ? "better" : "worse") : "no diff.";
+      if (d.n == 0) std::printf(" %26s", "-");
+      else std::printf("  %+.4f ± %.4f %-8s", d.mean, d.se, verdict);
     }
     std::printf("\n");
   }
