@@ -1,7 +1,11 @@
 // The CUDA test runner: Catch2 with its own main, which exits 77 (CTest: skipped) when no CUDA
-// device is usable, and names the device the tests run on.
+// device is usable, and names the device the tests run on. A plain C++ file with no kernel and no
+// mnemo header: only the CUDA runtime API and Catch2's session, compiled once by the host compiler
+// at -O1 (tests/CMakeLists.txt), like the CPU tests' main. As a .cu including the whole CUDA backend
+// it cost 80 s of CPU under nvcc, more than any CUDA test file but test_models.cu (compile_time.md).
 #define CATCH_CONFIG_RUNNER
-#include "support/cuda_testing.cuh"  // first: <mnemo/cuda.cuh> configures Eigen for nvcc
+#include <catch2/catch.hpp>
+#include <cuda_runtime_api.h>
 
 #include <cstdio>
 
