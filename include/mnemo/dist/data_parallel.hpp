@@ -93,7 +93,7 @@ std::vector<double> global_step_weights(C& comm, const std::vector<int64_t>& loc
 }
 
 namespace dp_detail {
-/// C::PendingSum<T> for a NonBlockingSum communicator, an empty type otherwise.
+/// `C::PendingSum<T>` for a NonBlockingSum communicator, an empty type otherwise.
 template <class C, class T, bool NonBlocking = NonBlockingSum<C, T>>
 struct Pending {
   struct type {};
