@@ -9,8 +9,11 @@
 #   lib/libmnemo_compiled.a                               the compiled mode's instantiations
 #   share/cmake/mnemo/mnemoTargets.cmake                  mnemo::mnemo, mnemo::compiled
 #   share/cmake/mnemo/mnemoCudaTargets.cmake              mnemo::cuda (only when it was configured)
+#   share/cmake/mnemo/mnemoMpiTargets.cmake               mnemo::mpi (only when MPI was found)
+#   share/cmake/mnemo/mnemoNcclTargets.cmake              mnemo::nccl (only when NCCL was found)
 #
-# Expects the targets `mnemo`, `mnemo_compiled` and, when MNEMO_HAS_CUDA, `mnemo_cuda` to exist.
+# Expects the targets `mnemo`, `mnemo_compiled` and, when MNEMO_HAS_CUDA / MNEMO_HAS_MPI /
+# MNEMO_HAS_NCCL, `mnemo_cuda` / `mnemo_mpi` / `mnemo_nccl` to exist.
 
 include(CMakePackageConfigHelpers)
 
@@ -32,12 +35,28 @@ if(MNEMO_HAS_CUDA)
   install(EXPORT mnemoCudaTargets NAMESPACE mnemo:: DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
 endif()
 
+# The transports of data-parallel training (docs/distributed.md), each in its own export file for
+# the same reason: mnemoConfig.cmake loads mnemo::mpi when MPI is found on the consumer's side, and
+# mnemo::nccl (which links mnemo::cuda and the toolkit's libnccl by path) with mnemo::cuda.
+if(MNEMO_HAS_MPI)
+  set_target_properties(mnemo_mpi PROPERTIES EXPORT_NAME mpi)
+  install(TARGETS mnemo_mpi EXPORT mnemoMpiTargets)
+  install(EXPORT mnemoMpiTargets NAMESPACE mnemo:: DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
+endif()
+if(MNEMO_HAS_NCCL)
+  set_target_properties(mnemo_nccl PROPERTIES EXPORT_NAME nccl)
+  install(TARGETS mnemo_nccl EXPORT mnemoNcclTargets)
+  install(EXPORT mnemoNcclTargets NAMESPACE mnemo:: DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
+endif()
+
 # Values substituted into mnemoConfig.cmake.in.
 set(MNEMO_EXPORTS_OPENMP OFF)
 if(MNEMO_OPENMP AND OpenMP_CXX_FOUND)
   set(MNEMO_EXPORTS_OPENMP ON)
 endif()
 set(MNEMO_EXPORTS_CUDA ${MNEMO_HAS_CUDA})
+set(MNEMO_EXPORTS_MPI ${MNEMO_HAS_MPI})
+set(MNEMO_EXPORTS_NCCL ${MNEMO_HAS_NCCL})
 # The GEMM provider (cmake/mnemoCpuGemm.cmake): its libraries are checked by mnemoConfig.cmake.
 set(MNEMO_EXPORTS_GEMM "${_mnemo_gemm}")
 set(MNEMO_EXPORTS_GEMM_FILES "${MNEMO_GEMM_LINK}")

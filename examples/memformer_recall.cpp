@@ -357,6 +357,9 @@ int run(const Options& o, Comm* world) {
   const RngKey data_key{o.seed, 0xDA7A};
   for (int64_t step = first_step; step < o.steps; ++step) {
     model.parameters().zero_grad();
+    // With --distributed: Σ over the ranks, each bucket started during the rollout's last
+    // backward sweep as soon as its gradients are final; every rank then holds the global gradient.
+    auto reduced = [&](auto&& rollout) { return dp ? dp->reduce_overlapped(rollout) : rollout(); };
     train::RolloutResult r;
     if (text_mode) {
       std::vector<Segment> segs;
@@ -373,8 +376,8 @@ int run(const Options& o, Comm* world) {
           for (auto& p : pos) p += span;
       }
       cursor = pos;  // the next rollout starts from the last target segment
-      r = mrbp.rollout(segs, resets, text_state,
-                       world ? dist::global_step_weights(*world, dist::memformer_step_tokens(segs)) : std::vector<double>{});
+      const auto w = world ? dist::global_step_weights(*world, dist::memformer_step_tokens(segs)) : std::vector<double>{};
+      r = reduced([&] { return mrbp.rollout(segs, resets, text_state, w); });
     } else {
       // Curriculum by mixture: each update draws its gap from 0..G (G = the evaluation gap), so
       // the short documents teach writing and reading while the long ones teach keeping.
@@ -389,9 +392,8 @@ int run(const Options& o, Comm* world) {
       std::vector<double> weights(static_cast<size_t>(task.steps(g)), 0.0);
       weights.back() = 1.0;  // only the value positions of the target segment carry loss
       if (world) weights = dist::global_step_weights(*world, dist::memformer_step_tokens(segs), weights);
-      r = mrbp.rollout(segs, {}, state, weights);
+      r = reduced([&] { return mrbp.rollout(segs, {}, state, weights); });
     }
-    if (dp) r = dp->reduce_gradients(r);  // Σ over the ranks: every rank now holds the global gradient
     const double factor = train::clip_factor(train::global_grad_norm(model.parameters()), o.clip);
     if (r.finite) adam.step(schedule(step), factor);
     tokens += r.tokens;

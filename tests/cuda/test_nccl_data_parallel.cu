@@ -46,6 +46,16 @@ TEST_CASE("DataParallel over a one-rank NCCL communicator", "[cuda][dist]") {
   r = dp.reduce_gradients(train::RolloutResult{});
   CHECK(!r.finite);
   CHECK(store[0].grad.to_host() == std::vector<float>(5, 0.0f));
+  // The overlapped entry point without non-blocking sums: each bucket reduced when it starts.
+  r = dp.reduce_overlapped([&] {
+    store[0].grad.fill(0.25f);
+    store[1].grad.fill(2.0f);
+    return train::RolloutResult{0.5, 3, true};
+  });
+  CHECK(r.finite);
+  CHECK(r.tokens == 3);
+  CHECK(store[0].grad.to_host() == std::vector<float>(5, 0.25f));
+  CHECK(store[1].grad.to_host() == std::vector<float>(3, 2.0f));
   CHECK_THROWS_AS(comm.broadcast(store[0].value.data(), 5, 1), ValueError);
 }
 #endif  // MNEMO_TEST_NCCL

@@ -15,6 +15,8 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <type_traits>
+#include <unordered_set>
 #include <vector>
 
 #include "mnemo/dist/checkpoint.hpp"
@@ -214,6 +216,125 @@ void run_step(Run& run, int64_t u, int64_t start, int64_t count, int64_t rows, d
   }
 }
 
+using IfModel = models::InfiniteFormer<double, Cpu>;
+using IfTrainer = train::InfiniteFormerTrainer<double, Cpu>;
+
+// A small ∞-former with its long-term memory on (the fused LTM and attention nodes write
+// parameter gradients directly: they must be reported final like the others).
+models::InfiniteFormerConfig if_config() {
+  models::InfiniteFormerConfig c;
+  c.vocab = 11;
+  c.d_model = 8;
+  c.heads = 2;
+  c.d_ff = 16;
+  c.layers = 2;
+  c.segment_length = 4;
+  c.dropout = 0.0;
+  c.init_std = 0.3;
+  c.ltm.basis = memory::BasisConfig{8, {0.15, 0.3}};
+  c.ltm.samples = 6;
+  c.ltm.tau = 0.6;
+  c.ltm.ridge_lambda = 0.3;
+  c.ltm.kl_weight = 0.01;
+  return c;
+}
+
+// T+1 = 4 segments of `rows` rows of random ids (no padding); `u` varies the draw.
+std::vector<train::Segment> if_segments(const models::InfiniteFormerConfig& c, int64_t rows, int64_t u) {
+  std::vector<train::Segment> segments;
+  const RngKey key{21, 4 + static_cast<uint64_t>(u)};
+  for (int64_t t = 0; t <= 3; ++t) {
+    train::Segment s{Tensor<int32_t, Cpu>(Shape{rows, c.segment_length}), Tensor<uint8_t, Cpu>::zeros({rows, c.segment_length})};
+    for (int64_t i = 0; i < s.tokens.numel(); ++i) s.tokens[i] = static_cast<int32_t>(key.bits(static_cast<uint64_t>(t * 100 + i)) % 11u);
+    segments.push_back(std::move(s));
+  }
+  return segments;
+}
+
+template <class Model>
+std::vector<double> flat(Model& model, bool gradients) {
+  std::vector<double> out;
+  for (auto& p : model.parameters())
+    for (double x : (gradients ? p->grad : p->value).to_host()) out.push_back(x);
+  return out;
+}
+
+// Three AdamW steps with clipping of two replicas of one model on this rank's rows: `plain`
+// reduces after the rollout (reduce_gradients), `overlapped` during it (reduce_overlapped), with
+// buckets of 64 elements so that many start early. `rollout(model, u)` runs update u on a model.
+// Gradients and parameters must agree bit for bit, and buckets must start before the backward
+// pass ends (overlapped_buckets > 0).
+template <class Model, class Rollout>
+void check_overlap_is_bitwise(const char* name, Model& plain, Model& overlapped, Rollout&& rollout) {
+  dist::MpiCommunicator& world = *g_world;
+  using DP = dist::DataParallel<dist::MpiCommunicator, double, Cpu>;
+  DP dp_plain(world, {&plain.parameters()}, 64), dp_overlapped(world, {&overlapped.parameters()}, 64);
+  train::AdamW<double, Cpu> adam_plain(plain.parameters(), {}), adam_overlapped(overlapped.parameters(), {});
+  INFO(name << " rank " << world.rank() << " of " << world.size());
+  for (int64_t u = 0; u < 3; ++u) {
+    plain.parameters().zero_grad();
+    overlapped.parameters().zero_grad();
+    const auto a = dp_plain.reduce_gradients(rollout(plain, u));
+    const auto b = dp_overlapped.reduce_overlapped([&] { return rollout(overlapped, u); });
+    CHECK(a.finite);
+    CHECK(b.finite);
+    CHECK(a.loss == b.loss);
+    CHECK(a.tokens == b.tokens);
+    CHECK(flat(plain, true) == flat(overlapped, true));
+    INFO("update " << u << ": " << dp_overlapped.overlapped_buckets() << " of " << dp_overlapped.buckets().size()
+                   << " buckets started during the backward pass");
+    CHECK(dp_overlapped.overlapped_buckets() > 0);
+    adam_plain.step(1e-2, train::clip_factor(train::global_grad_norm(plain.parameters()), 0.5));
+    adam_overlapped.step(1e-2, train::clip_factor(train::global_grad_norm(overlapped.parameters()), 0.5));
+  }
+  CHECK(flat(plain, false) == flat(overlapped, false));
+  CHECK(all_hashes_equal(world, dp_overlapped.parameter_hash()));
+}
+
+template <template <class, class> class Trainer>
+void check_memformer_overlap(const char* name) {
+  dist::MpiCommunicator& world = *g_world;
+  const int64_t rows = union_rows(world.size()), start = first_row(world.rank()), mine = rows_of(world.rank());
+  ModelD plain(config(), 31), overlapped(config(), 31);
+  StateD state_plain = union_start(plain, rows).rows(start, mine), state_overlapped = union_start(plain, rows).rows(start, mine);
+  check_overlap_is_bitwise(name, plain, overlapped, [&](ModelD& model, int64_t u) {
+    const auto segments = my_segments(union_segments(rows, 3, 200 + static_cast<uint64_t>(u)), start, mine);
+    const auto w = dist::global_step_weights(world, dist::memformer_step_tokens(segments));
+    train::TrainerOptions opt;
+    opt.seed = 5;
+    opt.update_index = u;
+    return Trainer<double, Cpu>(model, opt).rollout(segments, my_resets(union_resets(rows, 3), start, mine),
+                                                    &model == &plain ? state_plain : state_overlapped, w);
+  });
+}
+
+// Takes a copy of every parameter's gradient at the moment the tape reports it final, to compare
+// with the gradient the rollout ends with: a report that comes too early shows as a difference,
+// whatever the bucket order (which can hide one from the DataParallel tests).
+template <class Model>
+struct SnapshotObserver final : autograd::GradientObserver {
+  explicit SnapshotObserver(Model& m) : model(&m) {}
+  void final_sweep_begins(const std::unordered_set<const autograd::GradSlotBase*>& used) override {
+    for (auto& p : model->parameters())
+      if (used.count(p->slot.get()) == 0) take(*p->slot, false);
+  }
+  void gradient_final(const autograd::GradSlotBase& slot) override { take(slot, true); }
+  void take(const autograd::GradSlotBase& slot, bool during_sweep) {
+    for (auto& p : model->parameters())
+      if (p->slot.get() == &slot) snapshots.emplace_back(p.get(), p->grad.to_host());
+    reported_during_sweep += during_sweep ? 1 : 0;
+  }
+  // Every parameter reported exactly once, and its gradient unchanged since.
+  bool all_final() const {
+    size_t exact = 0;
+    for (const auto& [p, g] : snapshots) exact += p->grad.to_host() == g ? 1 : 0;
+    return exact == snapshots.size() && snapshots.size() == model->parameters().size();
+  }
+  Model* model;
+  std::vector<std::pair<const nn::Parameter<double, Cpu>*, std::vector<double>>> snapshots;
+  size_t reported_during_sweep = 0;
+};
+
 std::string checkpoint_path(int ranks) {
   const char* dir = std::getenv("TMPDIR");
   return std::string(dir ? dir : "/tmp") + "/mnemo_dist_test_np" + std::to_string(ranks) + ".safetensors";
@@ -236,30 +357,9 @@ TEST_CASE("data parallel infinity-former segment trainer gradient = single-proce
   // Two rows per rank and no padding: each rank's step losses are means over equal counts, so the
   // KL term (a mean over rows) combines like the cross-entropy (docs/distributed.md).
   dist::MpiCommunicator& world = *g_world;
-  using IfModel = models::InfiniteFormer<double, Cpu>;
-  using IfTrainer = train::InfiniteFormerTrainer<double, Cpu>;
-  models::InfiniteFormerConfig c;
-  c.vocab = 11;
-  c.d_model = 8;
-  c.heads = 2;
-  c.d_ff = 16;
-  c.layers = 2;
-  c.segment_length = 4;
-  c.dropout = 0.0;
-  c.init_std = 0.3;
-  c.ltm.basis = memory::BasisConfig{8, {0.15, 0.3}};
-  c.ltm.samples = 6;
-  c.ltm.tau = 0.6;
-  c.ltm.ridge_lambda = 0.3;
-  c.ltm.kl_weight = 0.01;
-  const int64_t rows = 2 * world.size(), start = 2 * world.rank(), mine = 2, steps = 3;
-  std::vector<train::Segment> segments;
-  const RngKey key{21, 4};
-  for (int64_t t = 0; t <= steps; ++t) {
-    train::Segment s{Tensor<int32_t, Cpu>(Shape{rows, c.segment_length}), Tensor<uint8_t, Cpu>::zeros({rows, c.segment_length})};
-    for (int64_t i = 0; i < s.tokens.numel(); ++i) s.tokens[i] = static_cast<int32_t>(key.bits(static_cast<uint64_t>(t * 100 + i)) % 11u);
-    segments.push_back(std::move(s));
-  }
+  const models::InfiniteFormerConfig c = if_config();
+  const int64_t rows = 2 * world.size(), start = 2 * world.rank(), mine = 2;
+  const auto segments = if_segments(c, rows, 0);
   IfModel reference(c, 9), model(c, 9);
   auto reference_state = reference.initial_state(rows);
   reference.parameters().zero_grad();
@@ -300,8 +400,13 @@ TEST_CASE("all_reduce_sum adds in rank order and leaves the same bits on every r
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i) * static_cast<float>(world.rank() + 1);
   for (size_t i = 0; i < big.size(); ++i) expect[i] = static_cast<float>(i) * static_cast<float>(world.size() * (world.size() + 1) / 2);
   dist::MpiCommunicator chunked(MPI_COMM_WORLD, 128);
-  chunked.all_reduce_sum(big.data(), big.size());
+  std::vector<float> started = big;  // the non-blocking sum: same chunks, same bits
+  auto pending = chunked.start_all_reduce_sum(started.data(), started.size());
+  chunked.progress(pending);
+  chunked.all_reduce_sum(big.data(), big.size());  // a blocking collective while one is in flight
   CHECK(big == expect);
+  chunked.finish_all_reduce_sum(pending);
+  CHECK(started == expect);
   CHECK_THROWS_AS(chunked.broadcast(big.data(), 1, world.size()), ValueError);
 }
 
@@ -404,6 +509,110 @@ TEST_CASE("checkpoint written by rank 0 resumes exactly at the same rank count a
   CHECK(relative_difference(single.state.rows(start, mine).slots().to_host(), run.state.slots().to_host()) <= 1e-9);
   world.barrier();
   if (world.rank() == 0) std::remove(path.c_str());
+}
+
+TEST_CASE("overlapped reduction leaves the same bits as the reduction after the rollout (MRBP, BPTT)",
+          "[dist][overlap]") {
+  check_memformer_overlap<train::Mrbp>("Mrbp");
+  check_memformer_overlap<train::Bptt>("Bptt");
+}
+
+TEST_CASE("overlapped reduction leaves the same bits as the reduction after the rollout (infinity-former)",
+          "[dist][overlap][infinite_former]") {
+  dist::MpiCommunicator& world = *g_world;
+  const models::InfiniteFormerConfig c = if_config();
+  IfModel plain(c, 9), overlapped(c, 9);
+  auto state_plain = plain.initial_state(2), state_overlapped = overlapped.initial_state(2);
+  check_overlap_is_bitwise("InfiniteFormerTrainer", plain, overlapped, [&](IfModel& model, int64_t u) {
+    const auto segments = my_segments(if_segments(c, 2 * world.size(), u), 2 * world.rank(), 2);
+    const auto w = dist::global_step_weights(world, IfTrainer::step_tokens(segments));
+    IfTrainer trainer(model, {3});
+    trainer.set_update(u);
+    return trainer.rollout(segments, {}, &model == &plain ? state_plain : state_overlapped, w);
+  });
+}
+
+TEST_CASE("a gradient the tape reports final does not change afterwards (MRBP, BPTT, infinity-former)",
+          "[dist][overlap][final]") {
+  // Single-process on every rank: the tape's reports alone, without buckets.
+  const int64_t rows = 3;
+  const auto segments = union_segments(rows, 3, 300);
+  const auto resets = union_resets(rows, 3);
+  auto memformer = [&](auto trainer_tag, const char* name) {
+    using Trainer = typename decltype(trainer_tag)::type;
+    ModelD model(config(), 31);
+    StateD state = union_start(model, rows);
+    model.parameters().zero_grad();
+    SnapshotObserver<ModelD> observer(model);
+    {
+      autograd::ObserveGradients on(observer);
+      Trainer(model, train::TrainerOptions{}).rollout(segments, resets, state);
+    }
+    INFO(name << ": " << observer.snapshots.size() << " of " << model.parameters().size() << " reported, "
+              << observer.reported_during_sweep << " during the sweep");
+    CHECK(observer.all_final());
+    CHECK(observer.reported_during_sweep > 0);
+  };
+  memformer(std::type_identity<train::Mrbp<double, Cpu>>{}, "Mrbp");
+  memformer(std::type_identity<train::Bptt<double, Cpu>>{}, "Bptt");
+
+  const models::InfiniteFormerConfig c = if_config();
+  IfModel model(c, 9);
+  auto state = model.initial_state(2);
+  model.parameters().zero_grad();
+  SnapshotObserver<IfModel> observer(model);
+  {
+    autograd::ObserveGradients on(observer);
+    IfTrainer(model, {3}).rollout(if_segments(c, 2, 0), {}, state);
+  }
+  INFO("InfiniteFormerTrainer: " << observer.snapshots.size() << " of " << model.parameters().size() << " reported");
+  CHECK(observer.all_final());
+  CHECK(observer.reported_during_sweep > 0);
+}
+
+TEST_CASE("bucket layout: reverse registration order, packed up to bucket_elements, large parameters alone",
+          "[dist][overlap][buckets]") {
+  dist::MpiCommunicator& world = *g_world;
+  // Store 1 holds sizes 3, 5, 10, 2, 2 (p0..p4), store 2 sizes 1, 6 (q0, q1); 6-element buckets.
+  // Walking from the last store's last parameter: {q1} (6 >= 6: alone), {q0, p4, p3} (5; adding
+  // p2's 10 would exceed 6), {p2} (alone), {p1} (5; adding p0's 3 would exceed 6), {p0}.
+  nn::ParameterStore<double, Cpu> first(1), second(2);
+  const int64_t sizes[5] = {3, 5, 10, 2, 2};
+  for (int i = 0; i < 5; ++i) first.add("p" + std::to_string(i), {sizes[i]}, nn::Init::zeros());
+  second.add("q0", {1}, nn::Init::zeros());
+  second.add("q1", {6}, nn::Init::zeros());
+  dist::DataParallel<dist::MpiCommunicator, double, Cpu> dp(world, {&first, &second}, 6);
+  std::vector<std::vector<std::string>> names;
+  std::vector<size_t> elements;
+  for (const auto& bucket : dp.buckets()) {
+    names.emplace_back();
+    for (const auto* p : bucket.params) names.back().push_back(p->name);
+    elements.push_back(bucket.elements);
+  }
+  const std::vector<std::vector<std::string>> expected = {{"q1"}, {"q0", "p4", "p3"}, {"p2"}, {"p1"}, {"p0"}};
+  CHECK(names == expected);
+  CHECK(elements == std::vector<size_t>{6, 5, 10, 5, 3});
+
+  // The sums land in the right parameters: rank r's gradient entry i of parameter k is r + 16k + i
+  // (integers: exact sums).
+  double k = 0;
+  for (auto* store : {&first, &second})
+    for (auto& p : *store) {
+      for (int64_t i = 0; i < p->numel(); ++i) p->grad[i] = world.rank() + 16 * k + static_cast<double>(i);
+      k += 1;
+    }
+  dp.reduce_gradients({});
+  double rank_sum = 0;
+  for (int r = 0; r < world.size(); ++r) rank_sum += r;
+  bool all = true;
+  k = 0;
+  for (auto* store : {&first, &second})
+    for (auto& p : *store) {
+      for (int64_t i = 0; i < p->numel(); ++i)
+        all = all && p->grad[i] == rank_sum + world.size() * (16 * k + static_cast<double>(i));
+      k += 1;
+    }
+  CHECK(all);
 }
 
 TEST_CASE("DataParallel rejects ranks whose parameter layouts differ, on every rank", "[dist][errors]") {

@@ -9,10 +9,18 @@
 //
 // mark()/rewind() let MRBP drop one segment's part and record it again; NoGrad suspends
 // recording (inference, MRBP's first pass).
+//
+// Final gradients (data-parallel overlap, docs/distributed.md). A trainer calls final_sweep()
+// before recording the part of a rollout whose reverse sweep is the rollout's last. If a
+// GradientObserver is installed on the thread (ObserveGradients), the tape then notes the tape
+// position at which each parameter is first used (Parameter::var and the fused layers call
+// note_use), and the sweep reports a parameter's gradient as final as soon as it has run every
+// node recorded at or after that position: no later node can add to it.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -20,6 +28,40 @@
 #include "mnemo/core/error.hpp"
 
 namespace mnemo::autograd {
+
+/// Told, during a rollout's last reverse sweep, that a parameter's gradient is final (see the top
+/// of this file). Install one on a thread with ObserveGradients.
+class GradientObserver {
+ public:
+  virtual ~GradientObserver() = default;
+  /// The last sweep starts; `used` holds the slots its nodes may add to. Any other parameter's
+  /// gradient is already final (no node left to run touches it).
+  virtual void final_sweep_begins(const std::unordered_set<const GradSlotBase*>& used) = 0;
+  /// `slot` (a parameter's persistent slot) will receive no further gradient in this rollout.
+  virtual void gradient_final(const GradSlotBase& slot) = 0;
+};
+
+}  // namespace mnemo::autograd
+
+namespace mnemo::detail {
+inline thread_local autograd::GradientObserver* g_gradient_observer = nullptr;
+}  // namespace mnemo::detail
+
+namespace mnemo::autograd {
+
+/// Installs `observer` on this thread for the scope's lifetime (the previous one is restored).
+class ObserveGradients {
+ public:
+  explicit ObserveGradients(GradientObserver& observer) : previous_(detail::g_gradient_observer) {
+    detail::g_gradient_observer = &observer;
+  }
+  ~ObserveGradients() { detail::g_gradient_observer = previous_; }
+  ObserveGradients(const ObserveGradients&) = delete;
+  ObserveGradients& operator=(const ObserveGradients&) = delete;
+
+ private:
+  GradientObserver* previous_;
+};
 
 class Tape {
  public:
@@ -46,6 +88,18 @@ class Tape {
   }
   void clear() { nodes_.clear(); }
 
+  /// The part recorded from now on is swept last in this rollout: with a GradientObserver on the
+  /// thread, first uses of parameters are noted and the next backward() reports final gradients.
+  void final_sweep() {
+    observer_ = detail::g_gradient_observer;
+    first_uses_.clear();
+    seen_.clear();
+  }
+  /// A node recorded from now on may add to `slot`'s gradient (only noted after final_sweep()).
+  void note_use(const GradSlotBase* slot) {
+    if (observer_ != nullptr && seen_.insert(slot).second) first_uses_.emplace_back(nodes_.size(), slot);
+  }
+
   /// Sets the gradient that flows into `v` from outside the recorded graph.
   template <class T, class B>
   void seed(const Var<T, B>& v, Tensor<T, B> grad) {
@@ -58,13 +112,20 @@ class Tape {
   void backward(size_t from = 0) {
     if (from > nodes_.size())
       throw StateError(detail::cat("backward(", from, "): the tape holds only ", nodes_.size(), " nodes"));
+    if (observer_ != nullptr) observer_->final_sweep_begins(seen_);
     for (size_t i = nodes_.size(); i-- > from;) {
       Node& node = nodes_[i];
       bool any = false;
       for (const auto& s : node.outputs) any = any || s->has_grad();
-      if (!any) continue;  // nothing flows through this node
-      node.backward();
-      for (const auto& s : node.outputs) s->release();
+      if (any) {  // otherwise nothing flows through this node
+        node.backward();
+        for (const auto& s : node.outputs) s->release();
+      }
+      if (observer_ != nullptr) report_final(i);
+    }
+    if (observer_ != nullptr) {
+      report_final(from);
+      observer_ = nullptr;  // reported once, for this sweep
     }
   }
 
@@ -82,7 +143,18 @@ class Tape {
     Backward backward;
     std::vector<std::shared_ptr<GradSlotBase>> outputs;
   };
+  // Every node at or after `swept` has run: a slot first used there is final.
+  void report_final(size_t swept) {
+    while (!first_uses_.empty() && first_uses_.back().first >= swept) {
+      observer_->gradient_final(*first_uses_.back().second);
+      first_uses_.pop_back();
+    }
+  }
+
   std::vector<Node> nodes_;
+  GradientObserver* observer_ = nullptr;                       // set by final_sweep()
+  std::vector<std::pair<size_t, const GradSlotBase*>> first_uses_;  // (tape position, slot), ascending
+  std::unordered_set<const GradSlotBase*> seen_;
 };
 
 }  // namespace mnemo::autograd

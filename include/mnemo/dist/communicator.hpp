@@ -44,6 +44,17 @@ concept Communicator = requires(C& c, const C& cc, float* f, double* d, size_t n
   c.broadcast(d, n, root);
 };
 
+/// A communicator that can also start a sum without waiting for it (MpiCommunicator), so that
+/// dist::DataParallel overlaps a bucket's transfer with the rest of the backward pass:
+/// `start_all_reduce_sum(data, n)` returns a `C::PendingSum<T>`, `progress(p)` lets the transport
+/// advance it, `finish_all_reduce_sum(p)` waits and leaves in data the bits all_reduce_sum would.
+template <class C, class T>
+concept NonBlockingSum = requires(C& c, T* data, size_t n, typename C::template PendingSum<T>& p) {
+  { c.start_all_reduce_sum(data, n) } -> std::same_as<typename C::template PendingSum<T>>;
+  c.progress(p);
+  c.finish_all_reduce_sum(p);
+};
+
 /// The communicator of a job with one rank: every collective leaves the data as it is. Code
 /// written against dist::Communicator runs (and is tested) with it, without MPI or NCCL.
 class SingleProcess {

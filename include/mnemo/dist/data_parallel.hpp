@@ -9,6 +9,7 @@
 //   auto w = dist::global_step_weights(world, dist::memformer_step_tokens(my_segments));
 //   auto local = mrbp.rollout(my_segments, my_resets, my_state, w);   // any trainer
 //   auto global = dp.reduce_gradients(local);                   // Σ over ranks, rank order
+//   // or, overlapped with the backward pass: dp.reduce_overlapped([&] { return mrbp.rollout(...); })
 //   optimizer.step(lr, train::clip_factor(train::global_grad_norm(model.parameters()), 1.0));
 //
 // Why the sum is the single-process gradient over the union of the ranks' rows. A trainer's loss
@@ -19,9 +20,11 @@
 //
 // Where the reduction sits. The trainers (train::Mrbp, train::Bptt, train::InfiniteFormerTrainer)
 // leave the rollout's gradient in the parameter stores and return; reduce_gradients runs at that
-// seam, before clipping and the optimizer, so no trainer code is duplicated. It is not overlapped
-// with the backward pass: under BPTT and MRBP every step of the rollout adds to every parameter's
-// gradient, so no gradient is final before the replay of step 0 ends.
+// seam, before clipping and the optimizer, so no trainer code is duplicated. reduce_overlapped
+// wraps the rollout instead and starts each bucket's sum during the rollout's last reverse sweep,
+// as soon as its gradients are final (autograd::Tape::final_sweep): under BPTT and MRBP every
+// step adds to every gradient, so the overlap is with that one step's backward pass. Both give
+// the same bits: every element is summed in rank order whatever the bucket or the timing.
 #pragma once
 
 #include <cmath>
@@ -29,9 +32,12 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "mnemo/autograd/tape.hpp"
 #include "mnemo/backend/cpu.hpp"
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/tensor.hpp"
@@ -86,6 +92,18 @@ std::vector<double> global_step_weights(C& comm, const std::vector<int64_t>& loc
   return out;
 }
 
+namespace dp_detail {
+/// `C::PendingSum<T>` for a NonBlockingSum communicator, an empty type otherwise.
+template <class C, class T, bool NonBlocking = NonBlockingSum<C, T>>
+struct Pending {
+  struct type {};
+};
+template <class C, class T>
+struct Pending<C, T, true> {
+  using type = typename C::template PendingSum<T>;
+};
+}  // namespace dp_detail
+
 /// Sums the gradients of the parameter stores across the ranks of a communicator whose memory is
 /// the stores' backend (comm's `backend` = B). Every rank must hold the same stores: the same
 /// parameters, in the same order, of the same sizes (checked at construction).
@@ -109,7 +127,19 @@ class DataParallel {
     require<ValueError>(!stores_.empty(), "DataParallel: no parameter store given, expected at least one");
     require<ValueError>(bucket_elements_ >= 1, "DataParallel: bucket_elements = 0, expected >= 1");
     check_layout();
+    build_buckets();
   }
+
+  /// One reduction unit: parameters whose gradients are summed by one collective.
+  struct Bucket {
+    std::vector<nn::Parameter<T, B>*> params;  ///< in bucket order (reverse registration order)
+    size_t elements = 0;                       ///< Σ numel
+  };
+  /// The fixed bucket layout, in reduction order: walking the parameters from the last store's
+  /// last to the first store's first, consecutive parameters are packed into one bucket while it
+  /// holds at most bucket_elements; a parameter of bucket_elements or more is a bucket alone
+  /// (reduced in place by reduce_gradients). The same on every rank, independent of timing.
+  const std::vector<Bucket>& buckets() const { return buckets_; }
 
   C& communicator() { return *comm_; }
 
@@ -154,6 +184,32 @@ class DataParallel {
       for (auto* store : stores_) store->zero_grad();
     return global;
   }
+
+  /// Runs `rollout()` (a trainer's rollout on this rank's rows, returning its RolloutResult) and
+  /// reduces its gradients like reduce_gradients, overlapping the reduction with the rollout's
+  /// last reverse sweep: the trainers report each parameter's gradient as soon as it is final
+  /// (autograd::Tape::final_sweep), and a bucket's sum starts once all its gradients are final
+  /// and the buckets before it have started (non-blocking on a NonBlockingSum communicator,
+  /// MpiCommunicator; otherwise the blocking all_reduce_sum at that point). The result has the
+  /// same bits as rollout() followed by reduce_gradients. Collective: every rank calls it in the
+  /// same place. If `rollout` throws after a bucket started, the transfers are left pending:
+  /// stop the job (MpiSession::abort), as for any error on one rank.
+  template <class Rollout>
+  train::RolloutResult reduce_overlapped(Rollout&& rollout) {
+    begin_overlap();
+    Observer observer(this);
+    train::RolloutResult local;
+    {
+      autograd::ObserveGradients on(observer);
+      local = rollout();
+    }
+    return finish_overlap(local);
+  }
+
+  /// Buckets of the last reduce_overlapped whose sum had started before the last gradient of
+  /// the rollout became final, i.e. while the backward pass still had work to do (the rest start
+  /// at its end or after the rollout).
+  size_t overlapped_buckets() const { return overlapped_; }
 
   /// FNV-1a over the bytes of every parameter value, in store order.
   uint64_t parameter_hash() const {
@@ -202,42 +258,132 @@ class DataParallel {
                         " mismatching counts; expected the same parameters, in the same order and sizes, on every rank)");
   }
 
-  // Large gradients are reduced in place; small ones packed into a bucket, reduced, unpacked.
-  void reduce_all() {
-    using Traits = BackendTraits<B>;
-    std::vector<std::pair<Store*, nn::Parameter<T, B>*>> pending;
-    size_t filled = 0;
-    auto flush = [&] {
-      if (pending.empty()) return;
-      auto& ctx = pending.front().first->context();
-      if (!bucket_.defined()) bucket_ = Tensor<T, B>(Shape{static_cast<int64_t>(bucket_elements_)}, ctx.arena());
-      size_t at = 0;
-      for (auto& [store, p] : pending) {
-        Traits::copy_device(ctx, bucket_.data() + at, p->grad.data(), static_cast<size_t>(p->numel()) * sizeof(T));
-        at += static_cast<size_t>(p->numel());
-      }
-      comm_->all_reduce_sum(bucket_.data(), at);
-      at = 0;
-      for (auto& [store, p] : pending) {
-        Traits::copy_device(ctx, p->grad.data(), bucket_.data() + at, static_cast<size_t>(p->numel()) * sizeof(T));
-        at += static_cast<size_t>(p->numel());
-      }
-      pending.clear();
-      filled = 0;
-    };
-    for (auto* store : stores_)
-      for (auto& p : *store) {
+  // Bucket layout (buckets()): parameters from the last store's last to the first store's
+  // first; consecutive ones are packed while the bucket holds at most bucket_elements; a
+  // parameter of bucket_elements or more is a bucket of its own. Reverse registration order
+  // because the reverse sweep finalises the last-used parameters first.
+  void build_buckets() {
+    size_t index = 0;
+    for (auto* store : stores_) index += store->size();
+    for (size_t s = stores_.size(); s-- > 0;)
+      for (size_t i = stores_[s]->size(); i-- > 0;) {
+        nn::Parameter<T, B>* p = &(*stores_[s])[i];
         const size_t n = static_cast<size_t>(p->numel());
-        if (n >= bucket_elements_) {
-          comm_->all_reduce_sum(p->grad.data(), n);
-          continue;
-        }
-        if (filled + n > bucket_elements_) flush();
-        pending.emplace_back(store, p.get());
-        filled += n;
+        const bool alone = n >= bucket_elements_;
+        if (buckets_.empty() || alone || buckets_.back().elements + n > bucket_elements_ ||
+            buckets_.back().elements >= bucket_elements_)
+          buckets_.push_back(Bucket{});
+        buckets_.back().params.push_back(p);
+        buckets_.back().elements += n;
+        --index;
+        slot_index_.emplace(p->slot.get(), std::make_pair(buckets_.size() - 1, index));
       }
-    flush();
+    parameter_count_ = slot_index_.size();
   }
+
+  Tensor<T, B>& context_buffer(Tensor<T, B>& buffer, size_t n) {
+    if (!buffer.defined() || static_cast<size_t>(buffer.numel()) < n)
+      buffer = Tensor<T, B>(Shape{static_cast<int64_t>(n)}, stores_.front()->context().arena());
+    return buffer;
+  }
+  // Copies the bucket's gradients into `buffer` (to_buffer) or back out of it.
+  void copy_bucket(const Bucket& bucket, T* buffer, bool to_buffer) {
+    auto& ctx = stores_.front()->context();
+    size_t at = 0;
+    for (auto* p : bucket.params) {
+      const size_t bytes = static_cast<size_t>(p->numel()) * sizeof(T);
+      if (to_buffer) BackendTraits<B>::copy_device(ctx, buffer + at, p->grad.data(), bytes);
+      else BackendTraits<B>::copy_device(ctx, p->grad.data(), buffer + at, bytes);
+      at += static_cast<size_t>(p->numel());
+    }
+  }
+  // Blocking: a lone parameter in place, a packed bucket through the shared scratch.
+  void reduce_bucket(const Bucket& bucket) {
+    if (bucket.params.size() == 1) {
+      comm_->all_reduce_sum(bucket.params.front()->grad.data(), bucket.elements);
+      return;
+    }
+    T* scratch = context_buffer(bucket_, bucket_elements_).data();
+    copy_bucket(bucket, scratch, true);
+    comm_->all_reduce_sum(scratch, bucket.elements);
+    copy_bucket(bucket, scratch, false);
+  }
+  void reduce_all() {
+    for (const Bucket& bucket : buckets_) reduce_bucket(bucket);
+  }
+
+  // Overlapped path (reduce_overlapped). Buckets start strictly in bucket order: bucket k once
+  // all its gradients are final and buckets 0..k-1 have started, so every rank issues the same
+  // collectives in the same order whatever the timing.
+  static constexpr bool kNonBlocking = NonBlockingSum<C, T>;
+  using Pending = typename dp_detail::Pending<C, T>::type;
+
+  void begin_overlap() {
+    remaining_.assign(buckets_.size(), 0);
+    for (size_t k = 0; k < buckets_.size(); ++k) remaining_[k] = buckets_[k].params.size();
+    reported_.assign(parameter_count_, 0);
+    started_ = 0;
+    overlapped_ = 0;
+    pending_.assign(buckets_.size(), Pending{});
+    if constexpr (kNonBlocking) send_.resize(buckets_.size());
+  }
+  void final_sweep_begins(const std::unordered_set<const autograd::GradSlotBase*>& used) {
+    for (const auto& [slot, where] : slot_index_)  // ascending bucket order below, whatever the map's order
+      if (used.count(slot) == 0) mark_final(where.first, where.second);
+    start_ready();
+  }
+  void mark_final(size_t bucket, size_t index) {
+    if (reported_[index] != 0) return;
+    reported_[index] = 1;
+    --remaining_[bucket];
+  }
+  void start_ready() {
+    while (started_ < buckets_.size() && remaining_[started_] == 0) start_bucket(started_++);
+  }
+  void gradient_final(const autograd::GradSlotBase& slot) {
+    auto it = slot_index_.find(&slot);
+    if (it == slot_index_.end()) return;  // not a parameter of these stores
+    overlapped_ = started_;  // started before this report; the last report leaves the figure
+    mark_final(it->second.first, it->second.second);
+    start_ready();
+    if constexpr (kNonBlocking)
+      for (size_t k = 0; k < started_; ++k) comm_->progress(pending_[k]);
+  }
+  void start_bucket(size_t k) {
+    if constexpr (kNonBlocking) {
+      T* buffer = context_buffer(send_[k], buckets_[k].elements).data();
+      copy_bucket(buckets_[k], buffer, true);
+      pending_[k] = comm_->start_all_reduce_sum(buffer, buckets_[k].elements);
+    } else {
+      reduce_bucket(buckets_[k]);  // the transport's own ordering (NCCL: enqueued on its stream)
+    }
+  }
+  train::RolloutResult finish_overlap(const train::RolloutResult& local) {
+    while (started_ < buckets_.size()) start_bucket(started_++);
+    double totals[3] = {local.loss, static_cast<double>(local.tokens), local.finite ? 0.0 : 1.0};
+    all_reduce_sum_host(*comm_, totals, 3);
+    if constexpr (kNonBlocking)
+      for (size_t k = 0; k < buckets_.size(); ++k) {
+        comm_->finish_all_reduce_sum(pending_[k]);
+        copy_bucket(buckets_[k], send_[k].data(), false);
+      }
+    train::RolloutResult global;
+    global.loss = totals[0];
+    global.tokens = static_cast<int64_t>(totals[1]);
+    global.finite = totals[2] == 0 && std::isfinite(global.loss) && count_nonfinite() == 0;
+    if (!global.finite)
+      for (auto* store : stores_) store->zero_grad();
+    return global;
+  }
+
+  struct Observer final : autograd::GradientObserver {
+    DataParallel* self;
+    explicit Observer(DataParallel* s) : self(s) {}
+    void final_sweep_begins(const std::unordered_set<const autograd::GradSlotBase*>& used) override {
+      self->final_sweep_begins(used);
+    }
+    void gradient_final(const autograd::GradSlotBase& slot) override { self->gradient_final(slot); }
+  };
 
   int64_t count_nonfinite() {
     int64_t bad = 0;
@@ -249,7 +395,18 @@ class DataParallel {
   C* comm_;
   std::vector<Store*> stores_;
   size_t bucket_elements_;
-  Tensor<T, B> bucket_;
+  Tensor<T, B> bucket_;  // scratch of the blocking path
+  std::vector<Bucket> buckets_;
+  // parameter slot -> (its bucket, its index in store order)
+  std::unordered_map<const autograd::GradSlotBase*, std::pair<size_t, size_t>> slot_index_;
+  size_t parameter_count_ = 0;
+  // Overlap state of the rollout in progress.
+  std::vector<size_t> remaining_;  // per bucket: gradients not yet final
+  std::vector<uint8_t> reported_;  // per parameter
+  size_t started_ = 0;             // buckets 0..started_-1 have started
+  size_t overlapped_ = 0;
+  std::vector<Pending> pending_;
+  std::vector<Tensor<T, B>> send_;  // per bucket: the packed gradients in flight
 };
 
 }  // namespace mnemo::dist

@@ -157,6 +157,66 @@ class MpiCommunicator {
     }
   }
 
+  /// A non-blocking all_reduce_sum in flight (start_all_reduce_sum). Its buffer must stay
+  /// untouched until finish_all_reduce_sum.
+  template <class T>
+  struct PendingSum {
+    T* data = nullptr;
+    size_t n = 0;
+    std::vector<T> gathered;            // rank r's chunk c at c·R·chunk + r·count
+    std::vector<MPI_Request> requests;  // one MPI_Iallgather per chunk
+  };
+
+  /// Starts all_reduce_sum(data, n) without waiting (MPI_Iallgather per chunk); the sum lands in
+  /// data at finish_all_reduce_sum, with the same bits as all_reduce_sum. Every rank must start
+  /// its reductions in the same order (MPI matches collectives by order).
+  template <class T>
+  PendingSum<T> start_all_reduce_sum(T* data, size_t n) {
+    PendingSum<T> p{data, n, {}, {}};
+    if (size_ == 1 || n == 0) return p;
+    const size_t ranks = static_cast<size_t>(size_);
+    p.gathered.resize(ranks * n);
+    for (size_t offset = 0; offset < n; offset += chunk_) {
+      const size_t count = std::min(chunk_, n - offset);
+      p.requests.push_back(MPI_REQUEST_NULL);
+      mpi_detail::check(MPI_Iallgather(data + offset, static_cast<int>(count), mpi_detail::datatype<T>(),
+                                       p.gathered.data() + ranks * offset, static_cast<int>(count),
+                                       mpi_detail::datatype<T>(), comm_, &p.requests.back()),
+                        "MPI_Iallgather");
+    }
+    return p;
+  }
+
+  /// Lets MPI progress the transfers of `p` (MPI_Testall) without waiting for them.
+  template <class T>
+  void progress(PendingSum<T>& p) {
+    if (p.requests.empty()) return;
+    int done = 0;
+    mpi_detail::check(MPI_Testall(static_cast<int>(p.requests.size()), p.requests.data(), &done, MPI_STATUSES_IGNORE),
+                      "MPI_Testall");
+  }
+
+  /// Waits for `p` and writes the rank-order sum into its buffer (the bits of all_reduce_sum).
+  template <class T>
+  void finish_all_reduce_sum(PendingSum<T>& p) {
+    if (p.requests.empty()) return;
+    mpi_detail::check(MPI_Waitall(static_cast<int>(p.requests.size()), p.requests.data(), MPI_STATUSES_IGNORE),
+                      "MPI_Waitall");
+    p.requests.clear();
+    const size_t ranks = static_cast<size_t>(size_);
+    for (size_t offset = 0; offset < p.n; offset += chunk_) {
+      const size_t count = std::min(chunk_, p.n - offset);
+      const T* block = p.gathered.data() + ranks * offset;
+      T* out = p.data + offset;
+      std::copy(block, block + count, out);
+      for (size_t r = 1; r < ranks; ++r) {  // rank order, as all_reduce_sum
+        const T* x = block + r * count;
+        for (size_t i = 0; i < count; ++i) out[i] += x[i];
+      }
+    }
+    p.gathered = {};
+  }
+
   /// In place: every rank's n elements become rank `root`'s. ValueError unless root is a rank.
   template <class T>
   void broadcast(T* data, size_t n, int root) {
@@ -185,5 +245,6 @@ class MpiCommunicator {
 };
 
 static_assert(Communicator<MpiCommunicator>);
+static_assert(NonBlockingSum<MpiCommunicator, float> && NonBlockingSum<MpiCommunicator, double>);
 
 }  // namespace mnemo::dist

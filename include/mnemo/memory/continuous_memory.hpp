@@ -114,6 +114,12 @@ class ContinuousMemory {
 
   nn::Parameter<T, B>* gate_weight() const { return gate_w_; }
   nn::Parameter<T, B>* gate_bias() const { return gate_b_; }
+  /// Parameter::note_use for every parameter of the memory (before recording a node whose
+  /// backward writes their gradients directly).
+  void note_parameter_uses() const {
+    for (auto* p : {gate_w_, gate_b_, wk_, wv_, wo_, wmu_, wsigma_})
+      if (p) p->note_use();
+  }
   nn::Parameter<T, B>& key_weight() const { return *wk_; }
   nn::Parameter<T, B>& value_weight() const { return *wv_; }
   nn::Parameter<T, B>& output_weight() const { return *wo_; }
@@ -326,6 +332,7 @@ auto ContinuousMemory<T, B>::write(const Tens& x, const Tensor<uint8_t, Cpu>* pa
   auto saved = std::make_shared<WriteSaved>();
   Tens coeffs = write_forward(x, padding, state, track ? saved.get() : nullptr);
   Var out = autograd::make_output(coeffs, track);
+  if (track) note_parameter_uses();
   if (track)
     autograd::recording_tape()->record([self = *this, saved, so = out.slot()] { self.write_backward(*saved, so->grad()); },
                                        {out.slot()});
@@ -472,6 +479,7 @@ auto ContinuousMemory<T, B>::read(const Var& coefficients, const Var& q_heads, S
   BT::copy_from_host(*ctx_, klt.data(), &klv, sizeof(T));
   ReadOutput out{autograd::make_output(std::move(z), track), autograd::make_output(std::move(klt), track)};
   if (!track) return out;
+  note_parameter_uses();
   autograd::recording_tape()->record(
       [self = *this, saved, sb = coefficients.slot(), sq = q_heads.slot(), sz = out.z.slot(), sk = out.kl.slot()] {
         const Tens dz = sz->has_grad() ? sz->grad() : Tens::zeros(Shape{saved->batch, saved->queries, self.e_});

@@ -60,6 +60,11 @@ class SlotWriter {
 
   const SlotWriterOptions& options() const { return opt_; }
   nn::Parameter<T, B>& weight(int i) const { return *w_[i]; }  // 0, 1, 2 = q, k, v
+  /// Parameter::note_use for dW_Q, dW_K, dW_V and dv (before recording a node that runs backward()).
+  void note_parameter_uses() const {
+    v_->note_use();
+    for (auto* w : w_) w->note_use();
+  }
   /// Softmax logit scale 1/(τ·√d_h).
   C logit_scale() const {
     return static_cast<C>(1.0 / (opt_.temperature * std::sqrt(static_cast<double>(opt_.d_model / opt_.heads))));
@@ -122,6 +127,7 @@ auto SlotWriter<T, B>::operator()(const Var& memory, const Var& hidden, const Ma
   Tens next = forward(memory.value(), hidden.value(), padding, track ? &saved : nullptr);
   Var out = autograd::make_output(std::move(next), track);
   if (!track) return out;
+  note_parameter_uses();
   autograd::recording_tape()->record(
       [self = *this, saved = std::move(saved), sm = memory.slot(), sh = hidden.slot(), so = out.slot()] {
         InputGrads g = self.backward(saved, so->grad(), sm != nullptr, sh != nullptr);

@@ -132,6 +132,8 @@ auto InfiniteFormerLayer<T, B>::attend(const Var& xq, const Var& xkv, const nn::
   if (!track) return {out, kl_out};
   std::vector<std::shared_ptr<autograd::GradSlotBase>> outputs{out.slot()};
   if (kl_out.requires_grad()) outputs.push_back(kl_out.slot());
+  attn_.note_parameter_uses();  // the node below runs the fused backward of both
+  if (ltm_) ltm_->note_parameter_uses();
   autograd::recording_tape()->record(
       [self = *this, mha_saved, read_saved, sq = xq.slot(), skv = xkv.slot(), sb = coefficients.slot(), so = out.slot(),
        sk = kl_out.slot()] {

@@ -84,6 +84,13 @@ class MultiHeadAttention {
 
   Parameter<T, B>& weight(int i) const { return *w_[i]; }  // 0..3 = q, k, v, o
   Parameter<T, B>* bias(int i) const { return b_[i]; }
+  /// Parameter::note_use for the projections (before recording a node that runs backward()).
+  void note_parameter_uses() const {
+    for (int i = 0; i < 4; ++i) {
+      w_[i]->note_use();
+      if (b_[i]) b_[i]->note_use();
+    }
+  }
 
   /// x [batch, L, d] → x·W_i + b_i in head layout [batch, h, L, d_h] (i = 0, 1, 2: q, k, v).
   Tens project_heads(const Tens& x, int i) const {
@@ -201,6 +208,7 @@ auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value
   Tens y = forward(query.value(), key_value.value(), mask, track ? &saved : nullptr);
   Var out = autograd::make_output(std::move(y), track);
   if (!track) return out;
+  note_parameter_uses();
   autograd::recording_tape()->record(
       [self = *this, saved = std::move(saved), sq = query.slot(), skv = key_value.slot(), so = out.slot()] {
         InputGrads g = self.backward(saved, so->grad(), sq != nullptr, skv != nullptr);

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mnemo/autograd/tape.hpp"
 #include "mnemo/autograd/var.hpp"
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/rng.hpp"
@@ -46,7 +47,15 @@ struct Parameter {
   std::shared_ptr<autograd::GradSlot<T, B>> slot;  // persistent slot over `grad`
 
   /// The parameter as a differentiable value whose gradient accumulates into `grad`.
-  autograd::Var<T, B> var() const { return autograd::Var<T, B>(value, slot); }
+  autograd::Var<T, B> var() const {
+    note_use();
+    return autograd::Var<T, B>(value, slot);
+  }
+  /// Tells the recording tape that a node recorded from now on may add to `grad` (layers whose
+  /// fused backward writes `grad` directly call it; Tape::final_sweep).
+  void note_use() const {
+    if (autograd::Tape* tape = autograd::recording_tape()) tape->note_use(slot.get());
+  }
   const Shape& shape() const { return value.shape(); }
   int64_t numel() const { return value.numel(); }
 };

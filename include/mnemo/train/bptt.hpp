@@ -62,6 +62,7 @@ auto Bptt<Cell, void>::rollout(const std::vector<Input>& inputs, State& state, c
   autograd::Tape tape;
   std::vector<CellStep<T, B, N>> steps;
   steps.reserve(w.size());
+  tape.final_sweep();  // one sweep: it reports final gradients (data-parallel overlap)
   {
     autograd::Recording on(tape);
     CellVars<T, B, N> vars;

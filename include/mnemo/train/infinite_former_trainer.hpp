@@ -103,6 +103,7 @@ class InfiniteFormerTrainer {
   Model* model_;
   Options options_;
   int64_t update_ = 0;
+  bool last_step_ = false;  // rollout's last step: its sweep reports final gradients (DP overlap)
 };
 
 template <class T, class B>
@@ -121,8 +122,10 @@ auto InfiniteFormerTrainer<T, B>::rollout(const std::vector<Segment>& segments, 
     if (!resets.empty()) state.reset_rows(resets[static_cast<size_t>(t)]);
     const double w = weights.empty() ? 1.0 / static_cast<double>(steps) : weights[static_cast<size_t>(t)];
     const Segment& seg = segments[static_cast<size_t>(t)];
+    last_step_ = t + 1 == steps;
     const StepResult r = train_step(seg, next_token_targets(seg, segments[static_cast<size_t>(t + 1)]), state, w,
                                     static_cast<uint64_t>(t));
+    last_step_ = false;
     result.loss += w * r.loss;
     result.tokens += r.tokens;
   }
@@ -149,6 +152,7 @@ auto InfiniteFormerTrainer<T, B>::train_step(const Segment& segment, const Tenso
   Tensor<int32_t, B> device_targets(targets.shape(), ctx.arena());
   BackendTraits<B>::copy_from_host(ctx, device_targets.data(), targets.data(), static_cast<size_t>(targets.numel()) * sizeof(int32_t));
   autograd::Tape tape;
+  if (last_step_) tape.final_sweep();
   {
     autograd::Recording on(tape);
     auto out = model_->step(segment.tokens, padding, state, opt);

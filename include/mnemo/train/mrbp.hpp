@@ -92,6 +92,7 @@ auto Mrbp<Cell, void>::rollout(const std::vector<Input>& inputs, State& state, c
     autograd::Recording on(tape);
     for (size_t t = steps; t-- > 0;) {
       const size_t mark = tape.mark();
+      if (t == 0) tape.final_sweep();  // the rollout's last sweep: report final gradients (DP overlap)
       CellVars<T, B, N> leaves;
       for (size_t i = 0; i < N; ++i) leaves[i] = Var::leaf(buf[t][i]);
       auto step = cell_->step(leaves, inputs[t], cell_detail::step_key(opt_, update, t), part(t));
