@@ -278,10 +278,10 @@ TEST_CASE("sigmoid gate forward and backward", "[infformer][kernels][gradcheck]"
   CHECK(rel_error(dzf, dzd) < 1e-6);
 }
 
-TEST_CASE("Winograd F(2,3) gate convolution equals the direct convolution", "[infformer][kernels][precision]") {
-  // Even and odd lengths (the last tile of an odd row has one output), length 1, and several rows
+TEST_CASE("Winograd F(4,3) gate convolution equals the direct convolution", "[infformer][kernels][precision]") {
+  // Lengths 1, 2, 3, 5, 7, 16 (the last tile of a row holds 1..4 outputs) and several rows
   // (tiles must not reach across rows): against the direct kernel-3 convolution in double.
-  for (const int64_t length : {1, 2, 7, 16}) {
+  for (const int64_t length : {1, 2, 3, 5, 7, 16}) {
     INFO("length " << length);
     const int64_t batch = 3, e = 37;
     const auto x = random_tensor({batch, length, e}, 10 + static_cast<uint64_t>(length));

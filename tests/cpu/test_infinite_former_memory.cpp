@@ -549,3 +549,41 @@ TEST_CASE("bad memory configurations and shapes name what is wrong", "[infformer
   ContinuousState<double, Cpu> undefined;
   MNEMO_CHECK_THROWS(ltm.write(TensorD::zeros({2, 5, 4}), nullptr, undefined), StateError, "initial_state");
 }
+
+namespace {
+/// read_forward without ReadSaved (the blocked read: r per block of queries, V and c in place)
+/// against read_forward with it (r materialised, head-layout copies) on the same state: one row
+/// EMPTY, 300 queries = two whole blocks of kReadBlock and a partial one; the KL sums too.
+template <class T>
+void check_blocked_read(double tolerance) {
+  static_assert(ContinuousMemory<T, Cpu>::kReadBlock * 2 < 300, "the queries must span a partial third block");
+  auto cfg = small_config(true);
+  cfg.basis = BasisConfig{16, {0.05, 0.1}};
+  cfg.segment_length = 8;
+  cfg.samples = 16;
+  nn::ParameterStore<T, Cpu> store(21);
+  ContinuousMemory<T, Cpu> ltm(store, "ltm", 12, 3, cfg);
+  auto state = ltm.initial_state(3);
+  const std::vector<uint8_t> reset_middle{0, 1, 0};
+  const auto x = convert<T>(random_tensor({3, 8, 12}, 700));
+  Tensor<T, Cpu> coeffs = ltm.write_forward(x, nullptr, state, nullptr);
+  coeffs = ltm.write_forward(x, nullptr, state, nullptr);  // contracted
+  state.reset_rows(reset_middle);                          // row 1 EMPTY: reads nothing
+  const auto q = convert<T>(random_tensor({3, 3, 300, 4}, 701, 3.0));
+  typename ContinuousMemory<T, Cpu>::ReadSaved saved;
+  double kl_saved = 0, kl_blocked = 0;
+  const auto z_saved = ltm.read_forward(state.coefficients, q, state, &saved, &kl_saved);
+  const auto mu_saved = state.sticky_mu.to_host();
+  const auto z_blocked = ltm.read_forward(state.coefficients, q, state, nullptr, &kl_blocked);
+  CHECK(saved.r.defined());
+  CHECK(rel_error(z_blocked, z_saved) < tolerance);
+  CHECK(std::abs(kl_blocked - kl_saved) <= tolerance * std::abs(kl_saved));
+  CHECK(state.sticky_mu.to_host() == mu_saved);  // the densities the sampler keeps are the same
+  for (int64_t i = 0; i < 300 * 12; ++i) CHECK(z_blocked[300 * 12 + i] == T(0));
+}
+}  // namespace
+
+TEST_CASE("blocked read (no ReadSaved) equals the unblocked read", "[infformer][memory][precision]") {
+  check_blocked_read<double>(1e-12);
+  check_blocked_read<float>(1e-5);
+}

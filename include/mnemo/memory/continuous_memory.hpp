@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +32,7 @@
 #include "mnemo/backend/continuous_read_rule.hpp"
 #include "mnemo/backend/continuous_write_rule.hpp"
 #include "mnemo/backend/cpu/conv3_winograd.hpp"
+#include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/backend/tags.hpp"
 #include "mnemo/core/config.hpp"
@@ -64,6 +66,11 @@ class ContinuousMemory {
   /// The read runs fused (backend/continuous_read_rule.hpp: one kernel per direction) on the GPU;
   /// the CPU keeps density → expectation → blocked GEMM, which is faster there.
   static constexpr bool kFusedRead = std::is_same_v<B, Cuda>;
+  /// Without a ReadSaved (no backward to feed) the CPU read runs blocked (blocked_context): r is
+  /// never materialised and V, c are used in place, with no head-layout copies.
+  static constexpr bool kBlockedRead = std::is_same_v<B, Cpu>;
+  /// Queries per block of the blocked read (r of a block: kReadBlock·N elements, in cache).
+  static constexpr int64_t kReadBlock = 128;
   using WriteMode = ContinuousWriteMode;  // per row (backend/continuous_write_rule.hpp)
   /// The gate's convolution by Winograd's F(2, 3) (backend/cpu/conv3_winograd.hpp) for float on the
   /// CPU; the im2col GEMM otherwise (double: the exact products).
@@ -254,6 +261,27 @@ class ContinuousMemory {
       BT::gemm(*ctx_, ta, Trans::N, m, e_, k, C(1), ab, lda, 0, src + band.k_begin * e_, e_, src_stride, beta,
                dst + band.row_begin * e_, e_, n_ * e_, count);
     }
+  }
+
+  /// The read's context vectors without r in memory (§6): for each row b, head h and block of
+  /// kReadBlock queries, r = N(μ; c_j, σ² + s_j²) of the block into a local buffer, then
+  /// c = r V_h straight from V [nb, N, e] (head h: columns h·d_h.., stride e) into
+  /// merged [nb, Lq, e] (the same columns). The same entries and products as the unblocked read;
+  /// the blocks run in parallel, each product on one thread.
+  void blocked_context(const CTens& mu, const CTens& sigma2, const Tens& v, Tens& merged, int64_t nb, int64_t lq) const {
+    Context<B>& ctx = *ctx_;
+    const int64_t blocks = (lq + kReadBlock - 1) / kReadBlock, tasks = nb * h_ * blocks;
+    cpu::parallel_for(tasks, std::min(lq, kReadBlock) * n_ * (2 * dh_ + 16), [&](int64_t begin, int64_t end) {
+      std::vector<T> r(static_cast<size_t>(std::min(lq, kReadBlock) * n_));
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t bh = task / blocks, q0 = (task % blocks) * kReadBlock, m = std::min(kReadBlock, lq - q0);
+        const int64_t b = bh / h_, h = bh % h_, i0 = bh * lq + q0;
+        BT::gaussian_expectation_forward(ctx, mu.data() + i0, sigma2.data() + i0, ops_->centres().data(),
+                                         ops_->widths_sq().data(), r.data(), m, n_);
+        BT::gemm(ctx, Trans::N, Trans::N, m, dh_, n_, C(1), r.data(), n_, 0, v.data() + b * n_ * e_ + h * dh_, e_, 0, C(0),
+                 merged.data() + (b * lq + q0) * e_ + h * dh_, e_, 0, 1);
+      }
+    });
   }
 
   /// The listed rows of dimension 0 (the tensor itself when that is every row, in order).
@@ -471,7 +499,7 @@ auto ContinuousMemory<T, B>::write_backward(const WriteSaved& s, const Tens& dco
 template <class T, class B>
 auto ContinuousMemory<T, B>::read(const Var& coefficients, const Var& q_heads, State& state) const -> ReadOutput {
   const bool track = autograd::recording_tape() != nullptr;
-  auto saved = std::make_shared<ReadSaved>();
+  auto saved = track ? std::make_shared<ReadSaved>() : nullptr;
   double kl = 0;
   Tens z = read_forward(coefficients.value(), q_heads.value(), state, saved.get(), &kl);
   Tens klt(Shape{}, ctx_->arena());
@@ -522,8 +550,12 @@ auto ContinuousMemory<T, B>::read_forward(const Tens& coefficients, const Tens& 
   // V in head layout.
   Tens v(Shape{nb, n_, e_}, ctx.arena());
   BT::gemm(ctx, Trans::N, Trans::N, nb * n_, e_, e_, C(1), bc.data(), e_, 0, wv_->value.data(), e_, 0, C(0), v.data(), e_, 0, 1);
-  Tens vh(Shape{nb, h_, n_, dh_}, ctx.arena());
-  BT::permute_0213(ctx, v.data(), vh.data(), nb, n_, h_, dh_);
+  const bool blocked = kBlockedRead && saved == nullptr;  // r and the head layouts are not kept
+  Tens vh;
+  if (!blocked) {
+    vh = Tens(Shape{nb, h_, n_, dh_}, ctx.arena());
+    BT::permute_0213(ctx, v.data(), vh.data(), nb, n_, h_, dh_);
+  }
   // Scores (§6): a = q·(w_μᵀ B W_K)_h/√d_h, b likewise with w_σ.
   Tens w2(Shape{n_, 2}, ctx.arena());
   BT::copy_2d(ctx, w2.data(), 2 * sizeof(T), wmu_->value.data(), sizeof(T), sizeof(T), static_cast<size_t>(n_));
@@ -538,22 +570,28 @@ auto ContinuousMemory<T, B>::read_forward(const Tens& coefficients, const Tens& 
              dh_, lq * dh_, C(0), scores.data() + b * h_ * lq, n, lq, h_);
   // Densities, expectations, context vectors, output projection.
   CTens mu(Shape{n}, ctx.arena()), sigma2(Shape{n}, ctx.arena()), kl(Shape{n}, ctx.arena());
-  Tens r(Shape{nb, h_, lq, n_}, ctx.arena());
-  Tens ch(Shape{nb, h_, lq, dh_}, ctx.arena());
   const C eps = static_cast<C>(config_.sigma2_floor), s0 = static_cast<C>(config_.sigma0 * config_.sigma0);
-  if constexpr (kFusedRead) {
-    BT::continuous_read_forward(ctx, scores.data(), scores.data() + n, ops_->centres().data(), ops_->widths_sq().data(),
-                                vh.data(), mu.data(), sigma2.data(), kl.data(), r.data(), ch.data(),
-                                ContinuousReadDims{n, lq, n_, dh_}, eps, s0);
-  } else {
-    BT::density_parameters_forward(ctx, scores.data(), scores.data() + n, mu.data(), sigma2.data(), kl.data(), n, eps, s0);
-    BT::gaussian_expectation_forward(ctx, mu.data(), sigma2.data(), ops_->centres().data(), ops_->widths_sq().data(),
-                                     r.data(), n, n_);
-    BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, n_, C(1), r.data(), n_, lq * n_, vh.data(), dh_, n_ * dh_, C(0), ch.data(),
-             dh_, lq * dh_, nb * h_);
-  }
   Tens merged(Shape{nb, lq, e_}, ctx.arena());
-  BT::permute_0213(ctx, ch.data(), merged.data(), nb, h_, lq, dh_);
+  if (blocked) {
+    BT::density_parameters_forward(ctx, scores.data(), scores.data() + n, mu.data(), sigma2.data(), kl.data(), n, eps, s0);
+    if constexpr (kBlockedRead) blocked_context(mu, sigma2, v, merged, nb, lq);
+  } else {
+    Tens r(Shape{nb, h_, lq, n_}, ctx.arena());
+    Tens ch(Shape{nb, h_, lq, dh_}, ctx.arena());
+    if constexpr (kFusedRead) {
+      BT::continuous_read_forward(ctx, scores.data(), scores.data() + n, ops_->centres().data(), ops_->widths_sq().data(),
+                                  vh.data(), mu.data(), sigma2.data(), kl.data(), r.data(), ch.data(),
+                                  ContinuousReadDims{n, lq, n_, dh_}, eps, s0);
+    } else {
+      BT::density_parameters_forward(ctx, scores.data(), scores.data() + n, mu.data(), sigma2.data(), kl.data(), n, eps, s0);
+      BT::gaussian_expectation_forward(ctx, mu.data(), sigma2.data(), ops_->centres().data(), ops_->widths_sq().data(),
+                                       r.data(), n, n_);
+      BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, n_, C(1), r.data(), n_, lq * n_, vh.data(), dh_, n_ * dh_, C(0), ch.data(),
+               dh_, lq * dh_, nb * h_);
+    }
+    BT::permute_0213(ctx, ch.data(), merged.data(), nb, h_, lq, dh_);
+    if (saved) saved->r = std::move(r);
+  }
   Tens zc(Shape{nb, lq, e_}, ctx.arena());
   BT::gemm(ctx, Trans::N, Trans::N, nb * lq, e_, e_, C(1), merged.data(), e_, 0, wo_->value.data(), e_, 0, C(0), zc.data(), e_, 0, 1);
   scatter_rows(zc, rows, out);
@@ -569,7 +607,6 @@ auto ContinuousMemory<T, B>::read_forward(const Tens& coefficients, const Tens& 
     saved->scores = std::move(scores);
     saved->mu = std::move(mu);
     saved->sigma2 = std::move(sigma2);
-    saved->r = std::move(r);
     saved->merged = std::move(merged);
   }
   return out;

@@ -119,7 +119,7 @@ auto InfiniteFormerLayer<T, B>::attend(const Var& xq, const Var& xkv, const nn::
   double kl = 0;
   if (ltm_ && state->any_memory()) {
     read_saved = std::make_shared<typename Memory::ReadSaved>();
-    const Tens zl = ltm_->read_forward(coefficients.value(), mha_saved->q, *state, read_saved.get(), &kl);
+    const Tens zl = ltm_->read_forward(coefficients.value(), mha_saved->q, *state, track ? read_saved.get() : nullptr, &kl);
     BT::add(ctx, z.numel(), z.data(), zl.data(), z.data());
   } else if (ltm_) {  // no row holds a memory: nothing read, so no densities for the next write
     std::fill(state->has_densities.begin(), state->has_densities.end(), uint8_t{0});

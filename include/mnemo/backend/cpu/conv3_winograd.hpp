@@ -1,13 +1,16 @@
 // mnemo/backend/cpu/conv3_winograd.hpp — the ∞-former gate's convolution (kernel 3, zero padding
-// 1, channel mixing: infinite_former.md §4) in float by Winograd's minimal filtering F(2, 3):
+// 1, channel mixing: infinite_former.md §4) in float by Winograd's minimal filtering F(4, 3):
 //   Z[t] = X[t−1] W_0 + X[t] W_1 + X[t+1] W_2            (X = 0 outside [0, L) of each row)
-// Two outputs t, t+1 (t even) from d_i = X[t−1+i], i = 0..3, with four products instead of six:
-//   M_0 = (d_0 − d_2) W_0                M_1 = (d_1 + d_2) (W_0 + W_1 + W_2)/2
-//   M_2 = (d_2 − d_1) (W_0 − W_1 + W_2)/2    M_3 = (d_1 − d_3) W_2
-//   Z[t] = M_0 + M_1 + M_2,   Z[t+1] = M_1 − M_2 − M_3
-// The four products are one batched GEMM of [tiles, e] × [e, e]: 2·L·e² multiply-adds per row
-// instead of the im2col GEMM's 3·L·e². The transforms use only ±1 and ½ (exact in binary), so the
-// result is the direct convolution's up to float rounding of a few more additions.
+// Four outputs t..t+3 (t a multiple of 4) from d_i = X[t−1+i], i = 0..5, with six products
+// instead of twelve (interpolation points 0, ±1, ±2, ∞; Lavin & Gray 2016):
+//   M_i = (Bᵀd)_i · Ŵ_i,   Ŵ_i = Σ_k G[i][k] W_k,   Z[t+o] = Σ_i Aᵀ[o][i] M_i
+//   Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1]
+//   G  = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1]
+//   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]
+// The six products are one batched GEMM of [tiles, e] × [e, e]: 1.5·L·e² multiply-adds per row
+// instead of the im2col GEMM's 3·L·e² (F(2, 3), used before, needed 2·L·e²). The transforms
+// round a few more times than the direct sum: about 1e-6 relative in float against 3e-7 direct
+// (tests/cpu/test_infinite_former_kernels.cpp compares both with the double convolution).
 #pragma once
 
 #include <cstdint>
@@ -19,8 +22,8 @@ namespace mnemo::cpu {
 
 /// Floats of scratch conv3_winograd needs for `batch` rows of `length` vectors of `channels`.
 inline int64_t conv3_winograd_scratch(int64_t batch, int64_t length, int64_t channels) {
-  const int64_t tiles = batch * ((length + 1) / 2);
-  return 4 * channels * channels + 8 * tiles * channels + channels;
+  const int64_t tiles = batch * ((length + 3) / 4);
+  return 6 * channels * channels + 12 * tiles * channels + channels;
 }
 
 /// z [batch, length, e] = conv(x [batch, length, e]) with taps w [3e, e] (tap k in rows k·e..k·e+e−1),
@@ -28,46 +31,63 @@ inline int64_t conv3_winograd_scratch(int64_t batch, int64_t length, int64_t cha
 inline void conv3_winograd(const float* x, const float* w, float* z, int64_t batch, int64_t length, int64_t e,
                            float* scratch) {
   if (batch <= 0 || length <= 0 || e <= 0) return;
-  const int64_t per_row = (length + 1) / 2, tiles = batch * per_row, ee = e * e, te = tiles * e;
-  float* u = scratch;       // [4, e, e]   transformed filters
-  float* v = u + 4 * ee;    // [4, tiles, e] transformed inputs
-  float* m = v + 4 * te;    // [4, tiles, e] products
-  float* zeros = m + 4 * te;  // [e]: X outside the row
+  const int64_t per_row = (length + 3) / 4, tiles = batch * per_row, ee = e * e, te = tiles * e;
+  float* u = scratch;         // [6, e, e]     transformed filters Ŵ_i
+  float* v = u + 6 * ee;      // [6, tiles, e] transformed inputs (Bᵀd)_i
+  float* m = v + 6 * te;      // [6, tiles, e] products M_i
+  float* zeros = m + 6 * te;  // [e]: X outside the row
   for (int64_t c = 0; c < e; ++c) zeros[c] = 0.0f;
   const float *w0 = w, *w1 = w + ee, *w2 = w + 2 * ee;
-  parallel_for(ee, 6, [&](int64_t begin, int64_t end) {
+  parallel_for(ee, 12, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      u[i] = w0[i];
-      u[ee + i] = 0.5f * (w0[i] + w1[i] + w2[i]);
-      u[2 * ee + i] = 0.5f * (w0[i] - w1[i] + w2[i]);
-      u[3 * ee + i] = w2[i];
+      const float g0 = w0[i], g1 = w1[i], g2 = w2[i], even = g0 + g2;
+      u[i] = 0.25f * g0;
+      u[ee + i] = -(even + g1) / 6.0f;
+      u[2 * ee + i] = -(even - g1) / 6.0f;
+      u[3 * ee + i] = (g0 + 2.0f * g1 + 4.0f * g2) / 24.0f;
+      u[4 * ee + i] = (g0 - 2.0f * g1 + 4.0f * g2) / 24.0f;
+      u[5 * ee + i] = g2;
     }
   });
-  parallel_for(tiles, 6 * e, [&](int64_t begin, int64_t end) {
+  parallel_for(tiles, 14 * e, [&](int64_t begin, int64_t end) {
     for (int64_t tile = begin; tile < end; ++tile) {
-      const int64_t b = tile / per_row, t = 2 * (tile % per_row);
+      const int64_t b = tile / per_row, t = 4 * (tile % per_row);
       const float* row = x + b * length * e;
       auto at = [&](int64_t s) { return s >= 0 && s < length ? row + s * e : zeros; };
-      const float *p0 = at(t - 1), *p1 = at(t), *p2 = at(t + 1), *p3 = at(t + 2);
+      const float *p0 = at(t - 1), *p1 = at(t), *p2 = at(t + 1), *p3 = at(t + 2), *p4 = at(t + 3), *p5 = at(t + 4);
       float* v0 = v + tile * e;
       for (int64_t c = 0; c < e; ++c) {
-        const float d0 = p0[c], d1 = p1[c], d2 = p2[c], d3 = p3[c];
-        v0[c] = d0 - d2;
-        v0[te + c] = d1 + d2;
-        v0[2 * te + c] = d2 - d1;
-        v0[3 * te + c] = d1 - d3;
+        const float d0 = p0[c], d1 = p1[c], d2 = p2[c], d3 = p3[c], d4 = p4[c], d5 = p5[c];
+        v0[c] = 4.0f * d0 - 5.0f * d2 + d4;
+        v0[te + c] = -4.0f * (d1 + d2) + d3 + d4;
+        v0[2 * te + c] = 4.0f * (d1 - d2) - d3 + d4;
+        v0[3 * te + c] = 2.0f * (d3 - d1) - d2 + d4;
+        v0[4 * te + c] = 2.0f * (d1 - d3) - d2 + d4;
+        v0[5 * te + c] = 4.0f * d1 - 5.0f * d3 + d5;
       }
     }
   });
-  gemm_strided_batched<float>(Trans::N, Trans::N, tiles, e, e, 1.0f, v, e, te, u, e, ee, 0.0f, m, e, te, 4);
-  parallel_for(tiles, 4 * e, [&](int64_t begin, int64_t end) {
+  gemm_strided_batched<float>(Trans::N, Trans::N, tiles, e, e, 1.0f, v, e, te, u, e, ee, 0.0f, m, e, te, 6);
+  parallel_for(tiles, 12 * e, [&](int64_t begin, int64_t end) {
     for (int64_t tile = begin; tile < end; ++tile) {
-      const int64_t b = tile / per_row, t = 2 * (tile % per_row);
-      const float* m0 = m + tile * e;
+      const int64_t b = tile / per_row, t = 4 * (tile % per_row), outputs = length - t < 4 ? length - t : 4;
+      const float *m0 = m + tile * e, *m1 = m0 + te, *m2 = m1 + te, *m3 = m2 + te, *m4 = m3 + te, *m5 = m4 + te;
       float* out = z + (b * length + t) * e;
-      for (int64_t c = 0; c < e; ++c) out[c] = m0[c] + m0[te + c] + m0[2 * te + c];
-      if (t + 1 < length)
-        for (int64_t c = 0; c < e; ++c) out[e + c] = m0[te + c] - m0[2 * te + c] - m0[3 * te + c];
+      if (outputs == 4) {
+        for (int64_t c = 0; c < e; ++c) {
+          const float s12 = m1[c] + m2[c], d12 = m1[c] - m2[c], s34 = m3[c] + m4[c], d34 = m3[c] - m4[c];
+          out[c] = m0[c] + s12 + s34;
+          out[e + c] = d12 + 2.0f * d34;
+          out[2 * e + c] = s12 + 4.0f * s34;
+          out[3 * e + c] = d12 + 8.0f * d34 + m5[c];
+        }
+        continue;
+      }
+      for (int64_t c = 0; c < e; ++c) {  // the last tile of a row: 1..3 outputs
+        const float s12 = m1[c] + m2[c], d12 = m1[c] - m2[c], s34 = m3[c] + m4[c], d34 = m3[c] - m4[c];
+        const float y[4] = {m0[c] + s12 + s34, d12 + 2.0f * d34, s12 + 4.0f * s34, d12 + 8.0f * d34 + m5[c]};
+        for (int64_t o = 0; o < outputs; ++o) out[o * e + c] = y[o];
+      }
     }
   });
 }
