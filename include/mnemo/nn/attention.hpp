@@ -11,6 +11,11 @@
 // keys [0, r1 + query_offset) at most, so the GEMMs of S = Q·Kᵀ, A·V, dS·K, Pᵀ·dO and dSᵀ·Q skip
 // the key columns (or query rows) the mask hides from a whole block: about half the work at long
 // lengths. dP = dO·Vᵀ stays whole (softmax backward reads every entry of it).
+//
+// A forward with nothing saved (no backward follows: inference, NoGrad) on the CPU in float or
+// double keeps no probabilities: BackendTraits<Cpu>::attention_forward takes each (batch row,
+// head, block of queries) from scores to output with the block's scores in cache, reading the
+// projections and writing concat_h in place (no head split/merge copies), with the same blocks.
 #pragma once
 
 #include <algorithm>
@@ -70,7 +75,8 @@ class MultiHeadAttention {
   /// for self-attention.
   Var operator()(const Var& query, const Var& key_value, const AttentionMask<B>& mask = {}) const;
 
-  /// Tensor-level forward; fills `saved` when given (needed by backward).
+  /// Tensor-level forward; fills `saved` when given (needed by backward). Without `saved`, the
+  /// CPU backend (float, double) keeps no probabilities (see the top of this file).
   Tens forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask, Saved* saved) const;
 
   /// Tensor-level backward: returns dxq / dxkv (when asked) and accumulates every parameter
@@ -107,6 +113,21 @@ class MultiHeadAttention {
     if (mask.alibi_slopes) check_shape("MultiHeadAttention: alibi_slopes", mask.alibi_slopes->shape(), {{"heads", h_}});
     if (mask.query_offset < 0)
       throw ShapeError(detail::cat("MultiHeadAttention: query_offset = ", mask.query_offset, ", expected >= 0"));
+  }
+
+  /// Whether a forward with nothing saved takes BackendTraits<Cpu>::attention_forward.
+  static constexpr bool kFusedForward = std::is_same_v<B, Cpu> && (std::is_same_v<T, float> || std::is_same_v<T, double>);
+
+  /// The forward without probabilities (kFusedForward only): projections, the fused attention per
+  /// (batch row, head, block of queries) straight into concat_h, output projection.
+  Tens forward_fused(const Tens& xq, const Tens& xkv, const SoftmaxMask& sm) const {
+    const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
+    const Tens q = project(xq, 0), k = project(xkv, 1), v = project(xkv, 2);
+    Tens merged(Shape{batch, lq, d_}, ctx_->arena());
+    if constexpr (kFusedForward)  // (other backends never get here; the branch keeps them well-formed)
+      BT::attention_forward(*ctx_, q.data(), d_, k.data(), v.data(), d_, merged.data(), d_,
+                            SoftmaxDims{batch, h_, lq, lk}, dh_, scale(), sm, kCausalBlock);
+    return affine(merged, 3);
   }
 
   /// Whether the causal block path runs (the CPU backend, more than one block of queries).
@@ -215,6 +236,13 @@ template <class T, class B>
 auto MultiHeadAttention<T, B>::forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask,
     Saved* saved) const -> Tens {
   check_inputs(xq, xkv, mask);
+  SoftmaxMask sm;
+  sm.causal = mask.causal;
+  sm.query_offset = mask.query_offset;
+  sm.key_padding = mask.key_padding ? mask.key_padding->data() : nullptr;
+  sm.alibi_slopes = mask.alibi_slopes ? mask.alibi_slopes->data() : nullptr;
+  if constexpr (kFusedForward)
+    if (!saved) return forward_fused(xq, xkv, sm);
   Context<B>& ctx = *ctx_;
   const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
   Tens q = heads_of(project(xq, 0), batch, lq);
@@ -231,11 +259,6 @@ auto MultiHeadAttention<T, B>::forward(const Tens& xq, const Tens& xkv, const At
     BT::gemm(ctx, Trans::N, Trans::T, r1 - r0, keys, dh_, C(1), q.data() + r0 * dh_, dh_, lq * dh_, k.data(), dh_,
              lk * dh_, C(0), probs.data() + r0 * lk, lk, lq * lk, batch * h_);
   }
-  SoftmaxMask sm;
-  sm.causal = mask.causal;
-  sm.query_offset = mask.query_offset;
-  sm.key_padding = mask.key_padding ? mask.key_padding->data() : nullptr;
-  sm.alibi_slopes = mask.alibi_slopes ? mask.alibi_slopes->data() : nullptr;
   BT::softmax_forward(ctx, probs.data(), probs.data(), SoftmaxDims{batch, h_, lq, lk}, scale(), sm);
   Tens o(Shape{batch, h_, lq, dh_}, ctx.arena());
   rows_times_keys(lq, lk, blocks, mask.query_offset, probs.data(), v.data(), C(0), o.data(), batch * h_);
