@@ -12,8 +12,8 @@
 // the key columns (or query rows) the mask hides from a whole block: about half the work at long
 // lengths. dP = dO·Vᵀ stays whole (softmax backward reads every entry of it).
 //
-// A forward with nothing saved (no backward follows: inference, NoGrad) on the CPU in float or
-// double keeps no probabilities: BackendTraits<Cpu>::attention_forward takes each (batch row,
+// The tensor-level forward() with nothing saved (no backward follows: inference) on the CPU in
+// float or double keeps no probabilities: BackendTraits<Cpu>::attention_forward takes each (batch row,
 // head, block of queries) from scores to output with the block's scores in cache, reading the
 // projections and writing concat_h in place (no head split/merge copies), with the same blocks.
 #pragma once
@@ -76,8 +76,12 @@ class MultiHeadAttention {
   Var operator()(const Var& query, const Var& key_value, const AttentionMask<B>& mask = {}) const;
 
   /// Tensor-level forward; fills `saved` when given (needed by backward). Without `saved`, the
-  /// CPU backend (float, double) keeps no probabilities (see the top of this file).
-  Tens forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask, Saved* saved) const;
+  /// CPU backend (float, double) keeps no probabilities (see the top of this file); its output
+  /// then equals the saving path's to rounding, not bitwise. operator() without a tape keeps the
+  /// saving path's arithmetic, so that a replay under a tape (MRBP) reproduces it bitwise.
+  Tens forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask, Saved* saved) const {
+    return forward_impl(xq, xkv, mask, saved, true);
+  }
 
   /// Tensor-level backward: returns dxq / dxkv (when asked) and accumulates every parameter
   /// gradient. `extra_dq_heads` [batch, h, Lq, d_h] is added to the gradient of the head-layout
@@ -114,6 +118,10 @@ class MultiHeadAttention {
     if (mask.query_offset < 0)
       throw ShapeError(detail::cat("MultiHeadAttention: query_offset = ", mask.query_offset, ", expected >= 0"));
   }
+
+  /// forward(); `allow_fused` = false keeps the probabilities path even with nothing saved.
+  Tens forward_impl(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask, Saved* saved,
+                    bool allow_fused) const;
 
   /// Whether a forward with nothing saved takes BackendTraits<Cpu>::attention_forward.
   static constexpr bool kFusedForward = std::is_same_v<B, Cpu> && (std::is_same_v<T, float> || std::is_same_v<T, double>);
@@ -219,7 +227,7 @@ auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value
   // The projections are parameters, so a recording tape always needs this node.
   const bool track = autograd::recording_tape() != nullptr;
   Saved saved;
-  Tens y = forward(query.value(), key_value.value(), mask, track ? &saved : nullptr);
+  Tens y = forward_impl(query.value(), key_value.value(), mask, track ? &saved : nullptr, false);
   Var out = autograd::make_output(std::move(y), track);
   if (!track) return out;
   autograd::recording_tape()->record(
@@ -233,8 +241,8 @@ auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value
 }
 
 template <class T, class B>
-auto MultiHeadAttention<T, B>::forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask,
-    Saved* saved) const -> Tens {
+auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask,
+    Saved* saved, bool allow_fused) const -> Tens {
   check_inputs(xq, xkv, mask);
   SoftmaxMask sm;
   sm.causal = mask.causal;
@@ -242,7 +250,7 @@ auto MultiHeadAttention<T, B>::forward(const Tens& xq, const Tens& xkv, const At
   sm.key_padding = mask.key_padding ? mask.key_padding->data() : nullptr;
   sm.alibi_slopes = mask.alibi_slopes ? mask.alibi_slopes->data() : nullptr;
   if constexpr (kFusedForward)
-    if (!saved) return forward_fused(xq, xkv, sm);
+    if (!saved && allow_fused) return forward_fused(xq, xkv, sm);
   Context<B>& ctx = *ctx_;
   const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
   Tens q = heads_of(project(xq, 0), batch, lq);
