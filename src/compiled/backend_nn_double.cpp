@@ -14,6 +14,8 @@ template void gemm_strided_batched<double>(Trans, Trans, int64_t, int64_t, int64
                                         const double*, int64_t, int64_t, double, double*, int64_t, int64_t, int64_t);
 template void softmax_forward<double>(const double*, double*, const SoftmaxDims&, double, const SoftmaxMask&);
 template void softmax_backward<double>(const double*, const double*, double*, int64_t, int64_t, double);
+template void attention_forward<double>(const double*, int64_t, const double*, const double*, int64_t, double*,
+                                        int64_t, const SoftmaxDims&, int64_t, double, const SoftmaxMask&, int64_t);
 template bool small_gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, double, const double*, int64_t, int64_t, const double*,
                               int64_t, int64_t, double, double*, int64_t, int64_t, int64_t);
 template void bias_activation_forward<double>(const double*, const double*, double*, int64_t, int64_t, Activation);

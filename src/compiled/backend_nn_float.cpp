@@ -25,6 +25,8 @@ template void gemm_strided_batched<float>(Trans, Trans, int64_t, int64_t, int64_
                                         const float*, int64_t, int64_t, float, float*, int64_t, int64_t, int64_t);
 template void softmax_forward<float>(const float*, float*, const SoftmaxDims&, float, const SoftmaxMask&);
 template void softmax_backward<float>(const float*, const float*, float*, int64_t, int64_t, float);
+template void attention_forward<float>(const float*, int64_t, const float*, const float*, int64_t, float*, int64_t,
+                                       const SoftmaxDims&, int64_t, float, const SoftmaxMask&, int64_t);
 template bool small_gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*,
                               int64_t, int64_t, float, float*, int64_t, int64_t, int64_t);
 template void bias_activation_forward<float>(const float*, const float*, float*, int64_t, int64_t, Activation);

@@ -1,7 +1,11 @@
 // MultiHeadAttention's causal block path (queries in blocks of kCausalBlock rows, the GEMMs
 // skipping what the mask hides from a whole block): forward against a hand-written double
 // reference at lengths spanning several blocks, with and without a query offset, padding and
-// ALiBi, in double and float; gradients against central finite differences in double.
+// ALiBi, in double and float; gradients against central finite differences in double. The
+// forward with nothing saved (BackendTraits<Cpu>::attention_forward, no probabilities) against
+// the forward that saves them, over causal, non-causal, cross, padded (a batch row with every key
+// padded included) and ALiBi cases, at a head width the AVX-512 tiles take (16) and one they do
+// not (12).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -147,4 +151,68 @@ TEST_CASE("causal attention over several query blocks matches finite differences
     INFO(c.name << ": max relative error " << c.max_rel_error);
     CHECK(c.max_rel_error < 1e-6);
   }
+}
+
+namespace {
+
+/// forward(nothing saved) against forward(saved) of the same layer and inputs; returns the
+/// normwise relative difference.
+template <class T>
+double fused_vs_saved(int64_t d, int64_t heads, int64_t lq, int64_t lk, bool causal, int64_t offset, int padding_kind,
+                      bool alibi) {
+  const int64_t batch = 2;
+  nn::ParameterStore<T, Cpu> store(23);
+  nn::MultiHeadAttention<T, Cpu> mha(store, "a", d, heads, true, 0.3);
+  for (int i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < d; ++j) mha.bias(i)->value[j] = T(0.05 * double((j * 3 + i) % 7) - 0.15);
+  const auto xq = random_tensor<T>({batch, lq, d}, 51), xkv = random_tensor<T>({batch, lk, d}, 52);
+  std::vector<uint8_t> padding(size_t(batch * lk), 0);
+  if (padding_kind == 1)
+    for (int64_t c = 1; c < lk; c += 4) padding[size_t(c)] = 1;  // batch row 0: every 4th key
+  if (padding_kind == 2)
+    for (int64_t c = 0; c < lk; ++c) padding[size_t(lk + c)] = 1;  // batch row 1: every key
+  auto pad = Tensor<uint8_t, Cpu>::from_host({batch, lk}, padding);
+  std::vector<float> slope_values;
+  for (int64_t hh = 0; hh < heads; ++hh) slope_values.push_back(0.5f / float(hh + 1));
+  auto slopes = Tensor<float, Cpu>::from_host({heads}, slope_values);
+  nn::AttentionMask<Cpu> mask;
+  mask.causal = causal;
+  mask.query_offset = offset;
+  if (padding_kind) mask.key_padding = &pad;
+  if (alibi) mask.alibi_slopes = &slopes;
+  typename nn::MultiHeadAttention<T, Cpu>::Saved saved;
+  const auto with_probs = mha.forward(xq, xkv, mask, &saved);
+  const auto without = mha.forward(xq, xkv, mask, nullptr);
+  return rel_error(without, with_probs);
+}
+
+}  // namespace
+
+TEST_CASE("attention forward with nothing saved equals the forward that saves probabilities",
+          "[nn][attention][causal_blocks][fused]") {
+  constexpr int64_t block = nn::MultiHeadAttention<double, Cpu>::kCausalBlock;
+  struct Case {
+    int64_t lq, lk;
+    bool causal;
+    int64_t offset;
+    int padding;  // 0 none, 1 every 4th key of batch row 0, 2 every key of batch row 1
+    bool alibi;
+  };
+  const Case cases[] = {
+      {2 * block + 20, 2 * block + 20, true, 0, 0, false},  // causal self-attention, a partial last block
+      {2 * block + 20, 2 * block + 20, true, 0, 1, true},   // + padding and ALiBi
+      {block + 9, block + 40, true, 31, 1, true},           // causal cross with a cache (offset Lk − Lq)
+      {block + 9, block + 40, true, 31, 2, false},          // a batch row whose every key is padded
+      {block + 3, 2 * block + 5, false, 0, 1, true},        // no causal mask, Lq ≠ Lk
+      {7, 33, false, 0, 0, false},                          // fewer queries than one block
+  };
+  // {d_model, heads}: head width 16 (the AVX-512 tiles in float) and 12 (the GEMM tiles).
+  const int64_t widths[][2] = {{64, 4}, {24, 2}};
+  for (const auto& [d, heads] : widths)
+    for (const Case& c : cases) {
+      INFO("d " << d << ", heads " << heads << ", Lq " << c.lq << ", Lk " << c.lk << ", causal " << c.causal
+                << ", offset " << c.offset << ", padding " << c.padding << ", ALiBi " << c.alibi);
+      CHECK(fused_vs_saved<double>(d, heads, c.lq, c.lk, c.causal, c.offset, c.padding, c.alibi) < 1e-12);
+      CHECK(fused_vs_saved<float>(d, heads, c.lq, c.lk, c.causal, c.offset, c.padding, c.alibi) < 1e-5);
+    }
 }

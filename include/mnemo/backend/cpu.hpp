@@ -15,6 +15,7 @@
 #include "mnemo/backend/cpu/activation.hpp"
 #include "mnemo/backend/cpu/adamw.hpp"
 #include "mnemo/backend/cpu/adamw_master.hpp"
+#include "mnemo/backend/cpu/attention_forward.hpp"
 #include "mnemo/backend/cpu/context.hpp"
 #include "mnemo/backend/cpu/cross_entropy.hpp"
 #include "mnemo/backend/cpu/continuous_read.hpp"
@@ -102,6 +103,17 @@ struct BackendTraits<Cpu> {
   static void softmax_backward(Context&, const T* y, const T* dy, T* dx, int64_t rows,
                                int64_t cols, compute_t<T> scale) {
     cpu::softmax_backward(y, dy, dx, rows, cols, scale);
+  }
+  /// CPU only (float, double): o = softmax(scale·QKᵀ + mask)·V per (batch row, head) without the
+  /// probabilities, for a forward no backward follows; q, k, v, o in the projection layout
+  /// [batch, len, ld] (head h at columns h·head_dim), dims = {batch, heads, Lq, Lk}, queries in
+  /// blocks of `block` rows (see cpu/attention_forward.hpp). The CUDA backend has no such member:
+  /// nn::MultiHeadAttention calls it for Cpu only.
+  template <class T>
+  static void attention_forward(Context&, const T* q, int64_t ld_q, const T* k, const T* v, int64_t ld_kv, T* o,
+                                int64_t ld_o, const SoftmaxDims& dims, int64_t head_dim, compute_t<T> scale,
+                                const SoftmaxMask& mask, int64_t block) {
+    cpu::attention_forward(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask, block);
   }
 
   // ---- normalisation --------------------------------------------------------------------

@@ -11,6 +11,11 @@
 // keys [0, r1 + query_offset) at most, so the GEMMs of S = Q·Kᵀ, A·V, dS·K, Pᵀ·dO and dSᵀ·Q skip
 // the key columns (or query rows) the mask hides from a whole block: about half the work at long
 // lengths. dP = dO·Vᵀ stays whole (softmax backward reads every entry of it).
+//
+// The tensor-level forward() with nothing saved (no backward follows: inference) on the CPU in
+// float or double keeps no probabilities: BackendTraits<Cpu>::attention_forward takes each (batch row,
+// head, block of queries) from scores to output with the block's scores in cache, reading the
+// projections and writing concat_h in place (no head split/merge copies), with the same blocks.
 #pragma once
 
 #include <algorithm>
@@ -70,8 +75,13 @@ class MultiHeadAttention {
   /// for self-attention.
   Var operator()(const Var& query, const Var& key_value, const AttentionMask<B>& mask = {}) const;
 
-  /// Tensor-level forward; fills `saved` when given (needed by backward).
-  Tens forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask, Saved* saved) const;
+  /// Tensor-level forward; fills `saved` when given (needed by backward). Without `saved`, the
+  /// CPU backend (float, double) keeps no probabilities (see the top of this file); its output
+  /// then equals the saving path's to rounding, not bitwise. operator() without a tape keeps the
+  /// saving path's arithmetic, so that a replay under a tape (MRBP) reproduces it bitwise.
+  Tens forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask, Saved* saved) const {
+    return forward_impl(xq, xkv, mask, saved, true);
+  }
 
   /// Tensor-level backward: returns dxq / dxkv (when asked) and accumulates every parameter
   /// gradient. `extra_dq_heads` [batch, h, Lq, d_h] is added to the gradient of the head-layout
@@ -114,6 +124,25 @@ class MultiHeadAttention {
     if (mask.alibi_slopes) check_shape("MultiHeadAttention: alibi_slopes", mask.alibi_slopes->shape(), {{"heads", h_}});
     if (mask.query_offset < 0)
       throw ShapeError(detail::cat("MultiHeadAttention: query_offset = ", mask.query_offset, ", expected >= 0"));
+  }
+
+  /// forward(); `allow_fused` = false keeps the probabilities path even with nothing saved.
+  Tens forward_impl(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask, Saved* saved,
+                    bool allow_fused) const;
+
+  /// Whether a forward with nothing saved takes BackendTraits<Cpu>::attention_forward.
+  static constexpr bool kFusedForward = std::is_same_v<B, Cpu> && (std::is_same_v<T, float> || std::is_same_v<T, double>);
+
+  /// The forward without probabilities (kFusedForward only): projections, the fused attention per
+  /// (batch row, head, block of queries) straight into concat_h, output projection.
+  Tens forward_fused(const Tens& xq, const Tens& xkv, const SoftmaxMask& sm) const {
+    const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
+    const Tens q = project(xq, 0), k = project(xkv, 1), v = project(xkv, 2);
+    Tens merged(Shape{batch, lq, d_}, ctx_->arena());
+    if constexpr (kFusedForward)  // (other backends never get here; the branch keeps them well-formed)
+      BT::attention_forward(*ctx_, q.data(), d_, k.data(), v.data(), d_, merged.data(), d_,
+                            SoftmaxDims{batch, h_, lq, lk}, dh_, scale(), sm, kCausalBlock);
+    return affine(merged, 3);
   }
 
   /// Whether the causal block path runs (the CPU backend, more than one block of queries).
@@ -205,7 +234,7 @@ auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value
   // The projections are parameters, so a recording tape always needs this node.
   const bool track = autograd::recording_tape() != nullptr;
   Saved saved;
-  Tens y = forward(query.value(), key_value.value(), mask, track ? &saved : nullptr);
+  Tens y = forward_impl(query.value(), key_value.value(), mask, track ? &saved : nullptr, false);
   Var out = autograd::make_output(std::move(y), track);
   if (!track) return out;
   note_parameter_uses();
@@ -220,9 +249,16 @@ auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value
 }
 
 template <class T, class B>
-auto MultiHeadAttention<T, B>::forward(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask,
-    Saved* saved) const -> Tens {
+auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, const AttentionMask<B>& mask,
+    Saved* saved, bool allow_fused) const -> Tens {
   check_inputs(xq, xkv, mask);
+  SoftmaxMask sm;
+  sm.causal = mask.causal;
+  sm.query_offset = mask.query_offset;
+  sm.key_padding = mask.key_padding ? mask.key_padding->data() : nullptr;
+  sm.alibi_slopes = mask.alibi_slopes ? mask.alibi_slopes->data() : nullptr;
+  if constexpr (kFusedForward)
+    if (!saved && allow_fused) return forward_fused(xq, xkv, sm);
   Context<B>& ctx = *ctx_;
   const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
   Tens q = heads_of(project(xq, 0), batch, lq);
@@ -239,11 +275,6 @@ auto MultiHeadAttention<T, B>::forward(const Tens& xq, const Tens& xkv, const At
     BT::gemm(ctx, Trans::N, Trans::T, r1 - r0, keys, dh_, C(1), q.data() + r0 * dh_, dh_, lq * dh_, k.data(), dh_,
              lk * dh_, C(0), probs.data() + r0 * lk, lk, lq * lk, batch * h_);
   }
-  SoftmaxMask sm;
-  sm.causal = mask.causal;
-  sm.query_offset = mask.query_offset;
-  sm.key_padding = mask.key_padding ? mask.key_padding->data() : nullptr;
-  sm.alibi_slopes = mask.alibi_slopes ? mask.alibi_slopes->data() : nullptr;
   BT::softmax_forward(ctx, probs.data(), probs.data(), SoftmaxDims{batch, h_, lq, lk}, scale(), sm);
   Tens o(Shape{batch, h_, lq, dh_}, ctx.arena());
   rows_times_keys(lq, lk, blocks, mask.query_offset, probs.data(), v.data(), C(0), o.data(), batch * h_);

@@ -1,0 +1,269 @@
+// mnemo/backend/cpu/attention_forward.hpp — masked multi-head attention for a forward that no
+// backward follows (inference), without the [batch, heads, Lq, Lk] probabilities tensor:
+//   O⁽ʰ⁾ = softmax(scale · Q⁽ʰ⁾·K⁽ʰ⁾ᵀ + mask) · V⁽ʰ⁾                 (memformer.md §2.2)
+// taken per (batch row, head, block of queries):
+//   S = Q_blk · K_visᵀ                      (block × visible keys, in a per-thread buffer)
+//   E = exp(scale·S + bias − rowmax),  masked entries 0          (SoftmaxRowMask: causal, padding, ALiBi)
+//   O_blk = (E · V_vis) / rowsum(E)         (the normalisation on d_h outputs, not on every key)
+// so the scores stay in cache between the three steps instead of going through memory. Q, K, V
+// and O are in the projection layout [batch, len, ·] with row strides ld_q, ld_kv, ld_o and head
+// h at columns h·d_h: no head split or merge copies. With a causal mask a block ending at query r1
+// sees keys [0, r1 + query_offset) at most; the keys after that are neither multiplied nor read.
+// Work is split across mnemo's pool by (batch row, head); every output element is computed by the
+// same sequence of operations whatever the thread count.
+//
+// The two products of a block: in float with d_h a multiple of 16 on a CPU with AVX-512F (chosen at
+// run time; the function attribute compiles it in any build) a register-blocked kernel, 6 rows ×
+// 64 columns of accumulators, with Kᵀ packed once per (batch row, head) into 16-key panels (its
+// new keys at each block) and V read in place; otherwise the GEMM (provider or Eigen, one thread)
+// on each block. A BLAS call per 64-row tile repacks its operands every time; at d_h = 64 that
+// packing costs about as much as the product.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "mnemo/core/config.hpp"
+#if MNEMO_COMPILED_BODIES  // a user TU of the compiled mode only declares the kernel (see the end)
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "mnemo/backend/cpu/gemm.hpp"
+#include "mnemo/backend/cpu/parallel.hpp"
+#include "mnemo/backend/cpu/small_gemm.hpp"
+#include "mnemo/backend/softmax_row_mask.hpp"
+#if defined(MNEMO_SMALL_GEMM_X86)
+#include <cstdlib>
+#include <immintrin.h>
+#endif
+#endif
+
+#include "mnemo/backend/primitives.hpp"
+#include "mnemo/core/precision.hpp"
+
+namespace mnemo::cpu {
+
+/// o = attention(q, k, v) per (batch row, head) as above, dims = {batch, heads, Lq, Lk}; q [batch,
+/// Lq, ld_q], k and v [batch, Lk, ld_kv], o [batch, Lq, ld_o], head h at columns [h·d_h, (h+1)·d_h);
+/// queries in blocks of `block` rows. A query whose every key is masked gets zeros. The definition
+/// follows, or, in a user TU of the compiled mode, is in mnemo::compiled for float and double.
+template <class T>
+void attention_forward(const T* q, int64_t ld_q, const T* k, const T* v, int64_t ld_kv, T* o, int64_t ld_o,
+                       const SoftmaxDims& dims, int64_t head_dim, compute_t<T> scale, const SoftmaxMask& mask,
+                       int64_t block);
+
+#if MNEMO_COMPILED_BODIES
+namespace detail {
+
+/// C = A·op(B) on the calling thread's kernel choice (the small-matrix kernel when it applies,
+/// else the blocked GEMM); row-major, beta = 0.
+template <class T>
+void attention_tile_gemm(Trans tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                         int64_t ldb, T* c, int64_t ldc) {
+  if (!small_gemm<T>(Trans::N, tb, m, n, k, T(1), a, lda, 0, b, ldb, 0, T(0), c, ldc, 0, 1))
+    gemm_strided_batched<T>(Trans::N, tb, m, n, k, T(1), a, lda, 0, b, ldb, 0, T(0), c, ldc, 0, 1);
+}
+
+/// One row of S (`keys` entries) → E = exp(logit − max) over the visible keys, 0 elsewhere;
+/// returns 1 / ΣE, or 0 when every key is masked (then the row is all 0).
+template <class T>
+T attention_row_exp(T* s, int64_t keys, T scale, const SoftmaxRowMask<T>& rm) {
+  using Row = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+  constexpr T kMinusInf = -std::numeric_limits<T>::infinity();
+  const int64_t last = std::min(rm.visible_end, keys);  // keys [0, last) pass the causal mask
+  std::fill(s + last, s + keys, T(0));
+  Row z(s, last);
+  z *= scale;
+  if (rm.alibi)
+    for (int64_t c = 0; c < last; ++c) z[c] = rm.logit(z[c], c);
+  if (rm.padding)
+    for (int64_t c = 0; c < last; ++c)
+      if (rm.padding[c]) z[c] = kMinusInf;
+  const T mx = last > 0 ? z.maxCoeff() : kMinusInf;
+  if (mx == kMinusInf) {  // every key masked: zero probabilities, zero output
+    z.setZero();
+    return T(0);
+  }
+  z = (z - mx).exp();
+  if (rm.padding)  // Eigen's exp(−∞) is a tiny positive number, not 0
+    for (int64_t c = 0; c < last; ++c)
+      if (rm.padding[c]) z[c] = T(0);
+  return T(1) / z.sum();
+}
+
+#if defined(MNEMO_SMALL_GEMM_X86)
+/// Whether float tiles with d_h a multiple of 16 take the AVX-512 kernel below: the CPU has
+/// AVX-512F and MNEMO_ATTENTION_AVX512 is not "0" (which sends them to the GEMM, for comparisons).
+inline bool attention_avx512_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("MNEMO_ATTENTION_AVX512");
+    if (env && env[0] == '0') return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return enabled;
+}
+
+/// C[0:MR, 0:16·NV] = A[0:MR, 0:k] · B[0:k, 0:16·NV], row-major, C overwritten: the block of C in
+/// MR·NV registers over all of k, one broadcast element of A against NV vectors of B per step.
+template <int MR, int NV>
+__attribute__((target("avx512f"))) void attention_block_avx512(int64_t k, const float* a, int64_t lda,
+                                                               const float* b, int64_t ldb, float* c,
+                                                               int64_t ldc) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < k; ++p) {
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + p * ldb + 16 * v);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i * lda + p]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+}
+
+/// Rows [0, m) of a panel of 16·NV columns, in blocks of 6 rows.
+template <int NV>
+void attention_panel_avx512(int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                            float* c, int64_t ldc) {
+  int64_t i = 0;
+  for (; i + 6 <= m; i += 6) attention_block_avx512<6, NV>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc);
+  const float* ai = a + i * lda;
+  float* ci = c + i * ldc;
+  switch (m - i) {
+    case 5: attention_block_avx512<5, NV>(k, ai, lda, b, ldb, ci, ldc); break;
+    case 4: attention_block_avx512<4, NV>(k, ai, lda, b, ldb, ci, ldc); break;
+    case 3: attention_block_avx512<3, NV>(k, ai, lda, b, ldb, ci, ldc); break;
+    case 2: attention_block_avx512<2, NV>(k, ai, lda, b, ldb, ci, ldc); break;
+    case 1: attention_block_avx512<1, NV>(k, ai, lda, b, ldb, ci, ldc); break;
+    default: break;
+  }
+}
+
+/// C[m × 16·panels] = A[m × k] · B[k × 16·panels], row-major, in groups of up to 4 panels.
+inline void attention_tile_avx512(int64_t m, int64_t panels, int64_t k, const float* a, int64_t lda, const float* b,
+                                  int64_t ldb, float* c, int64_t ldc) {
+  for (int64_t j = 0; j < panels;) {
+    const int64_t nv = std::min<int64_t>(4, panels - j);
+    const float* bj = b + 16 * j;
+    float* cj = c + 16 * j;
+    switch (nv) {
+      case 4: attention_panel_avx512<4>(m, k, a, lda, bj, ldb, cj, ldc); break;
+      case 3: attention_panel_avx512<3>(m, k, a, lda, bj, ldb, cj, ldc); break;
+      case 2: attention_panel_avx512<2>(m, k, a, lda, bj, ldb, cj, ldc); break;
+      default: attention_panel_avx512<1>(m, k, a, lda, bj, ldb, cj, ldc); break;
+    }
+    j += nv;
+  }
+}
+#endif  // MNEMO_SMALL_GEMM_X86
+
+/// Whether this product takes the AVX-512 tiles (float, d_h a multiple of 16, the CPU has them).
+template <class T>
+bool attention_use_avx512([[maybe_unused]] int64_t head_dim) {
+#if defined(MNEMO_SMALL_GEMM_X86)
+  if constexpr (std::is_same_v<T, float>) return head_dim % 16 == 0 && attention_avx512_enabled();
+#endif
+  return false;
+}
+
+}  // namespace detail
+
+template <class T>
+void attention_forward(const T* q, int64_t ld_q, const T* k, const T* v, int64_t ld_kv, T* o, int64_t ld_o,
+                       const SoftmaxDims& dims, int64_t head_dim, compute_t<T> scale, const SoftmaxMask& mask,
+                       int64_t block) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "attention_forward: float or double");
+  const int64_t batch = dims.outer, heads = dims.heads, lq = dims.rows, lk = dims.cols, dh = head_dim;
+  if (batch <= 0 || heads <= 0 || lq <= 0 || dh <= 0) return;
+  block = std::max<int64_t>(block, 1);
+  const bool avx512 = detail::attention_use_avx512<T>(dh);
+  // S rows and the packed Kᵀ are padded to whole AVX-512 panels of 16 keys.
+  const int64_t lk_pad = avx512 ? (lk + 15) / 16 * 16 : lk;
+  // Cost of one (batch row, head): two products over the keys its queries see (about half of
+  // them under a causal mask) and the exponentials.
+  const int64_t keys_seen = mask.causal ? std::clamp<int64_t>(lq / 2 + mask.query_offset + block, 1, std::max<int64_t>(lk, 1)) : std::max<int64_t>(lk, 1);
+  const int64_t cost = std::max<int64_t>(1, lq * keys_seen * (4 * dh + 8));
+  parallel_for(batch * heads, cost, [&](int64_t begin, int64_t end) {
+    // S (block × Lk), the packed Kᵀ (d_h × Lk, AVX-512 only) and the row factors, grown once.
+    thread_local std::vector<T> scratch;
+    const int64_t s_size = block * std::max<int64_t>(lk_pad, 1), kt_size = avx512 ? dh * lk_pad : 0;
+    const size_t need = static_cast<size_t>(s_size + kt_size + block);
+    if (scratch.size() < need) scratch.resize(need);
+    T* kt = scratch.data() + s_size;
+    T* inv = kt + kt_size;
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t b = bh / heads, h = bh % heads;
+      const T* kb = k + b * lk * ld_kv + h * dh;
+      const T* vb = v + b * lk * ld_kv + h * dh;
+      int64_t packed = 0;  // keys [0, packed) of Kᵀ are in kt
+      for (int64_t r0 = 0; r0 < lq; r0 += block) {
+        const int64_t r1 = std::min(lq, r0 + block), m = r1 - r0;
+        const int64_t keys = mask.causal ? std::clamp<int64_t>(r1 + mask.query_offset, 0, lk) : lk;
+        const T* qb = q + (b * lq + r0) * ld_q + h * dh;
+        T* ob = o + (b * lq + r0) * ld_o + h * dh;
+        T* s = scratch.data();
+        const int64_t ld_s = avx512 ? (keys + 15) / 16 * 16 : std::max<int64_t>(keys, 1);
+        if (keys > 0) {  // S = Q_blk·K_visᵀ
+#if defined(MNEMO_SMALL_GEMM_X86)
+          if constexpr (std::is_same_v<T, float>) {
+            if (avx512) {
+              for (int64_t c = packed; c < ld_s; ++c)  // new keys into Kᵀ; the panel's tail zero
+                for (int64_t e = 0; e < dh; ++e) kt[e * lk_pad + c] = c < keys ? kb[c * ld_kv + e] : T(0);
+              packed = keys;
+              detail::attention_tile_avx512(m, ld_s / 16, dh, qb, ld_q, kt, lk_pad, s, ld_s);
+            }
+          }
+#endif
+          if (!avx512) detail::attention_tile_gemm<T>(Trans::T, m, keys, dh, qb, ld_q, kb, ld_kv, s, ld_s);
+        }
+        bool any = false;
+        for (int64_t i = 0; i < m; ++i) {
+          const SoftmaxRowMask<T> rm(dims, mask, bh * lq + r0 + i);
+          inv[i] = detail::attention_row_exp<T>(s + i * ld_s, keys, static_cast<T>(scale), rm);
+          any = any || inv[i] != T(0);
+        }
+        if (!any) {  // no query of the block sees a key
+          for (int64_t i = 0; i < m; ++i) std::fill(ob + i * ld_o, ob + i * ld_o + dh, T(0));
+          continue;
+        }
+        // O_blk = E·V_vis, then each row times 1/ΣE.
+#if defined(MNEMO_SMALL_GEMM_X86)
+        if constexpr (std::is_same_v<T, float>)
+          if (avx512) detail::attention_tile_avx512(m, dh / 16, keys, s, ld_s, vb, ld_kv, ob, ld_o);
+#endif
+        if (!avx512) detail::attention_tile_gemm<T>(Trans::N, m, dh, keys, s, ld_s, vb, ld_kv, ob, ld_o);
+        for (int64_t i = 0; i < m; ++i)
+          Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(ob + i * ld_o, dh) *= inv[i];
+      }
+    }
+  });
+}
+#endif  // MNEMO_COMPILED_BODIES
+
+}  // namespace mnemo::cpu
+
+// Compiled mode (docs/compile_time.md): compiled once, in src/compiled/backend_nn_*.cpp; a user TU
+// sees the declaration above.
+#if defined(MNEMO_COMPILED)
+namespace mnemo::cpu {
+extern template void attention_forward<float>(const float*, int64_t, const float*, const float*, int64_t, float*,
+                                              int64_t, const SoftmaxDims&, int64_t, float, const SoftmaxMask&, int64_t);
+extern template void attention_forward<double>(const double*, int64_t, const double*, const double*, int64_t, double*,
+                                               int64_t, const SoftmaxDims&, int64_t, double, const SoftmaxMask&,
+                                               int64_t);
+}  // namespace mnemo::cpu
+#endif  // MNEMO_COMPILED
