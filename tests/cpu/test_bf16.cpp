@@ -124,6 +124,11 @@ TEST_CASE("bf16 GEMM matches a double reference: transposes, strides, batches, o
       {Trans::T, Trans::N, 9, 70, 513, 2, 1.0f, -0.5f, 1},    {Trans::T, Trans::T, 81, 33, 1, 1, 2.0f, 0.0f, 2},
       {Trans::N, Trans::N, 1, 1, 7, 4, 1.0f, 0.25f, 0},       {Trans::N, Trans::T, 130, 300, 64, 1, 1.0f, 0.0f, 5},
       {Trans::N, Trans::N, 5, 9, 0, 2, 1.0f, 0.5f, 1},  // k = 0: C = beta·C
+      // Rows in whole panels with B read in place: the kernel writes the last k block to C itself
+      // (several k and column blocks, a narrow packed panel beside, odd k; rows or columns split
+      // between threads).
+      {Trans::N, Trans::N, 48, 300, 517, 2, 0.75f, -0.5f, 3}, {Trans::N, Trans::N, 64, 96, 64, 1, 1.0f, 1.0f, 0},
+      {Trans::N, Trans::N, 16, 1000, 40, 1, 2.0f, 0.5f, 2},
   };
   std::vector<cpu::Bf16Kernel> kernels = {cpu::Bf16Kernel::Portable, cpu::Bf16Kernel::Auto};
   if (cpu::cpu_has_avx512_bf16()) kernels.push_back(cpu::Bf16Kernel::Avx512);
