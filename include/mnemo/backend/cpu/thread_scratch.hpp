@@ -6,6 +6,7 @@
 // GELU row calls the fp32 one) uses slots the callee does not.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -26,7 +27,7 @@ enum class ScratchSlot : int {
 template <class T, ScratchSlot Slot>
 inline T* thread_scratch(int64_t n) {
   thread_local std::vector<T> buffer;
-  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
+  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
   return buffer.data();
 }
 
