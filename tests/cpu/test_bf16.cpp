@@ -239,6 +239,27 @@ TEST_CASE("bf16 elementwise kernels equal the per-element fp32 formulas bit for 
   }
 }
 
+TEST_CASE("bf16 softmax is the fp32 softmax of the same values, rounded once", "[bf16][softmax]") {
+  // Causal rows of every length and padded keys (vector tails), above the parallel threshold.
+  const SoftmaxDims dims{2, 3, 45, 67};
+  const int64_t n = dims.total_rows() * dims.cols;
+  const auto x = random_bf16(n, 21);
+  std::vector<uint8_t> pad(static_cast<size_t>(dims.outer * dims.cols), 0);
+  for (size_t i = 0; i < pad.size(); i += 7) pad[i] = 1;
+  SoftmaxMask mask;
+  mask.causal = true;
+  mask.query_offset = 3;
+  mask.key_padding = pad.data();
+  std::vector<float> xf(static_cast<size_t>(n)), yf(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) xf[size_t(i)] = static_cast<float>(x[size_t(i)]);
+  std::vector<bf16> got(static_cast<size_t>(n)), want(static_cast<size_t>(n));
+  auto& ctx = BackendTraits<Cpu>::default_context();
+  BackendTraits<Cpu>::softmax_forward<bf16>(ctx, x.data(), got.data(), dims, 0.37f, mask);
+  BackendTraits<Cpu>::softmax_forward<float>(ctx, xf.data(), yf.data(), dims, 0.37f, mask);
+  for (int64_t i = 0; i < n; ++i) want[size_t(i)] = bf16(yf[size_t(i)]);
+  CHECK(bits_of(got) == bits_of(want));
+}
+
 TEST_CASE("a bf16 Memformer's logits and memory are within 2e-2 of the fp32 model's", "[bf16][memformer]") {
   const auto cfg = memformer_config();
   models::Memformer<float, Cpu> mf(cfg, 3);
