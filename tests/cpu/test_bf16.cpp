@@ -124,6 +124,11 @@ TEST_CASE("bf16 GEMM matches a double reference: transposes, strides, batches, o
       {Trans::T, Trans::N, 9, 70, 513, 2, 1.0f, -0.5f, 1},    {Trans::T, Trans::T, 81, 33, 1, 1, 2.0f, 0.0f, 2},
       {Trans::N, Trans::N, 1, 1, 7, 4, 1.0f, 0.25f, 0},       {Trans::N, Trans::T, 130, 300, 64, 1, 1.0f, 0.0f, 5},
       {Trans::N, Trans::N, 5, 9, 0, 2, 1.0f, 0.5f, 1},  // k = 0: C = beta·C
+      // Rows in whole panels with B read in place: the kernel writes the last k block to C itself
+      // (several k and column blocks, a narrow packed panel beside, odd k; rows or columns split
+      // between threads).
+      {Trans::N, Trans::N, 48, 300, 517, 2, 0.75f, -0.5f, 3}, {Trans::N, Trans::N, 64, 96, 64, 1, 1.0f, 1.0f, 0},
+      {Trans::N, Trans::N, 16, 1000, 40, 1, 2.0f, 0.5f, 2},
   };
   std::vector<cpu::Bf16Kernel> kernels = {cpu::Bf16Kernel::Portable, cpu::Bf16Kernel::Auto};
   if (cpu::cpu_has_avx512_bf16()) kernels.push_back(cpu::Bf16Kernel::Avx512);
@@ -232,6 +237,27 @@ TEST_CASE("bf16 elementwise kernels equal the per-element fp32 formulas bit for 
     const double ref = 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0)));
     REQUIRE(std::abs(static_cast<double>(f(got[size_t(i)])) - ref) <= std::abs(ref) / 128 + 1e-6);  // 2^-7 relative
   }
+}
+
+TEST_CASE("bf16 softmax is the fp32 softmax of the same values, rounded once", "[bf16][softmax]") {
+  // Causal rows of every length and padded keys (vector tails), above the parallel threshold.
+  const SoftmaxDims dims{2, 3, 45, 67};
+  const int64_t n = dims.total_rows() * dims.cols;
+  const auto x = random_bf16(n, 21);
+  std::vector<uint8_t> pad(static_cast<size_t>(dims.outer * dims.cols), 0);
+  for (size_t i = 0; i < pad.size(); i += 7) pad[i] = 1;
+  SoftmaxMask mask;
+  mask.causal = true;
+  mask.query_offset = 3;
+  mask.key_padding = pad.data();
+  std::vector<float> xf(static_cast<size_t>(n)), yf(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) xf[size_t(i)] = static_cast<float>(x[size_t(i)]);
+  std::vector<bf16> got(static_cast<size_t>(n)), want(static_cast<size_t>(n));
+  auto& ctx = BackendTraits<Cpu>::default_context();
+  BackendTraits<Cpu>::softmax_forward<bf16>(ctx, x.data(), got.data(), dims, 0.37f, mask);
+  BackendTraits<Cpu>::softmax_forward<float>(ctx, xf.data(), yf.data(), dims, 0.37f, mask);
+  for (int64_t i = 0; i < n; ++i) want[size_t(i)] = bf16(yf[size_t(i)]);
+  CHECK(bits_of(got) == bits_of(want));
 }
 
 TEST_CASE("a bf16 Memformer's logits and memory are within 2e-2 of the fp32 model's", "[bf16][memformer]") {

@@ -22,11 +22,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
-
 #include "mnemo/backend/activation_functions.hpp"
 #include "mnemo/backend/cpu/gelu_float.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
+#include "mnemo/backend/cpu/thread_scratch.hpp"
 #include "mnemo/core/bfloat16.hpp"
 #endif  // MNEMO_COMPILED_BODIES
 
@@ -48,6 +47,8 @@ void add_row_broadcast(const T* x, const T* row, T* y, int64_t rows, int64_t col
 /// out = a + b (out may alias a or b).
 template <class T>
 void add(int64_t n, const T* a, const T* b, T* out);
+/// Rows of layer_norm_forward whose sums run interleaved.
+inline constexpr int64_t kLayerNormRows = 8;
 /// Layer normalisation forward (cpu/layer_norm.hpp's formula and order, fp32 sums).
 template <class T>
 void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, float* mean, float* rstd, int64_t rows,
@@ -56,21 +57,13 @@ void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, float* 
 #if MNEMO_COMPILED_BODIES
 namespace detail {
 
-/// Per-thread fp32 scratch rows, grown on demand and kept: no allocation per call once warm.
-struct FloatScratch {
-  std::vector<float> a, b, c;
-  static FloatScratch& local() {
-    thread_local FloatScratch scratch;
-    return scratch;
-  }
-  void reserve(int64_t n) {
-    const auto size = static_cast<size_t>(n);
-    if (a.size() < size) {
-      a.resize(size);
-      b.resize(size);
-      c.resize(size);
-    }
-  }
+/// The calling thread's fp32 rows a, b, c of at least n floats each (cpu/thread_scratch.hpp).
+struct FloatRows {
+  float *a, *b, *c;
+  explicit FloatRows(int64_t n)
+      : a(cpu::detail::thread_scratch<float, cpu::detail::ScratchSlot::RowA>(n)),
+        b(cpu::detail::thread_scratch<float, cpu::detail::ScratchSlot::RowB>(n)),
+        c(cpu::detail::thread_scratch<float, cpu::detail::ScratchSlot::RowC>(n)) {}
 };
 
 }  // namespace detail
@@ -102,10 +95,9 @@ void narrow(const float* src, T* dst, int64_t n) {
 template <class T>
 void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols, Activation act) {
   parallel_for(rows, (act == Activation::Gelu ? 4 : 2) * cols, [&](int64_t begin, int64_t end) {
-    auto& s = detail::FloatScratch::local();
-    s.reserve(cols);
-    float* xf = s.a.data();
-    float* bf = bias ? s.b.data() : nullptr;
+    const detail::FloatRows s(cols);
+    float* xf = s.a;
+    float* bf = bias ? s.b : nullptr;
     if (bias) widen(bias, bf, cols);
     for (int64_t r = begin; r < end; ++r) {
       widen(x + r * cols, xf, cols);
@@ -122,10 +114,9 @@ void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int6
 template <class T>
 void add_row_broadcast(const T* x, const T* row, T* y, int64_t rows, int64_t cols) {
   parallel_for(rows, cols, [&](int64_t begin, int64_t end) {
-    auto& s = detail::FloatScratch::local();
-    s.reserve(cols);
-    float* xf = s.a.data();
-    float* rf = s.b.data();
+    const detail::FloatRows s(cols);
+    float* xf = s.a;
+    float* rf = s.b;
     widen(row, rf, cols);
     for (int64_t r = begin; r < end; ++r) {
       widen(x + r * cols, xf, cols);
@@ -139,10 +130,9 @@ template <class T>
 void add(int64_t n, const T* a, const T* b, T* out) {
   constexpr int64_t kBlock = 1024;
   parallel_for((n + kBlock - 1) / kBlock, kBlock, [&](int64_t begin, int64_t end) {
-    auto& s = detail::FloatScratch::local();
-    s.reserve(kBlock);
-    float* af = s.a.data();
-    float* bf = s.b.data();
+    const detail::FloatRows s(kBlock);
+    float* af = s.a;
+    float* bf = s.b;
     for (int64_t blk = begin; blk < end; ++blk) {
       const int64_t i0 = blk * kBlock, len = std::min(kBlock, n - i0);
       widen(a + i0, af, len);
@@ -156,26 +146,44 @@ void add(int64_t n, const T* a, const T* b, T* out) {
 template <class T>
 void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, float* mean, float* rstd, int64_t rows,
                         int64_t cols, float eps) {
-  parallel_for(rows, 6 * cols, [&](int64_t begin, int64_t end) {
-    auto& s = detail::FloatScratch::local();
-    s.reserve(cols);
-    float* xf = s.a.data();
-    float* gf = s.b.data();
-    float* bf = s.c.data();
+  // Rows go kLayerNormRows at a time: each row's sums keep the sequential order of
+  // cpu/layer_norm.hpp (bit for bit), but the rows' chains of dependent additions interleave, so
+  // the adder is not idle for an addition's latency at every element.
+  constexpr int64_t kRows = kLayerNormRows;
+  parallel_for((rows + kRows - 1) / kRows, 6 * kRows * cols, [&](int64_t begin, int64_t end) {
+    const detail::FloatRows s(kRows * cols);
+    float* xf = s.a;
+    float* gf = s.b;
+    float* bf = s.c;
     widen(gamma, gf, cols);
     widen(beta, bf, cols);
-    for (int64_t r = begin; r < end; ++r) {
-      widen(x + r * cols, xf, cols);
-      float sum = 0;
-      for (int64_t c = 0; c < cols; ++c) sum += xf[c];
-      const float mu = sum / static_cast<float>(cols);
-      float var = 0;
-      for (int64_t c = 0; c < cols; ++c) var += (xf[c] - mu) * (xf[c] - mu);
-      const float rs = 1.0f / std::sqrt(var / static_cast<float>(cols) + eps);
-      if (mean) mean[r] = mu;
-      if (rstd) rstd[r] = rs;
-      for (int64_t c = 0; c < cols; ++c) xf[c] = (xf[c] - mu) * rs * gf[c] + bf[c];
-      narrow(xf, y + r * cols, cols);
+    for (int64_t blk = begin; blk < end; ++blk) {
+      const int64_t r0 = blk * kRows, n = std::min(kRows, rows - r0);
+      widen(x + r0 * cols, xf, n * cols);
+      float sum[kRows] = {}, var[kRows] = {}, mu[kRows] = {}, rs[kRows] = {};
+      if (n == kRows) {
+        for (int64_t c = 0; c < cols; ++c)
+          for (int64_t r = 0; r < kRows; ++r) sum[r] += xf[r * cols + c];
+      } else {
+        for (int64_t r = 0; r < n; ++r)
+          for (int64_t c = 0; c < cols; ++c) sum[r] += xf[r * cols + c];
+      }
+      for (int64_t r = 0; r < n; ++r) mu[r] = sum[r] / static_cast<float>(cols);
+      if (n == kRows) {
+        for (int64_t c = 0; c < cols; ++c)
+          for (int64_t r = 0; r < kRows; ++r) var[r] += (xf[r * cols + c] - mu[r]) * (xf[r * cols + c] - mu[r]);
+      } else {
+        for (int64_t r = 0; r < n; ++r)
+          for (int64_t c = 0; c < cols; ++c) var[r] += (xf[r * cols + c] - mu[r]) * (xf[r * cols + c] - mu[r]);
+      }
+      for (int64_t r = 0; r < n; ++r) {
+        rs[r] = 1.0f / std::sqrt(var[r] / static_cast<float>(cols) + eps);
+        if (mean) mean[r0 + r] = mu[r];
+        if (rstd) rstd[r0 + r] = rs[r];
+        float* xr = xf + r * cols;
+        for (int64_t c = 0; c < cols; ++c) xr[c] = (xr[c] - mu[r]) * rs[r] * gf[c] + bf[c];
+      }
+      narrow(xf, y + r0 * cols, n * cols);
     }
   });
 }

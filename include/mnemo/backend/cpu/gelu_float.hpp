@@ -7,10 +7,11 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
+
+#include "mnemo/backend/cpu/thread_scratch.hpp"
 
 namespace mnemo::cpu::detail {
 
@@ -18,13 +19,9 @@ using FloatRow = Eigen::Array<float, 1, Eigen::Dynamic>;
 using ConstFloatRowMap = Eigen::Map<const FloatRow>;
 using FloatRowMap = Eigen::Map<FloatRow>;
 
-/// The calling thread's scratch row of at least `cols` floats (grown, never shrunk: no allocation
-/// per call once the widest row has been seen).
-inline float* gelu_scratch(int64_t cols) {
-  thread_local std::vector<float> buffer;
-  if (static_cast<int64_t>(buffer.size()) < cols) buffer.resize(static_cast<size_t>(cols));
-  return buffer.data();
-}
+/// The calling thread's scratch row of at least `cols` floats for the row functions below
+/// (cpu/thread_scratch.hpp).
+inline float* gelu_scratch(int64_t cols) { return thread_scratch<float, ScratchSlot::Gelu>(cols); }
 
 inline constexpr float kInvSqrt2 = 0.70710678118654752440f;
 inline constexpr float kInvSqrt2Pi = 0.39894228040143267794f;

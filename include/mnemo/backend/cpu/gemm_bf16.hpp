@@ -258,6 +258,35 @@ MNEMO_BF16_UNROLL
     }
   }
 }
+/// The last step on 16 fp32 sums v of row `dst`: dst = alpha·v + beta·dst, a bfloat16 C rounded to
+/// nearest even by VCVTNEPS2BF16 (which, unlike the portable path, flushes subnormal values to
+/// zero).
+template <class TC>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void store16_avx512(TC* dst, __m512 v,
+                                                                                         __m512 alpha, float beta) {
+  v = _mm512_mul_ps(alpha, v);
+  if constexpr (std::is_same_v<TC, float>) {
+    if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_loadu_ps(dst), v);
+    _mm512_storeu_ps(dst, v);
+  } else {
+    if (beta != 0.0f) {
+      const __m256i old = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(dst));
+      v = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(old), 16)),
+                          v);
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), (__m256i)_mm512_cvtneps_pbh(v));
+  }
+}
+
+/// Where macro_avx512_b_rows puts its sums on the last k block, when it writes C directly:
+/// C (at the block's first row and column) = alpha·sum + beta·C.
+template <class TC>
+struct Bf16Out {
+  TC* c;
+  int64_t ldc;
+  float alpha, beta;
+};
+
 /// macro_avx512 with B read in place instead of packed: B stored k×n (Trans::N), `b` at element
 /// (2·0, 0) of the block, `b_panels` full panels of kBf16Nr columns. The pair words are made in
 /// registers: VPUNPCKLWD / VPUNPCKHWD of rows 2p and 2p+1 interleave them within 128-bit lanes, so
@@ -265,14 +294,18 @@ MNEMO_BF16_UNROLL
 /// 28–31}; one VPERMT2PS per vector puts them back in column order at the tile's load and store.
 /// An odd kc's last pair takes zero partners. The streaming step's products have 64 rows: packing
 /// B there (reading every weight once per call to write it again) cost half as much as the kernel.
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void macro_avx512_b_rows(
+/// With `out` (the last k block of a product whose rows fill whole panels) the sums go to C, not
+/// to the fp32 tile: no second pass over the tile.
+template <class TC>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void macro_avx512_b_rows(
     int64_t kc, const uint32_t* apack, int64_t a_panels, const bfloat16* b, int64_t ldb, int64_t b_panels, float* c,
-    int64_t ldc, bool first) {
+    int64_t ldc, bool first, const Bf16Out<TC>* out) {
   const int64_t pairs = (kc + 1) / 2;
   const __m512i to_cols_lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
   const __m512i to_cols_hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
   const __m512i from_cols_lo = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
   const __m512i from_cols_hi = _mm512_setr_epi32(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  const __m512 alpha = _mm512_set1_ps(out ? out->alpha : 1.0f);
   for (int64_t jp = 0; jp < b_panels; ++jp) {
     const bfloat16* bp = b + jp * kBf16Nr;
     for (int64_t ip = 0; ip < a_panels; ++ip) {
@@ -294,8 +327,8 @@ MNEMO_BF16_UNROLL
         const __m512i odd = 2 * p + 1 < kc ? _mm512_loadu_si512(bp + (2 * p + 1) * ldb) : _mm512_setzero_si512();
         const __m512bh b0 = (__m512bh)_mm512_unpacklo_epi16(even, odd);
         const __m512bh b1 = (__m512bh)_mm512_unpackhi_epi16(even, odd);
-  MNEMO_BF16_UNROLL
-      for (int r = 0; r < kBf16Mr; ++r) {
+MNEMO_BF16_UNROLL
+        for (int r = 0; r < kBf16Mr; ++r) {
           const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(ap[p * kBf16Mr + r]));
           acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
           acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
@@ -303,38 +336,33 @@ MNEMO_BF16_UNROLL
       }
 MNEMO_BF16_UNROLL
       for (int r = 0; r < kBf16Mr; ++r) {
-        _mm512_storeu_ps(ct + r * ldc, _mm512_permutex2var_ps(acc[r][0], to_cols_lo, acc[r][1]));
-        _mm512_storeu_ps(ct + r * ldc + 16, _mm512_permutex2var_ps(acc[r][0], to_cols_hi, acc[r][1]));
+        const __m512 lo = _mm512_permutex2var_ps(acc[r][0], to_cols_lo, acc[r][1]);
+        const __m512 hi = _mm512_permutex2var_ps(acc[r][0], to_cols_hi, acc[r][1]);
+        if (out) {
+          TC* dst = out->c + (ip * kBf16Mr + r) * out->ldc + jp * kBf16Nr;
+          store16_avx512(dst, lo, alpha, out->beta);
+          store16_avx512(dst + 16, hi, alpha, out->beta);
+        } else {
+          _mm512_storeu_ps(ct + r * ldc, lo);
+          _mm512_storeu_ps(ct + r * ldc + 16, hi);
+        }
       }
     }
   }
 }
 #undef MNEMO_BF16_UNROLL
 
-/// The last step with AVX-512: C = alpha·tile + beta·C over rows × nc, 16 columns at a time (the
-/// remainder in plain C++); a bfloat16 C is rounded to nearest even by VCVTNEPS2BF16 (which, unlike
-/// the portable path, flushes subnormal values to zero).
+/// The last step with AVX-512 (store16_avx512): C = alpha·tile + beta·C over rows × nc, 16
+/// columns at a time (the remainder in plain C++).
 template <class TC>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void store_tile_avx512(
     int64_t rows, int64_t nc, const float* tile, int64_t ld_tile, float alpha, float beta, TC* C, int64_t ldc) {
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const __m512 va = _mm512_set1_ps(alpha);
   const int64_t vec_end = nc / 16 * 16;
   for (int64_t i = 0; i < rows; ++i) {
     const float* src = tile + i * ld_tile;
     TC* dst = C + i * ldc;
-    for (int64_t j = 0; j < vec_end; j += 16) {
-      __m512 v = _mm512_mul_ps(va, _mm512_loadu_ps(src + j));
-      if constexpr (std::is_same_v<TC, float>) {
-        if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(dst + j), v);
-        _mm512_storeu_ps(dst + j, v);
-      } else {
-        if (beta != 0.0f) {
-          const __m256i old = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(dst + j));
-          v = _mm512_fmadd_ps(vb, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(old), 16)), v);
-        }
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + j), (__m256i)_mm512_cvtneps_pbh(v));
-      }
-    }
+    for (int64_t j = 0; j < vec_end; j += 16) store16_avx512(dst + j, _mm512_loadu_ps(src + j), va, beta);
     for (int64_t j = vec_end; j < nc; ++j)
       dst[j] = static_cast<TC>(alpha * src[j] + (beta == 0.0f ? 0.0f : beta * static_cast<float>(dst[j])));
   }
@@ -360,6 +388,11 @@ void gemm_block(Trans ta, Trans tb, int64_t i0, int64_t i1, int64_t j0, int64_t 
   Bf16Scratch& s = Bf16Scratch::local();
   const int64_t rows = i1 - i0, rows_padded = round_up(rows, kBf16Mr);
   const int64_t kc_max = std::min<int64_t>(kBf16Kc, round_up(std::max<int64_t>(k, 1), 2));
+  // With AVX-512, B stored k×n (Trans::N) is read in place for its full panels
+  // (macro_avx512_b_rows); only the last, narrow panel is packed. When the rows fill whole
+  // panels, that kernel also writes the last k block's sums straight to C.
+  const bool b_in_place = MNEMO_CPU_BF16_AVX512 && avx512 && tb == Trans::N;
+  const bool whole_panels = b_in_place && rows == rows_padded && alpha != 0.0f && k > 0;
   // op(A) of the whole job is packed once, before the column blocks, when it takes at most
   // kBf16PackAllWords words (the streaming step's products: 64 rows); else block by block.
   const int64_t all_words = rows_padded * round_up(k, 2) / 2;
@@ -372,23 +405,12 @@ void gemm_block(Trans ta, Trans tb, int64_t i0, int64_t i1, int64_t j0, int64_t 
       pack_a(A, lda, ta, i0, rows, pc, std::min(kBf16Kc, k - pc), s.a.data() + pc / 2 * rows_padded);
   for (int64_t jc = j0; jc < j1; jc += kBf16Nc) {
     const int64_t nc = std::min(kBf16Nc, j1 - jc), nc_padded = round_up(nc, kBf16Nr);
+    const int64_t in_place_cols = b_in_place ? nc / kBf16Nr * kBf16Nr : 0;
     float* tile = s.c.data();  // rows_padded × nc_padded, row stride nc_padded
     if (k == 0 || alpha == 0.0f) std::fill(tile, tile + rows_padded * nc_padded, 0.0f);
     for (int64_t pc = 0; pc < k && alpha != 0.0f; pc += kBf16Kc) {
       const int64_t kc = std::min(kBf16Kc, k - pc), pairs = (kc + 1) / 2;
-#if MNEMO_CPU_BF16_AVX512
-      // B stored k×n is read in place for its full panels (macro_avx512_b_rows); only the last,
-      // narrow panel is packed.
-      const bool b_in_place = avx512 && tb == Trans::N;
-      const int64_t in_place_cols = b_in_place ? nc / kBf16Nr * kBf16Nr : 0;
-      if (b_in_place) {
-        if (in_place_cols < nc) pack_b(B, ldb, tb, pc, kc, jc + in_place_cols, nc - in_place_cols, s.b.data());
-      } else {
-        pack_b(B, ldb, tb, pc, kc, jc, nc, s.b.data());
-      }
-#else
-      pack_b(B, ldb, tb, pc, kc, jc, nc, s.b.data());
-#endif
+      if (in_place_cols < nc) pack_b(B, ldb, tb, pc, kc, jc + in_place_cols, nc - in_place_cols, s.b.data());
       for (int64_t ic = i0; ic < i1; ic += kBf16Mc) {
         const int64_t mc = std::min(kBf16Mc, i1 - ic);
         const uint32_t* apack = s.a.data() + pc / 2 * rows_padded + (ic - i0) * pairs;
@@ -401,22 +423,25 @@ void gemm_block(Trans ta, Trans tb, int64_t i0, int64_t i1, int64_t j0, int64_t 
 #if MNEMO_CPU_BF16_AVX512
         if (avx512) {
           const int64_t in_place_panels = in_place_cols / kBf16Nr;
-          if (in_place_panels > 0)
-            macro_avx512_b_rows(kc, apack, a_panels, B + pc * ldb + jc, ldb, in_place_panels, ct, nc_padded, pc == 0);
+          if (in_place_panels > 0) {
+            const Bf16Out<TC> out{C + ic * ldc + jc, ldc, alpha, beta};
+            macro_avx512_b_rows<TC>(kc, apack, a_panels, B + pc * ldb + jc, ldb, in_place_panels, ct, nc_padded, pc == 0,
+                                    whole_panels && pc + kc == k ? &out : nullptr);
+          }
           if (in_place_panels < b_panels)
             macro_avx512(pairs, apack, a_panels, s.b.data(), b_panels - in_place_panels,
                          ct + in_place_panels * kBf16Nr, nc_padded, pc == 0);
           continue;
         }
 #endif
-        (void)avx512;
         macro_portable(pairs, apack, a_panels, s.b.data(), b_panels, ct, nc_padded, pc == 0);
       }
     }
-    // C = alpha·sum + beta·C, rounded once to TC.
+    // C = alpha·sum + beta·C, rounded once to TC (the columns the kernel has not written already).
+    const int64_t done = whole_panels ? in_place_cols : 0;
 #if MNEMO_CPU_BF16_AVX512
     if (avx512) {
-      store_tile_avx512(rows, nc, tile, nc_padded, alpha, beta, C + i0 * ldc + jc, ldc);
+      store_tile_avx512(rows, nc - done, tile + done, nc_padded, alpha, beta, C + i0 * ldc + jc + done, ldc);
       continue;
     }
 #endif

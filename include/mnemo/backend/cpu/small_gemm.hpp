@@ -36,9 +36,9 @@
 #if MNEMO_COMPILED_BODIES
 #include <algorithm>
 #include <type_traits>
-#include <vector>
 
 #include "mnemo/backend/cpu/parallel.hpp"
+#include "mnemo/backend/cpu/thread_scratch.hpp"
 #if defined(MNEMO_SMALL_GEMM_X86)
 #include <immintrin.h>
 #endif
@@ -154,12 +154,8 @@ inline void small_gemm_columns(int64_t m, int64_t k, const float* a, int64_t lda
     }
 }
 
-/// The calling thread's buffer for a transposed B (grown, never shrunk).
-inline float* small_gemm_scratch(int64_t floats) {
-  thread_local std::vector<float> buffer;
-  if (static_cast<int64_t>(buffer.size()) < floats) buffer.resize(static_cast<size_t>(floats));
-  return buffer.data();
-}
+/// The calling thread's buffer for a transposed B (cpu/thread_scratch.hpp).
+inline float* small_gemm_scratch(int64_t floats) { return thread_scratch<float, ScratchSlot::SmallGemm>(floats); }
 
 }  // namespace detail
 #endif  // MNEMO_SMALL_GEMM_X86

@@ -11,10 +11,15 @@
 
 #include "mnemo/core/config.hpp"
 #if MNEMO_COMPILED_BODIES  // a user TU of the compiled mode only declares the kernels (see the end)
+#include <type_traits>
+
 #include <Eigen/Core>
+
+#include "mnemo/backend/cpu/elementwise_bf16.hpp"
 #endif
 
 #include "mnemo/backend/cpu/parallel.hpp"
+#include "mnemo/backend/cpu/thread_scratch.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/backend/softmax_row_mask.hpp"
 #include "mnemo/core/precision.hpp"
@@ -48,8 +53,8 @@ void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> sca
   constexpr C kMinusInf = -std::numeric_limits<C>::infinity();
   const int64_t cols = dims.cols;
   parallel_for(dims.total_rows(), kSoftmaxCostPerElement * cols, [&](int64_t begin, int64_t end) {
-    thread_local detail::SoftmaxRow<C> z;  // this thread's scratch row, grown once (no allocation per call)
-    if (z.size() < cols) z.resize(cols);
+    // This thread's scratch row (cpu/thread_scratch.hpp: no allocation per call once warm).
+    Eigen::Map<detail::SoftmaxRow<C>> z(detail::thread_scratch<C, detail::ScratchSlot::Softmax>(cols), cols);
     for (int64_t row = begin; row < end; ++row) {
       const T* xr = x + row * cols;
       T* yr = y + row * cols;
@@ -58,7 +63,12 @@ void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> sca
       // Keys [0, last) are visible to this query; the causal mask hides the rest.
       const int64_t last = rm.visible_end;
       auto zv = z.head(last);
-      zv = scale * ConstRow(xr, last).template cast<C>();
+      if constexpr (std::is_same_v<T, bfloat16>) {  // vectorised widening (cpu/elementwise_bf16.hpp)
+        bf16_rows::widen(xr, zv.data(), last);
+        zv *= scale;
+      } else {
+        zv = scale * ConstRow(xr, last).template cast<C>();
+      }
       if (rm.alibi)
         for (int64_t c = 0; c < last; ++c) zv[c] = rm.logit(zv[c], c);
       if (pad)
@@ -75,7 +85,12 @@ void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> sca
         for (int64_t c = 0; c < last; ++c)
           if (pad[c]) zv[c] = C(0);
       const C inv = C(1) / zv.sum();
-      Row(yr, last) = (zv * inv).template cast<T>();
+      if constexpr (std::is_same_v<T, bfloat16>) {  // the same rounding as Eigen's, vectorised
+        zv *= inv;
+        bf16_rows::narrow(zv.data(), yr, last);
+      } else {
+        Row(yr, last) = (zv * inv).template cast<T>();
+      }
     }
   });
 }
