@@ -33,6 +33,7 @@
 #include <iterator>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -184,6 +185,13 @@ struct Score {
   }
   double total_bits() const { return std::accumulate(bits.begin(), bits.end(), 0.0); }
   int64_t total_count() const { return std::accumulate(count.begin(), count.end(), int64_t{0}); }
+  /// Bits per byte in bucket k (k < 0: all positions); nullopt when nothing was scored there.
+  std::optional<double> bpb(int k) const {
+    const double b = k < 0 ? total_bits() : bits[static_cast<size_t>(k)];
+    const int64_t n = k < 0 ? total_count() : count[static_cast<size_t>(k)];
+    if (n == 0) return std::nullopt;
+    return b / static_cast<double>(n);
+  }
 };
 
 /// −log softmax(row)[target] in double.
@@ -262,6 +270,32 @@ void progress(const Run& r, int64_t u, int64_t updates, double loss, Clock::time
   std::fflush(stdout);
 }
 
+/// The loop every arm shares: `rollout(u, segs, resets, state)` runs update u's rollout (the
+/// gradients), then AdamW with warm-up + cosine and clipping at 1; finally the held-out score.
+template <class Model, class State, class Rollout, class Evaluate>
+Run train_arm(Run run, Model& model, State state, const Corpus& c, const Options& o, Rollout&& rollout, Evaluate&& evaluate_model) {
+  train::AdamW<float, Cpu> adam(model.parameters(), train::AdamWConfig{.lr = o.lr});
+  const train::WarmupCosine schedule{o.lr, std::max<int64_t>(1, o.updates / 10), o.updates, 0.1};
+  run.parameters = model.parameters().numel();
+  TrainStream stream(c.train, o.batch, o.segment, run.seed);
+  std::vector<Segment> segs;
+  train::Resets resets;
+  const auto t0 = Clock::now();
+  double running = 0;
+  for (int64_t u = 0; u < o.updates; ++u) {
+    stream.next(o.horizon, segs, resets);
+    model.parameters().zero_grad();
+    const train::RolloutResult r = rollout(u, segs, resets, state);
+    if (r.finite) adam.step(schedule(u), train::clip_factor(train::global_grad_norm(model.parameters()), 1.0));
+    running = u == 0 ? r.loss : 0.95 * running + 0.05 * r.loss;
+    if ((u + 1) % o.log == 0 || u + 1 == o.updates) progress(run, u + 1, o.updates, running, t0);
+  }
+  run.train_bits = running / std::log(2.0);
+  run.score = evaluate_model();
+  run.seconds = since(t0);
+  return run;
+}
+
 Run train_memformer(const Corpus& c, const Options& o, uint64_t seed, bool reset_every_segment) {
   models::MemformerConfig cfg;
   cfg.vocab = 257;  // bytes + BOS
@@ -275,30 +309,14 @@ Run train_memformer(const Corpus& c, const Options& o, uint64_t seed, bool reset
   cfg.segment_length = o.segment;
   cfg.dropout = 0.0;
   models::Memformer<float, Cpu> model(cfg, seed);
-  train::AdamW<float, Cpu> adam(model.parameters(), train::AdamWConfig{.lr = o.lr});
-  const train::WarmupCosine schedule{o.lr, std::max<int64_t>(1, o.updates / 10), o.updates, 0.1};
   train::Mrbp<float, Cpu> mrbp(model, train::TrainerOptions{.seed = seed});
-  Run run{reset_every_segment ? "memformer-reset" : "memformer", seed, model.parameters().numel()};
-  TrainStream stream(c.train, o.batch, o.segment, seed);
-  auto state = model.initial_state(o.batch);
-  std::vector<Segment> segs;
-  train::Resets resets;
-  const auto t0 = Clock::now();
-  double running = 0;
-  for (int64_t u = 0; u < o.updates; ++u) {
-    stream.next(o.horizon, segs, resets);
-    if (reset_every_segment)
-      for (auto& r : resets) std::fill(r.begin(), r.end(), uint8_t{1});
-    model.parameters().zero_grad();
-    const auto r = mrbp.rollout(segs, resets, state, {});
-    if (r.finite) adam.step(schedule(u), train::clip_factor(train::global_grad_norm(model.parameters()), 1.0));
-    running = u == 0 ? r.loss : 0.95 * running + 0.05 * r.loss;
-    if ((u + 1) % o.log == 0 || u + 1 == o.updates) progress(run, u + 1, o.updates, running, t0);
-  }
-  run.train_bits = running / std::log(2.0);
-  run.score = evaluate(model, c, o, reset_every_segment);
-  run.seconds = since(t0);
-  return run;
+  return train_arm(Run{reset_every_segment ? "memformer-reset" : "memformer", seed}, model, model.initial_state(o.batch), c, o,
+                   [&](int64_t, const std::vector<Segment>& segs, train::Resets& resets, auto& state) {
+                     if (reset_every_segment)
+                       for (auto& r : resets) std::fill(r.begin(), r.end(), uint8_t{1});
+                     return mrbp.rollout(segs, resets, state, {});
+                   },
+                   [&] { return evaluate(model, c, o, reset_every_segment); });
 }
 
 Run train_infinite_former(const Corpus& c, const Options& o, uint64_t seed, bool use_ltm) {
@@ -316,29 +334,13 @@ Run train_infinite_former(const Corpus& c, const Options& o, uint64_t seed, bool
   cfg.ltm.samples = o.basis;
   cfg.ltm.tau = o.tau;
   models::InfiniteFormer<float, Cpu> model(cfg, seed);
-  train::AdamW<float, Cpu> adam(model.parameters(), train::AdamWConfig{.lr = o.lr});
-  const train::WarmupCosine schedule{o.lr, std::max<int64_t>(1, o.updates / 10), o.updates, 0.1};
   train::InfiniteFormerTrainer<float, Cpu> trainer(model, {seed});
-  Run run{use_ltm ? "inf-former" : "no-ltm", seed, model.parameters().numel()};
-  TrainStream stream(c.train, o.batch, o.segment, seed);
-  auto state = model.initial_state(o.batch, seed);
-  std::vector<Segment> segs;
-  train::Resets resets;
-  const auto t0 = Clock::now();
-  double running = 0;
-  for (int64_t u = 0; u < o.updates; ++u) {
-    stream.next(o.horizon, segs, resets);
-    model.parameters().zero_grad();
-    trainer.set_update(u);
-    const auto r = trainer.rollout(segs, resets, state, {});
-    if (r.finite) adam.step(schedule(u), train::clip_factor(train::global_grad_norm(model.parameters()), 1.0));
-    running = u == 0 ? r.loss : 0.95 * running + 0.05 * r.loss;
-    if ((u + 1) % o.log == 0 || u + 1 == o.updates) progress(run, u + 1, o.updates, running, t0);
-  }
-  run.train_bits = running / std::log(2.0);
-  run.score = evaluate(model, c, o);
-  run.seconds = since(t0);
-  return run;
+  return train_arm(Run{use_ltm ? "inf-former" : "no-ltm", seed}, model, model.initial_state(o.batch, seed), c, o,
+                   [&](int64_t u, const std::vector<Segment>& segs, train::Resets& resets, auto& state) {
+                     trainer.set_update(u);
+                     return trainer.rollout(segs, resets, state, {});
+                   },
+                   [&] { return evaluate(model, c, o); });
 }
 
 // ---- results file ----------------------------------------------------------------------------
@@ -417,9 +419,7 @@ std::vector<double> bpb(const std::vector<Run>& runs, const std::string& arm, in
   std::vector<double> out;
   for (const Run& r : runs) {
     if (r.arm != arm) continue;
-    const double bits = k < 0 ? r.score.total_bits() : r.score.bits[static_cast<size_t>(k)];
-    const int64_t n = k < 0 ? r.score.total_count() : r.score.count[static_cast<size_t>(k)];
-    if (n > 0) out.push_back(bits / static_cast<double>(n));
+    if (const auto x = r.score.bpb(k)) out.push_back(*x);
   }
   return out;
 }
@@ -459,11 +459,8 @@ void report(const std::vector<Run>& runs, const std::vector<std::string>& arms) 
         if (a.arm != with) continue;
         for (const Run& b : runs) {
           if (b.arm != without || b.seed != a.seed) continue;
-          const int64_t na = k < 0 ? a.score.total_count() : a.score.count[static_cast<size_t>(k)];
-          const int64_t nb = k < 0 ? b.score.total_count() : b.score.count[static_cast<size_t>(k)];
-          if (na == 0 || nb == 0) continue;
-          diffs.push_back((k < 0 ? a.score.total_bits() : a.score.bits[static_cast<size_t>(k)]) / static_cast<double>(na) -
-                          (k < 0 ? b.score.total_bits() : b.score.bits[static_cast<size_t>(k)]) / static_cast<double>(nb));
+          const auto xa = a.score.bpb(k), xb = b.score.bpb(k);
+          if (xa && xb) diffs.push_back(*xa - *xb);
         }
       }
       const MeanSe d = mean_se(diffs);
