@@ -4,7 +4,7 @@
 # arm and two seeds (the numbers mean nothing; the plumbing is what is tested): all four arms run
 # and are reported with a standard error; the results file holds the 8 runs; a rerun trains
 # nothing and reports the same table; a results file written with other settings is refused with
-# exit 1 and a message naming both settings; an unknown arm is refused.
+# exit 1 and a message naming both settings, the file's bytes unchanged; an unknown arm is refused.
 set -euo pipefail
 bin="$1" src="$2"
 work="$(mktemp -d)"
@@ -30,12 +30,14 @@ grep -qE 'update +[0-9]+/' "$work/second.txt" && fail "the rerun trained again i
 diff <(sed -n '/^held-out bits per byte/,$p' "$work/first.txt") <(sed -n '/^held-out bits per byte/,$p' "$work/second.txt") ||
   fail "the rerun's report differs from the first"
 
+before="$(sha256sum <"$work/r.csv")"
 set +e
 "$bin" "${common[@]}" --lr 1e-3 >/dev/null 2>"$work/err.txt"
 rc=$?
 set -e
 [[ $rc == 1 ]] || fail "a results file of other settings gave exit $rc, expected 1"
 grep -q "lr=0.002" "$work/err.txt" && grep -q "lr=0.001" "$work/err.txt" || fail "message does not name both settings: $(cat "$work/err.txt")"
+[[ "$(sha256sum <"$work/r.csv")" == "$before" ]] || fail "the refused run changed the results file"
 
 set +e
 "$bin" "${common[@]}" --arms memformer,gpt >/dev/null 2>"$work/err.txt"
