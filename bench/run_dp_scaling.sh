@@ -19,15 +19,16 @@
 # --allow-run-as-root is added; with fewer than 2 cores --oversubscribe --bind-to none).
 set -euo pipefail
 build="${1:-build}"
-reps="${REPS:-3}" steps="${STEPS:-40}" rt_updates="${RT_UPDATES:-20}"
+reps="${REPS:-3}" steps="${STEPS:-40}" rt_updates="${RT_UPDATES:-60}"
 mpiexec="${MPIEXEC:-mpirun}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
 recall="$build/examples/memformer_recall" real_text="$build/examples/real_text_lm"
 [[ -x $recall ]] || { echo "run_dp_scaling: no $recall (build the memformer_recall target with MPI found)" >&2; exit 2; }
+cores=$(nproc)  # before OMP_NUM_THREADS=1, which nproc honours
 export MNEMO_NUM_THREADS=1 OMP_NUM_THREADS=1
 flags=(${MPI_FLAGS:---bind-to core})
+(( cores < 2 )) && flags=(--oversubscribe --bind-to none)
 [[ $(id -u) == 0 ]] && flags+=(--allow-run-as-root)
-if (( $(nproc) < 2 )); then flags=(--oversubscribe --bind-to none); [[ $(id -u) == 0 ]] && flags+=(--allow-run-as-root); fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -54,7 +55,7 @@ run_real_text() {  # ranks rep -> bytes/s
   awk -v u="$rt_updates" -v r="$1" -v s="$seconds" 'BEGIN {printf "%.0f\n", u * r * 4 * 2 * 64 / s}'
 }
 
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; MPI flags: ${flags[*]}"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $cores cores; MPI flags: ${flags[*]}"
 declare -A got
 for ((i = 1; i <= reps; i++)); do
   for np in 1 2; do
