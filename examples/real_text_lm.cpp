@@ -31,6 +31,8 @@
 //   real_text_lm --corpus kjv                        # default: 4 arms × 3 seeds, minutes on 2 cores
 //   real_text_lm --corpus kjv --updates 2000 --d 128 --segment 128 --results long.csv   # longer
 #include <algorithm>
+#include <bit>
+#include <climits>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -45,7 +47,9 @@
 #include <vector>
 
 #include "example_args.hpp"
+#include "mnemo/dist/checkpoint.hpp"
 #include "mnemo/dist/data_parallel.hpp"
+#include "mnemo/dist/infinite_former_checkpoint.hpp"
 #include "mnemo/io/infinite_former_state_io.hpp"
 #include "mnemo/io/slot_state_io.hpp"
 #include "mnemo/mnemo.hpp"
@@ -121,8 +125,6 @@ Options parse(int argc, char** argv) {
   require<ConfigError>(o.val_every >= 2, "real_text_lm: --val-every = ", o.val_every, ", expected >= 2");
   require<ConfigError>(o.checkpoint_every >= 0 && o.stop_after >= 0 && (o.distributed == 0 || o.distributed == 1),
                        "real_text_lm: --checkpoint-every and --stop-after must be >= 0, --distributed 0 or 1");
-  require<ConfigError>(o.distributed == 0 || o.checkpoint_every == 0,
-                       "real_text_lm: --checkpoint-every is not supported with --distributed 1 yet (pass 0)");
   return o;
 }
 
@@ -170,6 +172,35 @@ class TrainStream {
   }
 
   /// The data position (each row's document and offset, the document draws) into a checkpoint.
+  /// The data position as integers: the document draws, then each row's document and offset.
+  std::vector<int64_t> position() const {
+    std::vector<int64_t> v = {static_cast<int64_t>(draws_)};
+    v.insert(v.end(), doc_.begin(), doc_.end());
+    v.insert(v.end(), pos_.begin(), pos_.end());
+    return v;
+  }
+  /// Restores position()'s integers, all or nothing (ShapeError / ValueError naming the entry
+  /// when they do not fit these documents and rows).
+  void set_position(const std::vector<int64_t>& v, const std::string& what) {
+    const auto rows = static_cast<int64_t>(doc_.size());
+    require<ShapeError>(static_cast<int64_t>(v.size()) == 1 + 2 * rows, "checkpoint: ", what, " holds ", v.size(),
+                        " integers, expected 1 + 2 x ", rows, " rows");
+    require<ValueError>(v[0] >= 0, "checkpoint: ", what, " draws = ", v[0], ", expected >= 0");
+    for (int64_t b = 0; b < rows; ++b) {
+      const int64_t doc = v[static_cast<size_t>(1 + b)], pos = v[static_cast<size_t>(1 + rows + b)];
+      require<ValueError>(doc >= 0 && doc < static_cast<int64_t>(docs_->size()), "checkpoint: ", what, " doc[", b,
+                          "] = ", doc, ", expected 0 <= doc < ", docs_->size(), " training documents");
+      const auto size = static_cast<int64_t>((*docs_)[static_cast<size_t>(doc)].size());
+      require<ValueError>(pos >= 0 && pos <= size, "checkpoint: ", what, " pos[", b, "] = ", pos,
+                          ", expected 0 <= pos <= ", size, " (the document's bytes)");
+    }
+    draws_ = static_cast<uint64_t>(v[0]);
+    for (int64_t b = 0; b < rows; ++b) {
+      doc_[static_cast<size_t>(b)] = static_cast<size_t>(v[static_cast<size_t>(1 + b)]);
+      pos_[static_cast<size_t>(b)] = static_cast<size_t>(v[static_cast<size_t>(1 + rows + b)]);
+    }
+  }
+
   void save(io::SafetensorsWriter& w) const {
     std::vector<int64_t> doc(doc_.begin(), doc_.end()), pos(pos_.begin(), pos_.end());
     const auto rows = static_cast<int64_t>(doc.size());
@@ -374,6 +405,39 @@ models::InfiniteFormerState<float, Cpu> read_stream_state(const io::SafetensorsR
   return io::read_state_file(r, m, batch);
 }
 
+// With --distributed 1 the checkpoint is dist::save_checkpoint's: rank 0 writes the rows of all
+// ranks; each rank takes its own back (rank r owns rows [r·batch, (r+1)·batch)). load_dist checks
+// the row count first, and dist::load_checkpoint checks the whole file before it loads the
+// parameters: a failed load changes nothing.
+void save_dist(Comm& comm, models::Memformer<float, Cpu>& m, const memory::SlotState<float, Cpu>& s,
+               const std::string& path, const std::map<std::string, std::string>& meta) {
+  dist::save_checkpoint(comm, m.parameters(), s, path, meta);
+}
+memory::SlotState<float, Cpu> load_dist(models::Memformer<float, Cpu>& m, const memory::SlotState<float, Cpu>&,
+                                        const std::string& path, int rank, int ranks, int64_t batch) {
+  const io::SafetensorsReader r(path);
+  require<ShapeError>(r.contains(io::kSlotStateName) && r.shape(io::kSlotStateName).rank() == 3 &&
+                          r.shape(io::kSlotStateName)[0] == ranks * batch,
+                      "real_text_lm: checkpoint '", path, "': ", io::kSlotStateName, " has shape ",
+                      r.contains(io::kSlotStateName) ? r.shape(io::kSlotStateName).str() : std::string("(missing)"),
+                      ", expected ", ranks * batch, " rows (ranks x batch)");
+  return dist::load_checkpoint(m.parameters(), path).state.rows(rank * batch, batch);
+}
+void save_dist(Comm& comm, models::InfiniteFormer<float, Cpu>& m, const models::InfiniteFormerState<float, Cpu>& s,
+               const std::string& path, const std::map<std::string, std::string>& meta) {
+  dist::save_checkpoint(comm, m, s, path, meta);
+}
+models::InfiniteFormerState<float, Cpu> load_dist(models::InfiniteFormer<float, Cpu>& m,
+                                                  const models::InfiniteFormerState<float, Cpu>&, const std::string& path,
+                                                  int rank, int ranks, int64_t batch) {
+  const io::SafetensorsReader r(path);
+  const auto rows = r.metadata().find("dist.rows");
+  require<ShapeError>(rows != r.metadata().end() && rows->second == std::to_string(ranks * batch), "real_text_lm: checkpoint '",
+                      path, "': dist.rows = '", rows == r.metadata().end() ? std::string("(missing)") : rows->second,
+                      "', expected ", ranks * batch, " (ranks x batch)");
+  return dist::load_checkpoint(m, path).rank_state(rank, ranks, rank * batch, batch);
+}
+
 /// Metadata `key` of checkpoint `r` as an integer in [least, most] (IoError naming it otherwise).
 int64_t metadata_int(const io::SafetensorsReader& r, const std::string& key, int64_t least, int64_t most) {
   const auto it = r.metadata().find(key);
@@ -428,17 +492,32 @@ Run train_arm(Run run, Model& model, State state, const Corpus& c, const Options
                          "', this run has '", ckpt_signature, "' (remove it or pass another --results)");
     const int64_t update = metadata_int(r, "update", 1, o.updates - 1);
     const int64_t steps = metadata_int(r, "adamw.steps", 0, update);
-    State restored = read_stream_state(r, model, state, o.batch);
     TrainStream restored_stream = stream;
-    restored_stream.restore(r);
-    const auto saved = r.read<double, Cpu>("progress@values");
-    check_shape("progress@values", saved.shape(), {{"running_loss_seconds", 2}});
-    io::read_parameters(r, model.parameters(), /*with_optimizer_state=*/true);  // all or nothing itself; last
-    state = std::move(restored);
+    if (world) {
+      // The data positions of all ranks and the progress are in the metadata (below).
+      const std::string key = "stream.rank." + std::to_string(rank);
+      std::vector<int64_t> position;
+      for (int64_t i = 0; i < 1 + 2 * o.batch; ++i)
+        position.push_back(metadata_int(r, key + "." + std::to_string(i), 0, int64_t{1} << 53));
+      restored_stream.set_position(position, key);
+      const int64_t bits_running = metadata_int(r, "progress.running_bits", INT64_MIN, INT64_MAX);
+      const int64_t bits_seconds = metadata_int(r, "progress.seconds_bits", INT64_MIN, INT64_MAX);
+      State restored = load_dist(model, state, ckpt, rank, world->size(), o.batch);  // the parameters last
+      state = std::move(restored);
+      running = std::bit_cast<double>(bits_running);
+      seconds_before = std::bit_cast<double>(bits_seconds);
+    } else {
+      State restored = read_stream_state(r, model, state, o.batch);
+      restored_stream.restore(r);
+      const auto saved = r.read<double, Cpu>("progress@values");
+      check_shape("progress@values", saved.shape(), {{"running_loss_seconds", 2}});
+      io::read_parameters(r, model.parameters(), /*with_optimizer_state=*/true);  // all or nothing itself; last
+      state = std::move(restored);
+      running = saved[0];
+      seconds_before = saved[1];
+    }
     stream = restored_stream;
     adam.set_steps(steps);
-    running = saved[0];
-    seconds_before = saved[1];
     first = update;
     std::printf("  [%-15s seed %llu] resumed from '%s' at update %lld\n", run.arm.c_str(),
                 static_cast<unsigned long long>(run.seed), ckpt.c_str(), static_cast<long long>(first));
@@ -452,7 +531,22 @@ Run train_arm(Run run, Model& model, State state, const Corpus& c, const Options
     if (r.finite) adam.step(schedule(u), train::clip_factor(train::global_grad_norm(model.parameters()), 1.0));
     running = u == 0 ? r.loss : 0.95 * running + 0.05 * r.loss;
     if ((u + 1) % o.log == 0 || u + 1 == o.updates) progress(run, u + 1, o.updates, running, t0);
-    if (!ckpt.empty() && (u + 1) % o.checkpoint_every == 0 && u + 1 < o.updates) {
+    if (!ckpt.empty() && (u + 1) % o.checkpoint_every == 0 && u + 1 < o.updates && world) {
+      // Collective: every rank's data position into the metadata, rank 0 writes (atomically).
+      const auto mine = stream.position();
+      const auto all = dist::checkpoint_detail::gather_host_rows(*world, std::vector<double>(mine.begin(), mine.end()),
+                                                                 static_cast<int64_t>(mine.size()));
+      std::map<std::string, std::string> meta = {
+          {"real_text_lm.signature", ckpt_signature},
+          {"update", std::to_string(u + 1)},
+          {"adamw.steps", std::to_string(adam.steps())},
+          {"progress.running_bits", std::to_string(std::bit_cast<int64_t>(running))},
+          {"progress.seconds_bits", std::to_string(std::bit_cast<int64_t>(seconds_before + since(t0)))}};
+      for (size_t i = 0; i < all.size(); ++i)
+        meta["stream.rank." + std::to_string(i / mine.size()) + "." + std::to_string(i % mine.size())] =
+            std::to_string(static_cast<int64_t>(all[i]));
+      save_dist(*world, model, state, ckpt, meta);
+    } else if (!ckpt.empty() && (u + 1) % o.checkpoint_every == 0 && u + 1 < o.updates) {
       io::SafetensorsWriter file;  // written to a temporary file, then renamed over the last one
       io::add_parameters(file, model.parameters(), /*with_optimizer_state=*/true);
       add_stream_state(file, model, state);
