@@ -534,7 +534,7 @@ Run train_arm(Run run, Model& model, State state, const Corpus& c, const Options
     if (!ckpt.empty() && (u + 1) % o.checkpoint_every == 0 && u + 1 < o.updates && world) {
       // Collective: every rank's data position into the metadata, rank 0 writes (atomically).
       const auto mine = stream.position();
-      const auto all = dist::checkpoint_detail::gather_host_rows(*world, std::vector<double>(mine.begin(), mine.end()),
+      const auto all = dist::gather_host_rows(*world, std::vector<double>(mine.begin(), mine.end()),
                                                                  static_cast<int64_t>(mine.size()));
       std::map<std::string, std::string> meta = {
           {"real_text_lm.signature", ckpt_signature},

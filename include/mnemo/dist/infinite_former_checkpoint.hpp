@@ -34,11 +34,9 @@
 
 namespace mnemo::dist {
 
-namespace checkpoint_detail {
-
-/// Every rank's `local` (rows of `width` host values) concatenated in rank order, on every rank.
-/// Collective (broadcasts of doubles: values must be
-/// exact in a double, as flags, counts < 2^53 and 32-bit halves are).
+/// Every rank's `local` (rows of `width` host values) concatenated in rank order, on every rank
+/// (small bookkeeping: flags, counts, data positions). Collective: broadcasts of doubles, so the
+/// values must be exact in a double (integers below 2^53; split 64-bit keys into 32-bit halves).
 template <Communicator C>
 std::vector<double> gather_host_rows(C& comm, const std::vector<double>& local, int64_t width) {
   std::vector<double> out;
@@ -51,6 +49,8 @@ std::vector<double> gather_host_rows(C& comm, const std::vector<double>& local, 
   }
   return out;
 }
+
+namespace checkpoint_detail {
 
 /// What must agree between the ranks for their rows to form one state: the step count, the
 /// long-term memories (and whether they hold densities), the cached segments and their lengths.
