@@ -20,11 +20,19 @@
 //
 // Progress: a line per --log updates with ETA. Resume: every finished (arm, seed) run is appended
 // to --results (CSV); a rerun with the same settings skips the runs already there and reports all.
+// Mid-run: with --checkpoint-every N the run in progress writes <results>.<arm>.<seed>.ckpt (model,
+// AdamW moments, stream states, data position; atomically) every N updates, and a rerun resumes it
+// at that update exactly (the same bits as an uninterrupted run); --stop-after K stops the process
+// after update K (exit 3) to test that. Data parallel: in a build with MPI, `mpirun -np N
+// real_text_lm --distributed 1 ...` trains each arm on N processes, every rank streaming its own
+// --batch rows (documents), gradients summed by dist::DataParallel; rank 0 evaluates and writes.
 //
 //   examples/real_text/prepare_kjv.sh kjv            # the corpus (apt-get install bible-kjv)
 //   real_text_lm --corpus kjv                        # default: 4 arms × 3 seeds, minutes on 2 cores
 //   real_text_lm --corpus kjv --updates 2000 --d 128 --segment 128 --results long.csv   # longer
 #include <algorithm>
+#include <bit>
+#include <climits>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -39,18 +47,34 @@
 #include <vector>
 
 #include "example_args.hpp"
+#include "mnemo/dist/checkpoint.hpp"
+#include "mnemo/dist/data_parallel.hpp"
+#include "mnemo/dist/infinite_former_checkpoint.hpp"
+#include "mnemo/io/infinite_former_state_io.hpp"
+#include "mnemo/io/slot_state_io.hpp"
 #include "mnemo/mnemo.hpp"
+#if defined(MNEMO_EXAMPLE_MPI)
+#include "mnemo/dist/mpi_communicator.hpp"
+#endif
 
 using namespace mnemo;
 using train::Segment;
 
 namespace {
 
+#if defined(MNEMO_EXAMPLE_MPI)
+using Comm = dist::MpiCommunicator;
+#else
+using Comm = dist::SingleProcess;
+#endif
+
 // ---- options ---------------------------------------------------------------------------------
 struct Options {
   std::string corpus, results = "real_text_lm.csv", arms = "memformer,memformer-reset,inf-former,no-ltm";
   int64_t seeds = 3, updates = 300, batch = 16, horizon = 4, segment = 64, val_every = 8, eval_bytes = 16384;
   int64_t d_model = 64, heads = 4, d_ff = 256, layers = 2, slots = 16, basis = 128, log = 50;
+  int64_t checkpoint_every = 0, stop_after = 0, distributed = 0;
+  int ranks = 1;  // with --distributed 1: the MPI world's size (set by run)
   double lr = 2e-3, tau = 0.5;
   int threads = 2;
 };
@@ -66,7 +90,10 @@ Options parse(int argc, char** argv) {
       "  --d D (64) --heads H (4) --ffn F (256) --layers N (2: Memformer N encoder + N decoder; ∞-former N)\n"
       "  --slots K (16) --basis N (128) --tau X (0.5) --lr X (2e-3)\n"
       "  --val-every K (8)        every K-th document is held out   --eval-bytes N (16384) per held-out document\n"
-      "  --threads N (2) --log N (50)\n");
+      "  --threads N (2) --log N (50)\n"
+      "  --checkpoint-every N (0: none)  mid-run checkpoint <results>.<arm>.<seed>.ckpt; a rerun resumes it\n"
+      "  --stop-after K (0: never)       exit 3 after update K of a run (tests the resume)\n"
+      "  --distributed 0|1 (0)  data parallel over MPI: mpirun -np N real_text_lm --distributed 1 (batch = rows per rank)\n");
   auto take = [&](const char* name, auto& field) { args.take(name, field); };
   take("corpus", o.corpus);
   take("results", o.results);
@@ -88,11 +115,16 @@ Options parse(int argc, char** argv) {
   take("lr", o.lr);
   take("threads", o.threads);
   take("log", o.log);
+  take("checkpoint-every", o.checkpoint_every);
+  take("stop-after", o.stop_after);
+  take("distributed", o.distributed);
   args.reject_unknown();
   require<ConfigError>(!o.corpus.empty(), "real_text_lm: --corpus DIR is required (examples/real_text/prepare_kjv.sh DIR)");
   require<ConfigError>(o.seeds >= 1 && o.updates >= 1 && o.batch >= 1 && o.horizon >= 1 && o.segment >= 2,
                        "real_text_lm: --seeds, --updates, --batch, --horizon must be >= 1 and --segment >= 2");
   require<ConfigError>(o.val_every >= 2, "real_text_lm: --val-every = ", o.val_every, ", expected >= 2");
+  require<ConfigError>(o.checkpoint_every >= 0 && o.stop_after >= 0 && (o.distributed == 0 || o.distributed == 1),
+                       "real_text_lm: --checkpoint-every and --stop-after must be >= 0, --distributed 0 or 1");
   return o;
 }
 
@@ -137,6 +169,67 @@ class TrainStream {
   TrainStream(const std::vector<Document>& docs, int64_t rows, int64_t L, uint64_t seed)
       : docs_(&docs), L_(L), key_{seed, 0x7E47}, doc_(static_cast<size_t>(rows)), pos_(static_cast<size_t>(rows), 0) {
     for (size_t b = 0; b < doc_.size(); ++b) doc_[b] = pick();
+  }
+
+  /// The data position (each row's document and offset, the document draws) into a checkpoint.
+  /// The data position as integers: the document draws, then each row's document and offset.
+  std::vector<int64_t> position() const {
+    std::vector<int64_t> v = {static_cast<int64_t>(draws_)};
+    v.insert(v.end(), doc_.begin(), doc_.end());
+    v.insert(v.end(), pos_.begin(), pos_.end());
+    return v;
+  }
+  /// Restores position()'s integers, all or nothing (ShapeError / ValueError naming the entry
+  /// when they do not fit these documents and rows).
+  void set_position(const std::vector<int64_t>& v, const std::string& what) {
+    const auto rows = static_cast<int64_t>(doc_.size());
+    require<ShapeError>(static_cast<int64_t>(v.size()) == 1 + 2 * rows, "checkpoint: ", what, " holds ", v.size(),
+                        " integers, expected 1 + 2 x ", rows, " rows");
+    require<ValueError>(v[0] >= 0, "checkpoint: ", what, " draws = ", v[0], ", expected >= 0");
+    for (int64_t b = 0; b < rows; ++b) {
+      const int64_t doc = v[static_cast<size_t>(1 + b)], pos = v[static_cast<size_t>(1 + rows + b)];
+      require<ValueError>(doc >= 0 && doc < static_cast<int64_t>(docs_->size()), "checkpoint: ", what, " doc[", b,
+                          "] = ", doc, ", expected 0 <= doc < ", docs_->size(), " training documents");
+      const auto size = static_cast<int64_t>((*docs_)[static_cast<size_t>(doc)].size());
+      require<ValueError>(pos >= 0 && pos <= size, "checkpoint: ", what, " pos[", b, "] = ", pos,
+                          ", expected 0 <= pos <= ", size, " (the document's bytes)");
+    }
+    draws_ = static_cast<uint64_t>(v[0]);
+    for (int64_t b = 0; b < rows; ++b) {
+      doc_[static_cast<size_t>(b)] = static_cast<size_t>(v[static_cast<size_t>(1 + b)]);
+      pos_[static_cast<size_t>(b)] = static_cast<size_t>(v[static_cast<size_t>(1 + rows + b)]);
+    }
+  }
+
+  void save(io::SafetensorsWriter& w) const {
+    std::vector<int64_t> doc(doc_.begin(), doc_.end()), pos(pos_.begin(), pos_.end());
+    const auto rows = static_cast<int64_t>(doc.size());
+    w.add("stream@doc", Tensor<int64_t, Cpu>::from_host(Shape{rows}, doc));
+    w.add("stream@pos", Tensor<int64_t, Cpu>::from_host(Shape{rows}, pos));
+    w.add("stream@draws", Tensor<int64_t, Cpu>::from_host(Shape{1}, std::vector<int64_t>{static_cast<int64_t>(draws_)}));
+  }
+  /// Restores save()'s position, all or nothing (IoError / ShapeError / ValueError naming the
+  /// tensor when the checkpoint does not fit these documents and rows).
+  void restore(const io::SafetensorsReader& r) {
+    const auto rows = static_cast<int64_t>(doc_.size());
+    const auto doc = r.read<int64_t, Cpu>("stream@doc"), pos = r.read<int64_t, Cpu>("stream@pos");
+    const auto draws = r.read<int64_t, Cpu>("stream@draws");
+    check_shape("stream@doc", doc.shape(), {{"rows", rows}});
+    check_shape("stream@pos", pos.shape(), {{"rows", rows}});
+    check_shape("stream@draws", draws.shape(), {{"one", 1}});
+    for (int64_t b = 0; b < rows; ++b) {
+      require<ValueError>(doc[b] >= 0 && doc[b] < static_cast<int64_t>(docs_->size()), "checkpoint: stream@doc[", b,
+                          "] = ", doc[b], ", expected 0 <= doc < ", docs_->size(), " training documents");
+      const auto size = static_cast<int64_t>((*docs_)[static_cast<size_t>(doc[b])].size());
+      require<ValueError>(pos[b] >= 0 && pos[b] <= size, "checkpoint: stream@pos[", b, "] = ", pos[b],
+                          ", expected 0 <= pos <= ", size, " (the document's bytes)");
+    }
+    require<ValueError>(draws[0] >= 0, "checkpoint: stream@draws = ", draws[0], ", expected >= 0");
+    for (int64_t b = 0; b < rows; ++b) {
+      doc_[static_cast<size_t>(b)] = static_cast<size_t>(doc[b]);
+      pos_[static_cast<size_t>(b)] = static_cast<size_t>(pos[b]);
+    }
+    draws_ = static_cast<uint64_t>(draws[0]);
   }
 
   /// T+1 segments (step t reads segment t and predicts t+1) and the T reset vectors; the stream
@@ -270,33 +363,209 @@ void progress(const Run& r, int64_t u, int64_t updates, double loss, Clock::time
   std::fflush(stdout);
 }
 
-/// The loop every arm shares: `rollout(u, segs, resets, state)` runs update u's rollout (the
-/// gradients), then AdamW with warm-up + cosine and clipping at 1; finally the held-out score.
-template <class Model, class State, class Rollout, class Evaluate>
-Run train_arm(Run run, Model& model, State state, const Corpus& c, const Options& o, Rollout&& rollout, Evaluate&& evaluate_model) {
+/// --stop-after K reached: the run stops after update K (its checkpoint, if due, written).
+struct Stopped {
+  int64_t update;
+};
+
+/// The settings a results file must match to be reused.
+std::string signature(const Options& o) {
+  std::ostringstream s;
+  s << "corpus=" << std::filesystem::path(o.corpus).filename().string() << " updates=" << o.updates << " batch=" << o.batch
+    << " horizon=" << o.horizon << " segment=" << o.segment << " d=" << o.d_model << " heads=" << o.heads << " ffn=" << o.d_ff
+    << " layers=" << o.layers << " slots=" << o.slots << " basis=" << o.basis << " tau=" << o.tau << " lr=" << o.lr
+    << " val_every=" << o.val_every << " eval_bytes=" << o.eval_bytes;
+  if (o.distributed) s << " ranks=" << o.ranks;
+  return s.str();
+}
+
+/// The mid-run checkpoint of run (arm, seed): next to the results file.
+std::string checkpoint_path(const Options& o, const std::string& arm, uint64_t seed) {
+  return o.results + "." + arm + "." + std::to_string(seed) + ".ckpt";
+}
+
+// The stream state of each model family in a checkpoint (read back all or nothing, checked
+// against the model and the batch).
+void add_stream_state(io::SafetensorsWriter& w, const models::Memformer<float, Cpu>&, const memory::SlotState<float, Cpu>& s) {
+  io::add_state(w, s);
+}
+memory::SlotState<float, Cpu> read_stream_state(const io::SafetensorsReader& r, const models::Memformer<float, Cpu>& m,
+                                                const memory::SlotState<float, Cpu>&, int64_t batch) {
+  auto s = io::read_state<float, Cpu>(r);
+  s.check("checkpoint", batch, m.config().slots, m.config().d_model);
+  return s;
+}
+void add_stream_state(io::SafetensorsWriter& w, const models::InfiniteFormer<float, Cpu>& m,
+                      const models::InfiniteFormerState<float, Cpu>& s) {
+  io::add_state_file(w, m, s);
+}
+models::InfiniteFormerState<float, Cpu> read_stream_state(const io::SafetensorsReader& r,
+                                                          const models::InfiniteFormer<float, Cpu>& m,
+                                                          const models::InfiniteFormerState<float, Cpu>&, int64_t batch) {
+  return io::read_state_file(r, m, batch);
+}
+
+// With --distributed 1 the checkpoint is dist::save_checkpoint's: rank 0 writes the rows of all
+// ranks; each rank takes its own back (rank r owns rows [r·batch, (r+1)·batch)). load_dist checks
+// the row count first, and dist::load_checkpoint checks the whole file before it loads the
+// parameters: a failed load changes nothing.
+void save_dist(Comm& comm, models::Memformer<float, Cpu>& m, const memory::SlotState<float, Cpu>& s,
+               const std::string& path, const std::map<std::string, std::string>& meta) {
+  dist::save_checkpoint(comm, m.parameters(), s, path, meta);
+}
+memory::SlotState<float, Cpu> load_dist(models::Memformer<float, Cpu>& m, const memory::SlotState<float, Cpu>&,
+                                        const std::string& path, int rank, int ranks, int64_t batch) {
+  const io::SafetensorsReader r(path);
+  require<ShapeError>(r.contains(io::kSlotStateName) && r.shape(io::kSlotStateName).rank() == 3 &&
+                          r.shape(io::kSlotStateName)[0] == ranks * batch,
+                      "real_text_lm: checkpoint '", path, "': ", io::kSlotStateName, " has shape ",
+                      r.contains(io::kSlotStateName) ? r.shape(io::kSlotStateName).str() : std::string("(missing)"),
+                      ", expected ", ranks * batch, " rows (ranks x batch)");
+  return dist::load_checkpoint(m.parameters(), path).state.rows(rank * batch, batch);
+}
+void save_dist(Comm& comm, models::InfiniteFormer<float, Cpu>& m, const models::InfiniteFormerState<float, Cpu>& s,
+               const std::string& path, const std::map<std::string, std::string>& meta) {
+  dist::save_checkpoint(comm, m, s, path, meta);
+}
+models::InfiniteFormerState<float, Cpu> load_dist(models::InfiniteFormer<float, Cpu>& m,
+                                                  const models::InfiniteFormerState<float, Cpu>&, const std::string& path,
+                                                  int rank, int ranks, int64_t batch) {
+  const io::SafetensorsReader r(path);
+  const auto rows = r.metadata().find("dist.rows");
+  require<ShapeError>(rows != r.metadata().end() && rows->second == std::to_string(ranks * batch), "real_text_lm: checkpoint '",
+                      path, "': dist.rows = '", rows == r.metadata().end() ? std::string("(missing)") : rows->second,
+                      "', expected ", ranks * batch, " (ranks x batch)");
+  return dist::load_checkpoint(m, path).rank_state(rank, ranks, rank * batch, batch);
+}
+
+/// Metadata `key` of checkpoint `r` as an integer in [least, most] (IoError naming it otherwise).
+int64_t metadata_int(const io::SafetensorsReader& r, const std::string& key, int64_t least, int64_t most) {
+  const auto it = r.metadata().find(key);
+  int64_t v = 0;
+  size_t used = 0;
+  if (it != r.metadata().end()) {
+    try {
+      v = std::stoll(it->second, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+  }
+  require<IoError>(it != r.metadata().end() && used == it->second.size() && used > 0 && v >= least && v <= most,
+                   "real_text_lm: checkpoint '", r.path(), "': ", key, " = '",
+                   it == r.metadata().end() ? std::string("(missing)") : it->second, "', expected an integer in [", least,
+                   ", ", most, "]");
+  return v;
+}
+
+/// The loop every arm shares: `weights(segs)` gives the rollout's step weights (this rank's share
+/// with --distributed, else none), `rollout(u, segs, resets, state, weights)` runs update u's
+/// rollout (the gradients; summed over the ranks with --distributed), then AdamW with warm-up +
+/// cosine and clipping at 1; finally the held-out score (rank 0). With --checkpoint-every the run
+/// resumes from its mid-run checkpoint when there is one, and writes it every N updates.
+template <class Model, class State, class Weights, class Rollout, class Evaluate>
+Run train_arm(Run run, Model& model, State state, const Corpus& c, const Options& o, Comm* world, Weights&& weights,
+              Rollout&& rollout, Evaluate&& evaluate_model) {
+  const int rank = world ? world->rank() : 0;
   train::AdamW<float, Cpu> adam(model.parameters(), train::AdamWConfig{.lr = o.lr});
   const train::WarmupCosine schedule{o.lr, std::max<int64_t>(1, o.updates / 10), o.updates, 0.1};
   run.parameters = model.parameters().numel();
-  TrainStream stream(c.train, o.batch, o.segment, run.seed);
+  std::optional<dist::DataParallel<Comm, float, Cpu>> dp;
+  if (world) {
+    dp.emplace(*world, std::vector<nn::ParameterStore<float, Cpu>*>{&model.parameters()});
+    dp->broadcast_parameters();
+  }
+  // Every rank streams its own documents (rank 0 alone draws what a single process draws).
+  TrainStream stream(c.train, o.batch, o.segment, rank == 0 ? run.seed : dist::rank_seed(run.seed, rank));
   std::vector<Segment> segs;
   train::Resets resets;
   const auto t0 = Clock::now();
-  double running = 0;
-  for (int64_t u = 0; u < o.updates; ++u) {
+  double running = 0, seconds_before = 0;
+  int64_t first = 0;
+  const std::string ckpt = o.checkpoint_every > 0 ? checkpoint_path(o, run.arm, run.seed) : std::string();
+  const std::string ckpt_signature = signature(o) + " arm=" + run.arm + " seed=" + std::to_string(run.seed);
+  if (!ckpt.empty() && std::filesystem::exists(ckpt)) {
+    // All or nothing: everything is read and checked before the model, the stream or AdamW change.
+    const io::SafetensorsReader r(ckpt);
+    const auto sig = r.metadata().find("real_text_lm.signature");
+    require<ConfigError>(sig != r.metadata().end() && sig->second == ckpt_signature, "real_text_lm: checkpoint '", ckpt,
+                         "' was written with '", sig == r.metadata().end() ? std::string("(no signature)") : sig->second,
+                         "', this run has '", ckpt_signature, "' (remove it or pass another --results)");
+    const int64_t update = metadata_int(r, "update", 1, o.updates - 1);
+    const int64_t steps = metadata_int(r, "adamw.steps", 0, update);
+    TrainStream restored_stream = stream;
+    if (world) {
+      // The data positions of all ranks and the progress are in the metadata (below).
+      const std::string key = "stream.rank." + std::to_string(rank);
+      std::vector<int64_t> position;
+      for (int64_t i = 0; i < 1 + 2 * o.batch; ++i)
+        position.push_back(metadata_int(r, key + "." + std::to_string(i), 0, int64_t{1} << 53));
+      restored_stream.set_position(position, key);
+      const int64_t bits_running = metadata_int(r, "progress.running_bits", INT64_MIN, INT64_MAX);
+      const int64_t bits_seconds = metadata_int(r, "progress.seconds_bits", INT64_MIN, INT64_MAX);
+      State restored = load_dist(model, state, ckpt, rank, world->size(), o.batch);  // the parameters last
+      state = std::move(restored);
+      running = std::bit_cast<double>(bits_running);
+      seconds_before = std::bit_cast<double>(bits_seconds);
+    } else {
+      State restored = read_stream_state(r, model, state, o.batch);
+      restored_stream.restore(r);
+      const auto saved = r.read<double, Cpu>("progress@values");
+      check_shape("progress@values", saved.shape(), {{"running_loss_seconds", 2}});
+      io::read_parameters(r, model.parameters(), /*with_optimizer_state=*/true);  // all or nothing itself; last
+      state = std::move(restored);
+      running = saved[0];
+      seconds_before = saved[1];
+    }
+    stream = restored_stream;
+    adam.set_steps(steps);
+    first = update;
+    std::printf("  [%-15s seed %llu] resumed from '%s' at update %lld\n", run.arm.c_str(),
+                static_cast<unsigned long long>(run.seed), ckpt.c_str(), static_cast<long long>(first));
+  }
+  for (int64_t u = first; u < o.updates; ++u) {
     stream.next(o.horizon, segs, resets);
     model.parameters().zero_grad();
-    const train::RolloutResult r = rollout(u, segs, resets, state);
+    const std::vector<double> w = weights(segs);
+    const train::RolloutResult r = dp ? dp->reduce_overlapped([&] { return rollout(u, segs, resets, state, w); })
+                                      : rollout(u, segs, resets, state, w);
     if (r.finite) adam.step(schedule(u), train::clip_factor(train::global_grad_norm(model.parameters()), 1.0));
     running = u == 0 ? r.loss : 0.95 * running + 0.05 * r.loss;
     if ((u + 1) % o.log == 0 || u + 1 == o.updates) progress(run, u + 1, o.updates, running, t0);
+    if (!ckpt.empty() && (u + 1) % o.checkpoint_every == 0 && u + 1 < o.updates && world) {
+      // Collective: every rank's data position into the metadata, rank 0 writes (atomically).
+      const auto mine = stream.position();
+      const auto all = dist::gather_host_rows(*world, std::vector<double>(mine.begin(), mine.end()),
+                                                                 static_cast<int64_t>(mine.size()));
+      std::map<std::string, std::string> meta = {
+          {"real_text_lm.signature", ckpt_signature},
+          {"update", std::to_string(u + 1)},
+          {"adamw.steps", std::to_string(adam.steps())},
+          {"progress.running_bits", std::to_string(std::bit_cast<int64_t>(running))},
+          {"progress.seconds_bits", std::to_string(std::bit_cast<int64_t>(seconds_before + since(t0)))}};
+      for (size_t i = 0; i < all.size(); ++i)
+        meta["stream.rank." + std::to_string(i / mine.size()) + "." + std::to_string(i % mine.size())] =
+            std::to_string(static_cast<int64_t>(all[i]));
+      save_dist(*world, model, state, ckpt, meta);
+    } else if (!ckpt.empty() && (u + 1) % o.checkpoint_every == 0 && u + 1 < o.updates) {
+      io::SafetensorsWriter file;  // written to a temporary file, then renamed over the last one
+      io::add_parameters(file, model.parameters(), /*with_optimizer_state=*/true);
+      add_stream_state(file, model, state);
+      stream.save(file);
+      file.add("progress@values", Tensor<double, Cpu>::from_host(Shape{2}, std::vector<double>{running, seconds_before + since(t0)}));
+      file.set_metadata("real_text_lm.signature", ckpt_signature);
+      file.set_metadata("update", std::to_string(u + 1));
+      file.set_metadata("adamw.steps", std::to_string(adam.steps()));
+      file.write(ckpt);
+    }
+    if (o.stop_after == u + 1 && u + 1 < o.updates) throw Stopped{u + 1};
   }
   run.train_bits = running / std::log(2.0);
-  run.score = evaluate_model();
-  run.seconds = since(t0);
+  if (rank == 0) run.score = evaluate_model();
+  run.seconds = seconds_before + since(t0);
   return run;
 }
 
-Run train_memformer(const Corpus& c, const Options& o, uint64_t seed, bool reset_every_segment) {
+Run train_memformer(const Corpus& c, const Options& o, Comm* world, uint64_t seed, bool reset_every_segment) {
   models::MemformerConfig cfg;
   cfg.vocab = 257;  // bytes + BOS
   cfg.bos_id = 256;
@@ -311,15 +580,19 @@ Run train_memformer(const Corpus& c, const Options& o, uint64_t seed, bool reset
   models::Memformer<float, Cpu> model(cfg, seed);
   train::Mrbp<float, Cpu> mrbp(model, train::TrainerOptions{.seed = seed});
   return train_arm(Run{reset_every_segment ? "memformer-reset" : "memformer", seed}, model, model.initial_state(o.batch), c, o,
-                   [&](int64_t, const std::vector<Segment>& segs, train::Resets& resets, auto& state) {
+                   world,
+                   [&](const std::vector<Segment>& segs) {
+                     return world ? dist::global_step_weights(*world, dist::memformer_step_tokens(segs)) : std::vector<double>{};
+                   },
+                   [&](int64_t, const std::vector<Segment>& segs, train::Resets& resets, auto& state, const std::vector<double>& w) {
                      if (reset_every_segment)
                        for (auto& r : resets) std::fill(r.begin(), r.end(), uint8_t{1});
-                     return mrbp.rollout(segs, resets, state, {});
+                     return mrbp.rollout(segs, resets, state, w);
                    },
                    [&] { return evaluate(model, c, o, reset_every_segment); });
 }
 
-Run train_infinite_former(const Corpus& c, const Options& o, uint64_t seed, bool use_ltm) {
+Run train_infinite_former(const Corpus& c, const Options& o, Comm* world, uint64_t seed, bool use_ltm) {
   models::InfiniteFormerConfig cfg;
   cfg.vocab = 256;
   cfg.d_model = o.d_model;
@@ -335,25 +608,21 @@ Run train_infinite_former(const Corpus& c, const Options& o, uint64_t seed, bool
   cfg.ltm.tau = o.tau;
   models::InfiniteFormer<float, Cpu> model(cfg, seed);
   train::InfiniteFormerTrainer<float, Cpu> trainer(model, {seed});
-  return train_arm(Run{use_ltm ? "inf-former" : "no-ltm", seed}, model, model.initial_state(o.batch, seed), c, o,
-                   [&](int64_t u, const std::vector<Segment>& segs, train::Resets& resets, auto& state) {
+  using Trainer = train::InfiniteFormerTrainer<float, Cpu>;
+  const int rank = world ? world->rank() : 0;
+  return train_arm(Run{use_ltm ? "inf-former" : "no-ltm", seed}, model,
+                   model.initial_state(o.batch, rank == 0 ? seed : dist::rank_seed(seed, rank)), c, o, world,
+                   [&](const std::vector<Segment>& segs) {
+                     return world ? dist::global_step_weights(*world, Trainer::step_tokens(segs)) : std::vector<double>{};
+                   },
+                   [&](int64_t u, const std::vector<Segment>& segs, train::Resets& resets, auto& state, const std::vector<double>& w) {
                      trainer.set_update(u);
-                     return trainer.rollout(segs, resets, state, {});
+                     return trainer.rollout(segs, resets, state, w);
                    },
                    [&] { return evaluate(model, c, o); });
 }
 
 // ---- results file ----------------------------------------------------------------------------
-/// The settings a results file must match to be reused.
-std::string signature(const Options& o) {
-  std::ostringstream s;
-  s << "corpus=" << std::filesystem::path(o.corpus).filename().string() << " updates=" << o.updates << " batch=" << o.batch
-    << " horizon=" << o.horizon << " segment=" << o.segment << " d=" << o.d_model << " heads=" << o.heads << " ffn=" << o.d_ff
-    << " layers=" << o.layers << " slots=" << o.slots << " basis=" << o.basis << " tau=" << o.tau << " lr=" << o.lr
-    << " val_every=" << o.val_every << " eval_bytes=" << o.eval_bytes;
-  return s.str();
-}
-
 std::vector<Run> read_results(const Options& o) {
   std::vector<Run> runs;
   std::ifstream f(o.results);
@@ -472,54 +741,96 @@ void report(const std::vector<Run>& runs, const std::vector<std::string>& arms) 
   }
 }
 
+int run(Options o, Comm* world) {
+  const int rank = world ? world->rank() : 0;
+  if (world) o.ranks = world->size();
+  if (rank != 0) std::freopen("/dev/null", "w", stdout);  // rank 0 speaks for the job
+  cpu::set_num_threads(o.threads);
+  const Corpus corpus = load_corpus(o);
+  size_t train_bytes = 0, held_bytes = 0;
+  for (const auto& d : corpus.train) train_bytes += d.size();
+  for (const auto& d : corpus.held_out) held_bytes += d.size();
+  std::printf("corpus '%s': %zu training documents (%zu bytes), %zu held out (%zu bytes, scored up to %lld each)\n",
+              o.corpus.c_str(), corpus.train.size(), train_bytes, corpus.held_out.size(), held_bytes,
+              static_cast<long long>(o.eval_bytes));
+  std::printf("budget per arm and seed: %lld updates x %lld rows x %lld segments x %lld bytes = %lld bytes; %d threads\n",
+              static_cast<long long>(o.updates), static_cast<long long>(o.batch), static_cast<long long>(o.horizon),
+              static_cast<long long>(o.segment), static_cast<long long>(o.updates * o.batch * o.horizon * o.segment), o.threads);
+  if (world)
+    std::printf("data parallel: %d ranks x %lld rows (global batch %lld), gradients summed in rank order\n", o.ranks,
+                static_cast<long long>(o.batch), static_cast<long long>(o.batch) * o.ranks);
+  std::vector<std::string> arms;
+  {
+    std::stringstream in(o.arms);
+    std::string a;
+    while (std::getline(in, a, ',')) {
+      require<ConfigError>(a == "memformer" || a == "memformer-reset" || a == "inf-former" || a == "no-ltm",
+                           "real_text_lm: unknown arm '", a, "', expected memformer, memformer-reset, inf-former or no-ltm");
+      arms.push_back(a);
+    }
+  }
+  std::vector<Run> runs = read_results(o);
+  bool first = runs.empty() && !std::filesystem::exists(o.results);
+  for (int64_t s = 1; s <= o.seeds; ++s)
+    for (const std::string& arm : arms) {
+      const uint64_t seed = static_cast<uint64_t>(s);
+      if (std::any_of(runs.begin(), runs.end(), [&](const Run& r) { return r.arm == arm && r.seed == seed; })) continue;
+      Run r;
+      try {
+        r = arm == "memformer"         ? train_memformer(corpus, o, world, seed, false)
+            : arm == "memformer-reset" ? train_memformer(corpus, o, world, seed, true)
+            : arm == "inf-former"      ? train_infinite_former(corpus, o, world, seed, true)
+                                       : train_infinite_former(corpus, o, world, seed, false);
+      } catch (const Stopped& stop) {
+        std::printf("  [%-15s seed %llu] stopped after update %lld (--stop-after)\n", arm.c_str(),
+                    static_cast<unsigned long long>(seed), static_cast<long long>(stop.update));
+        return 3;
+      }
+      std::printf("  [%-15s seed %llu] %lld parameters, held-out %.4f bits/byte, %.1f s\n", arm.c_str(),
+                  static_cast<unsigned long long>(seed), static_cast<long long>(r.parameters),
+                  r.score.total_bits() / static_cast<double>(r.score.total_count()), r.seconds);
+      if (rank == 0) {
+        append_result(o, r, first);
+        if (o.checkpoint_every > 0) std::filesystem::remove(checkpoint_path(o, arm, seed));  // the run is in the results
+      }
+      first = false;
+      runs.push_back(r);
+    }
+  report(runs, arms);
+  std::printf("results: %s\n", o.results.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  Options o;
   try {
-    const Options o = parse(argc, argv);
-    cpu::set_num_threads(o.threads);
-    const Corpus corpus = load_corpus(o);
-    size_t train_bytes = 0, held_bytes = 0;
-    for (const auto& d : corpus.train) train_bytes += d.size();
-    for (const auto& d : corpus.held_out) held_bytes += d.size();
-    std::printf("corpus '%s': %zu training documents (%zu bytes), %zu held out (%zu bytes, scored up to %lld each)\n",
-                o.corpus.c_str(), corpus.train.size(), train_bytes, corpus.held_out.size(), held_bytes,
-                static_cast<long long>(o.eval_bytes));
-    std::printf("budget per arm and seed: %lld updates x %lld rows x %lld segments x %lld bytes = %lld bytes; %d threads\n",
-                static_cast<long long>(o.updates), static_cast<long long>(o.batch), static_cast<long long>(o.horizon),
-                static_cast<long long>(o.segment), static_cast<long long>(o.updates * o.batch * o.horizon * o.segment), o.threads);
-    std::vector<std::string> arms;
-    {
-      std::stringstream in(o.arms);
-      std::string a;
-      while (std::getline(in, a, ',')) {
-        require<ConfigError>(a == "memformer" || a == "memformer-reset" || a == "inf-former" || a == "no-ltm",
-                             "real_text_lm: unknown arm '", a, "', expected memformer, memformer-reset, inf-former or no-ltm");
-        arms.push_back(a);
-      }
-    }
-    std::vector<Run> runs = read_results(o);
-    bool first = runs.empty() && !std::filesystem::exists(o.results);
-    for (int64_t s = 1; s <= o.seeds; ++s)
-      for (const std::string& arm : arms) {
-        const uint64_t seed = static_cast<uint64_t>(s);
-        if (std::any_of(runs.begin(), runs.end(), [&](const Run& r) { return r.arm == arm && r.seed == seed; })) continue;
-        const Run r = arm == "memformer"         ? train_memformer(corpus, o, seed, false)
-                      : arm == "memformer-reset" ? train_memformer(corpus, o, seed, true)
-                      : arm == "inf-former"      ? train_infinite_former(corpus, o, seed, true)
-                                                 : train_infinite_former(corpus, o, seed, false);
-        std::printf("  [%-15s seed %llu] %lld parameters, held-out %.4f bits/byte, %.1f s\n", arm.c_str(),
-                    static_cast<unsigned long long>(seed), static_cast<long long>(r.parameters),
-                    r.score.total_bits() / static_cast<double>(r.score.total_count()), r.seconds);
-        append_result(o, r, first);
-        first = false;
-        runs.push_back(r);
-      }
-    report(runs, arms);
-    std::printf("results: %s\n", o.results.c_str());
-    return 0;
+    o = parse(argc, argv);
   } catch (const mnemo::Error& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }
+  if (o.distributed == 0) {
+    try {
+      return run(o, nullptr);
+    } catch (const mnemo::Error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+  }
+#if defined(MNEMO_EXAMPLE_MPI)
+  dist::MpiSession mpi(argc, argv);
+  try {
+    dist::MpiCommunicator world;
+    return run(o, &world);
+  } catch (const std::exception& e) {
+    dist::MpiSession::abort(e.what());  // ends every rank: the others may wait in a collective
+  }
+  return 1;
+#else
+  std::fprintf(stderr, "--distributed 1: this build of real_text_lm has no MPI (configure with MPI found, "
+                       "e.g. apt-get install libopenmpi-dev)\n");
+  return 2;
+#endif
 }

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <set>
@@ -361,6 +362,45 @@ TEST_CASE("an infinite-former state file with bad counts is refused, and read_st
   // ... and a good file replaces all of it.
   io::read_state(r, "ltm.0.", target);
   CHECK(same_state(target, state.ltm[0]));
+
+  // Embedded in a file that holds other tensors (checkpoints: add_state_file): the bytes of a
+  // state file (SafetensorsWriter::bytes() is what write() writes), read back whole with the same
+  // checks; a damaged embedded file is refused, naming '<path>:infinite_former@state'.
+  const auto file_bytes = [](const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::vector<char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  io::SafetensorsWriter inner;
+  io::add_state(inner, model, state);
+  CHECK(inner.bytes() == file_bytes(good));
+  const std::string outer = tmp.file("outer.safetensors");
+  io::SafetensorsWriter with_parameters;
+  with_parameters.add("w", Tensor<double, Cpu>::full(Shape{2}, 1.5));
+  io::add_state_file(with_parameters, model, state);
+  with_parameters.write(outer);
+  const auto back = io::read_state_file(io::SafetensorsReader(outer), model, 2);
+  CHECK(back.steps == state.steps);
+  REQUIRE(back.ltm.size() == state.ltm.size());
+  for (size_t i = 0; i < state.ltm.size(); ++i) CHECK(same_state(back.ltm[i], state.ltm[i]));
+  REQUIRE(back.cache.size() == state.cache.size());
+  for (size_t k = 0; k < state.cache.size(); ++k) {
+    CHECK(back.cache[k].padding.to_host() == state.cache[k].padding.to_host());
+    for (size_t i = 0; i < state.cache[k].inputs.size(); ++i)
+      CHECK(back.cache[k].inputs[i].to_host() == state.cache[k].inputs[i].to_host());
+  }
+  const auto embed = [&](std::vector<char> bytes) {
+    io::SafetensorsWriter w;
+    w.add(io::kInfiniteFormerStateName, Tensor<uint8_t, Cpu>::from_host(Shape{static_cast<int64_t>(bytes.size())},
+                                                                        std::vector<uint8_t>(bytes.begin(), bytes.end())));
+    w.write(outer);
+  };
+  auto truncated = file_bytes(good);
+  truncated.resize(truncated.size() - 4);
+  embed(truncated);
+  MNEMO_CHECK_THROWS(io::read_state_file(io::SafetensorsReader(outer), model, 2), IoError,
+                     "outer.safetensors:infinite_former@state");
+  embed(file_bytes(bad));  // has_densities of 3 rows
+  MNEMO_CHECK_THROWS(io::read_state_file(io::SafetensorsReader(outer), model, 2), ShapeError, "has_densities");
 }
 
 // ---- 7. values and settings that would poison a resumed run ---------------------------------

@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <type_traits>
 #include <unordered_set>
@@ -21,6 +23,7 @@
 
 #include "mnemo/dist/checkpoint.hpp"
 #include "mnemo/dist/data_parallel.hpp"
+#include "mnemo/dist/infinite_former_checkpoint.hpp"
 #include "mnemo/dist/mpi_communicator.hpp"
 #include "mnemo/models/infinite_former.hpp"
 #include "mnemo/models/memformer.hpp"
@@ -335,6 +338,63 @@ struct SnapshotObserver final : autograd::GradientObserver {
   size_t reported_during_sweep = 0;
 };
 
+// ∞-former checkpoint runs: two rows per rank (the KL term combines exactly, see above), sticky
+// memories on or off, AdamW with clipping; each rank's state starts with its own sampler seed.
+using IfState = models::InfiniteFormerState<double, Cpu>;
+using IfDP = dist::DataParallel<dist::MpiCommunicator, double, Cpu>;
+
+struct IfRun {
+  IfRun(const models::InfiniteFormerConfig& c, uint64_t seed) : model(c, seed), adam(model.parameters(), {}), trainer(model, {3}) {}
+  IfModel model;
+  train::AdamW<double, Cpu> adam;
+  IfTrainer trainer;
+  IfState state;
+};
+
+// Update u on rows [start, start + count) of the union of `rows`; reduced by `dp` when given.
+double if_run_step(IfRun& run, int64_t u, int64_t start, int64_t count, int64_t rows, IfDP* dp) {
+  const auto segments = my_segments(if_segments(run.model.config(), rows, 50 + u), start, count);
+  run.model.parameters().zero_grad();
+  run.trainer.set_update(u);
+  train::RolloutResult r;
+  if (dp) {
+    const auto w = dist::global_step_weights(*g_world, IfTrainer::step_tokens(segments));
+    r = dp->reduce_gradients(run.trainer.rollout(segments, {}, run.state, w));
+  } else {
+    r = run.trainer.rollout(segments, {}, run.state);
+  }
+  if (r.finite) run.adam.step(1e-2, train::clip_factor(train::global_grad_norm(run.model.parameters()), 0.5));
+  return r.loss;
+}
+
+// Every host number of a state (coefficients, flags, counts, densities, the window), to compare.
+std::vector<double> state_numbers(const IfState& s) {
+  std::vector<double> v = {static_cast<double>(s.batch), static_cast<double>(s.steps)};
+  for (const auto& m : s.ltm) {
+    for (double x : m.coefficients.to_host()) v.push_back(x);
+    for (auto x : m.has_memory) v.push_back(x);
+    for (auto x : m.tokens_written) v.push_back(static_cast<double>(x));
+    for (auto x : m.has_densities) v.push_back(x);
+    if (m.sticky_mu.defined())
+      for (const auto* t : {&m.sticky_mu, &m.sticky_sigma2})
+        for (double x : t->to_host()) v.push_back(x);
+  }
+  for (const auto& c : s.cache) {
+    for (auto x : c.padding.to_host()) v.push_back(x);
+    for (const auto& x : c.inputs)
+      for (double y : x.to_host()) v.push_back(y);
+  }
+  return v;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
 std::string checkpoint_path(int ranks) {
   const char* dir = std::getenv("TMPDIR");
   return std::string(dir ? dir : "/tmp") + "/mnemo_dist_test_np" + std::to_string(ranks) + ".safetensors";
@@ -509,6 +569,150 @@ TEST_CASE("checkpoint written by rank 0 resumes exactly at the same rank count a
   CHECK(relative_difference(single.state.rows(start, mine).slots().to_host(), run.state.slots().to_host()) <= 1e-9);
   world.barrier();
   if (world.rank() == 0) std::remove(path.c_str());
+}
+
+TEST_CASE("infinity-former checkpoint by rank 0: exact at the same rank count, rows redistributed otherwise",
+          "[dist][checkpoint][infinite_former]") {
+  dist::MpiCommunicator& world = *g_world;
+  const int ranks = world.size(), rank = world.rank();
+  const int64_t rows = 2 * ranks, start = 2 * rank, mine = 2;
+  const std::string path = checkpoint_path(ranks) + ".if";
+  for (bool sticky : {true, false}) {
+    INFO("rank " << rank << " of " << ranks << ", sticky " << sticky);
+    auto c = if_config();
+    c.ltm.sticky = sticky;
+    IfRun run(c, 9);
+    IfDP dp(world, {&run.model.parameters()});
+    run.state = run.model.initial_state(mine, dist::rank_seed(4, rank));  // a sampler stream per rank
+    for (int64_t u = 0; u < 2; ++u) if_run_step(run, u, start, mine, rows, &dp);
+    const IfState saved = run.state.clone();
+    dist::save_checkpoint(world, run.model, run.state, path,
+                          {{"adamw.steps", std::to_string(run.adam.steps())}, {"update", "2"}});
+    std::vector<double> losses;
+    for (int64_t u = 2; u < 4; ++u) losses.push_back(if_run_step(run, u, start, mine, rows, &dp));
+    if (sticky) {  // not vacuous: the samplers drew, from streams that differ per rank
+      CHECK(saved.ltm[0].draws > 0);
+      CHECK(saved.ltm[0].has_densities[0] == 1);
+    }
+    CHECK(saved.cache.size() >= 1);
+
+    // The union of the rows is preserved: every rank's rows, in rank order, byte for byte.
+    IfRun resumed(c, 77);
+    const auto file = dist::load_checkpoint(resumed.model, path);
+    CHECK(file.metadata.at("dist.ranks") == std::to_string(ranks));
+    CHECK(file.state.batch == rows);
+    CHECK(file.rank_rows == std::vector<int64_t>(static_cast<size_t>(ranks), 2));
+    const IfState union_saved = dist::gather_rows(world, saved);
+    CHECK(state_numbers(file.state) == state_numbers(union_saved));
+    CHECK(state_numbers(dist::state_rows(file.state, start, mine)) == state_numbers(saved));
+
+    // Same rank count and split: parameters, moments, states, samplers and losses bit for bit.
+    resumed.adam.set_steps(std::stoll(file.metadata.at("adamw.steps")));
+    resumed.state = file.rank_state(rank, ranks, start, mine);
+    CHECK(resumed.state.ltm[0].key.seed == saved.ltm[0].key.seed);
+    CHECK(resumed.state.ltm[0].draws == saved.ltm[0].draws);
+    IfDP dp2(world, {&resumed.model.parameters()});
+    std::vector<double> resumed_losses;
+    for (int64_t u = 2; u < 4; ++u) resumed_losses.push_back(if_run_step(resumed, u, start, mine, rows, &dp2));
+    CHECK(resumed_losses == losses);
+    CHECK(flat(resumed.model, false) == flat(run.model, false));
+    CHECK(state_numbers(resumed.state) == state_numbers(run.state));
+
+    if (sticky) {  // not vacuous: with another sampler stream the same resume gives other losses
+      IfRun other(c, 80);
+      const auto file_other = dist::load_checkpoint(other.model, path);
+      other.adam.set_steps(std::stoll(file_other.metadata.at("adamw.steps")));
+      other.state = file_other.rank_state(rank, ranks, start, mine);
+      for (auto& m : other.state.ltm) m.key = m.key.derive(1);
+      IfDP dp_other(world, {&other.model.parameters()});
+      std::vector<double> other_losses;
+      for (int64_t u = 2; u < 4; ++u) other_losses.push_back(if_run_step(other, u, start, mine, rows, &dp_other));
+      CHECK(other_losses != losses);
+    }
+
+    // Rows redistributed over the same ranks (rank r takes rank r+1's rows) and over one process:
+    // every row continues from its own memory. Without sticky sampling the training is the same
+    // up to the order of the sums; with it, the re-keyed samplers draw other positions, so the
+    // run only has to continue (finite, moving).
+    const int64_t moved = 2 * ((rank + 1) % ranks);
+    IfRun shifted(c, 78);
+    const auto file2 = dist::load_checkpoint(shifted.model, path);
+    shifted.adam.set_steps(std::stoll(file2.metadata.at("adamw.steps")));
+    shifted.state = file2.rank_state(rank, ranks, moved, mine);
+    IfDP dp3(world, {&shifted.model.parameters()});
+    const auto before = flat(shifted.model, false);
+    double shifted_loss = 0;
+    for (int64_t u = 2; u < 4; ++u) shifted_loss = if_run_step(shifted, u, moved, mine, rows, &dp3);
+    CHECK(std::isfinite(shifted_loss));
+    CHECK(flat(shifted.model, false) != before);
+    CHECK(all_hashes_equal(world, dp3.parameter_hash()));
+
+    IfRun single(c, 79);
+    const auto file1 = dist::load_checkpoint(single.model, path);
+    single.adam.set_steps(std::stoll(file1.metadata.at("adamw.steps")));
+    single.state = file1.rank_state(0, 1, 0, rows);
+    std::vector<double> single_losses;
+    for (int64_t u = 2; u < 4; ++u) single_losses.push_back(if_run_step(single, u, 0, rows, rows, nullptr));
+    CHECK(std::isfinite(single_losses.back()));
+    CHECK(single.state.batch == rows);
+    if (!sticky) {
+      CHECK(relative_difference(flat(single.model, false), flat(run.model, false)) <= 1e-9);
+      CHECK(relative_difference(flat(shifted.model, false), flat(run.model, false)) <= 1e-9);
+      CHECK(std::abs(single_losses.back() - losses.back()) <= 1e-9 * std::abs(losses.back()));
+      CHECK(relative_difference(state_numbers(dist::state_rows(single.state, start, mine)), state_numbers(run.state)) <= 1e-9);
+      const IfState union_shifted = dist::gather_rows(world, shifted.state), union_run = dist::gather_rows(world, run.state);
+      for (int q = 0; q < ranks; ++q)  // rank q of the shifted run holds rank q+1's rows
+        CHECK(relative_difference(state_numbers(dist::state_rows(union_shifted, 2 * q, 2)),
+                                  state_numbers(dist::state_rows(union_run, 2 * ((q + 1) % ranks), 2))) <= 1e-9);
+    }
+  }
+
+  // A hostile or truncated file: mnemo::Error naming what was expected and found, model unchanged.
+  const std::string bad = path + ".bad" + std::to_string(rank);
+  const std::string bytes = read_bytes(path);
+  IfRun victim(if_config(), 5);
+  const auto moments = [](IfModel& m) {
+    std::vector<double> v;
+    for (auto& p : m.parameters())
+      for (const auto* t : {&p->adam_m, &p->adam_v}) {
+        v.push_back(t->defined() ? 1.0 : 0.0);
+        if (t->defined())
+          for (double x : t->to_host()) v.push_back(x);
+      }
+    return v;
+  };
+  const auto values = flat(victim.model, false), moments_before = moments(victim.model);
+  const auto load_bad = [&](const std::string& contents) {
+    write_bytes(bad, contents);
+    return [&] { dist::load_checkpoint(victim.model, bad); };
+  };
+  using Catch::Matchers::Contains;
+  {
+    auto f = load_bad(bytes.substr(0, bytes.size() - 9));
+    CHECK_THROWS_AS(f(), IoError);
+  }
+  const auto tamper = [&](const std::string& key, const std::string& from, const std::string& to) {
+    std::string b = bytes;
+    const std::string needle = "\"" + key + "\":\"" + from + "\"";
+    const auto at = b.find(needle);
+    REQUIRE(at != std::string::npos);
+    b.replace(at, needle.size(), "\"" + key + "\":\"" + to + "\"");
+    return b;
+  };
+  const std::string n = std::to_string(rows);
+  const std::string other = std::to_string(rows + 1).substr(0, n.size());
+  CHECK_THROWS_WITH(load_bad(tamper("dist.rows", n, other))(),
+                    Contains("dist@rank_rows add up to " + n + " rows, expected dist.rows = " + other));
+  CHECK_THROWS_WITH(load_bad(tamper("dist.rows", n, std::string(n.size(), 'x')))(),
+                    Contains("dist.rows = '" + std::string(n.size(), 'x') + "', expected an integer >= 1"));
+  const std::string r = std::to_string(ranks);
+  CHECK_THROWS_AS(load_bad(tamper("dist.ranks", r, std::to_string(ranks % 9 + 1)))(), ShapeError);
+  CHECK_THROWS_WITH(load_bad(tamper("mnemo.segment_length", "4", "5"))(), Contains("expected this model's 4"));
+  CHECK(flat(victim.model, false) == values);
+  CHECK(moments(victim.model) == moments_before);  // nor the AdamW moments
+  std::remove(bad.c_str());
+  world.barrier();
+  if (rank == 0) std::remove(path.c_str());
 }
 
 TEST_CASE("overlapped reduction leaves the same bits as the reduction after the rollout (MRBP, BPTT)",

@@ -4,7 +4,8 @@
 # arm and two seeds (the numbers mean nothing; the plumbing is what is tested): all four arms run
 # and are reported with a standard error; the results file holds the 8 runs; a rerun trains
 # nothing and reports the same table; a results file written with other settings is refused with
-# exit 1 and a message naming both settings, the file's bytes unchanged; an unknown arm is refused.
+# exit 1 and a message naming both settings, the file's bytes unchanged; an unknown arm is refused;
+# a run stopped mid-way resumes from its checkpoint to the bits of an uninterrupted run.
 set -euo pipefail
 bin="$1" src="$2"
 work="$(mktemp -d)"
@@ -44,4 +45,37 @@ set +e
 rc=$?
 set -e
 [[ $rc == 1 ]] && grep -q "unknown arm 'gpt'" "$work/err.txt" || fail "unknown arm: exit $rc, $(cat "$work/err.txt")"
+# Mid-run checkpoints (--checkpoint-every 1): a run stopped after update 2 (--stop-after: exit 3)
+# resumes from its checkpoint; the Memformer run stops once, the infinity-former run (started by
+# the first rerun) once too. Every field of the finished runs but the seconds must equal an
+# uninterrupted run's, and the checkpoints are removed once the runs are in the results.
+ck=(--corpus "$work/corpus" --updates 4 --batch 2 --horizon 2 --segment 16 --d 16 --heads 2 --ffn 32
+    --layers 1 --slots 4 --basis 16 --eval-bytes 256 --seeds 1 --threads 1 --log 1 --arms memformer,inf-former)
+"$bin" "${ck[@]}" --results "$work/whole.csv" >/dev/null
+for pass in 1 2 3; do
+  set +e
+  "$bin" "${ck[@]}" --results "$work/cut.csv" --checkpoint-every 1 --stop-after 2 >"$work/cut$pass.txt" 2>&1
+  rc=$?
+  set -e
+  expected=$([[ $pass == 3 ]] && echo 0 || echo 3)
+  [[ $rc == "$expected" ]] || fail "checkpoint pass $pass: exit $rc, expected $expected: $(tail -3 "$work/cut$pass.txt")"
+done
+grep -q "stopped after update 2" "$work/cut1.txt" || fail "pass 1 did not stop after update 2"
+grep -qE "memformer +seed 1\] resumed from .* at update 2" "$work/cut2.txt" || fail "pass 2 did not resume the memformer run"
+grep -qE "inf-former +seed 1\] resumed from .* at update 2" "$work/cut3.txt" || fail "pass 3 did not resume the inf-former run"
+ls "$work"/cut.csv.*.ckpt >/dev/null 2>&1 && fail "checkpoints left after the runs finished"
+diff <(grep -v '^#' "$work/whole.csv" | cut -d, -f1-3,5-) <(grep -v '^#' "$work/cut.csv" | cut -d, -f1-3,5-) ||
+  fail "the resumed runs differ from the uninterrupted runs"
+
+# A truncated checkpoint is refused (exit 1, the reader naming the damage), the file untouched.
+"$bin" "${ck[@]}" --results "$work/bad.csv" --checkpoint-every 1 --stop-after 1 >/dev/null 2>&1 || true
+[[ -f "$work/bad.csv.memformer.1.ckpt" ]] || fail "no checkpoint after --stop-after 1"
+truncate -s -5 "$work/bad.csv.memformer.1.ckpt"
+before="$(sha256sum <"$work/bad.csv.memformer.1.ckpt")"
+set +e
+"$bin" "${ck[@]}" --results "$work/bad.csv" --checkpoint-every 1 >/dev/null 2>"$work/err.txt"
+rc=$?
+set -e
+[[ $rc == 1 ]] && grep -q "point past the end" "$work/err.txt" || fail "truncated checkpoint: exit $rc, $(cat "$work/err.txt")"
+[[ "$(sha256sum <"$work/bad.csv.memformer.1.ckpt")" == "$before" ]] || fail "the refused run changed the checkpoint"
 echo "real_text_lm_smoke: ok"

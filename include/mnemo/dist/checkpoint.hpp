@@ -60,23 +60,16 @@ Tensor<T, typename C::backend> gather_rows(C& comm, const Tensor<T, typename C::
   return out;
 }
 
-/// Collective: gathers every rank's stream state and rank 0 writes `path` atomically with the
-/// parameters and their AdamW moments of `store` (rank 0's: the replicas are identical), the
-/// states of all ranks under io::kSlotStateName, `metadata`, and "dist.ranks" = the rank count.
-/// A failed write throws IoError on every rank (the previous file at `path` is left intact).
-template <Communicator C, class T>
-void save_checkpoint(C& comm, const nn::ParameterStore<T, typename C::backend>& store,
-                     const memory::SlotState<T, typename C::backend>& state, const std::string& path,
-                     const std::map<std::string, std::string>& metadata = {}) {
-  const auto all = gather_rows(comm, state.slots());
+/// Collective: rank 0 runs `fill(writer)` and writes `path` atomically (temporary file + rename);
+/// the outcome is broadcast, so a failure throws IoError on every rank (the previous file at
+/// `path` is left intact).
+template <Communicator C, class Fill>
+void write_on_rank0(C& comm, const std::string& path, Fill&& fill) {
   std::string failure;
   if (comm.rank() == 0) {
     try {
       io::SafetensorsWriter writer;
-      io::add_parameters(writer, store, /*with_optimizer_state=*/true);
-      io::add_state(writer, memory::SlotState<T, typename C::backend>(all));
-      for (const auto& [key, value] : metadata) writer.set_metadata(key, value);
-      writer.set_metadata("dist.ranks", std::to_string(comm.size()));
+      fill(writer);
       writer.write(path);
     } catch (const Error& e) {
       failure = e.what();
@@ -88,6 +81,23 @@ void save_checkpoint(C& comm, const nn::ParameterStore<T, typename C::backend>& 
                    failure.empty() ? std::string() : ": " + failure);
 }
 
+/// Collective: gathers every rank's stream state and rank 0 writes `path` atomically with the
+/// parameters and their AdamW moments of `store` (rank 0's: the replicas are identical), the
+/// states of all ranks under io::kSlotStateName, `metadata`, and "dist.ranks" = the rank count.
+/// A failed write throws IoError on every rank (the previous file at `path` is left intact).
+template <Communicator C, class T>
+void save_checkpoint(C& comm, const nn::ParameterStore<T, typename C::backend>& store,
+                     const memory::SlotState<T, typename C::backend>& state, const std::string& path,
+                     const std::map<std::string, std::string>& metadata = {}) {
+  const auto all = gather_rows(comm, state.slots());
+  write_on_rank0(comm, path, [&](io::SafetensorsWriter& writer) {
+    io::add_parameters(writer, store, /*with_optimizer_state=*/true);
+    io::add_state(writer, memory::SlotState<T, typename C::backend>(all));
+    for (const auto& [key, value] : metadata) writer.set_metadata(key, value);
+    writer.set_metadata("dist.ranks", std::to_string(comm.size()));
+  });
+}
+
 /// What load_checkpoint returns: the stream states of all ranks of the saved run and the metadata.
 template <class T, class B>
 struct Checkpoint {
@@ -97,11 +107,14 @@ struct Checkpoint {
 
 /// Loads the parameters and AdamW moments of a save_checkpoint file into `store` and returns the
 /// states of all saved rows; each rank then takes its own rows (SlotState::rows). Not collective.
+/// All or nothing: the state is read and checked before the parameters (which read_parameters
+/// loads only once all of them passed), so a failed load leaves `store` unchanged.
 template <class T, class B>
 Checkpoint<T, B> load_checkpoint(nn::ParameterStore<T, B>& store, const std::string& path) {
   const io::SafetensorsReader reader(path);
+  Checkpoint<T, B> out{io::read_state<T, B>(reader), reader.metadata()};
   io::read_parameters(reader, store, /*with_optimizer_state=*/true);
-  return {io::read_state<T, B>(reader), reader.metadata()};
+  return out;
 }
 
 }  // namespace mnemo::dist

@@ -214,6 +214,34 @@ models::InfiniteFormerState<T, B> read_state(const SafetensorsReader& r, const m
   return s;
 }
 
+/// Where a whole model state goes inside a file that holds other tensors too (a checkpoint with
+/// the parameters): one U8 tensor holding a complete state file (save_state's bytes), so that the
+/// state's own names ("steps", "ltm.0.…") never meet parameter names (they hold no '@').
+inline constexpr const char* kInfiniteFormerStateName = "infinite_former@state";
+
+/// Adds a whole model state (with the settings of `model`) as one U8 tensor `name`.
+template <class T, class B>
+void add_state_file(SafetensorsWriter& w, const models::InfiniteFormer<T, B>& model,
+                    const models::InfiniteFormerState<T, B>& s, const std::string& name = kInfiniteFormerStateName) {
+  SafetensorsWriter inner;
+  add_state(inner, model, s);
+  const std::vector<char> bytes = inner.bytes();
+  w.add(name, Tensor<uint8_t, Cpu>::from_host(Shape{static_cast<int64_t>(bytes.size())},
+                                              std::vector<uint8_t>(bytes.begin(), bytes.end())));
+}
+
+/// Reads add_state_file's state from `r` with every check of read_state (the embedded file is
+/// validated like a file on disk; messages name it as '<path>:<name>').
+template <class T, class B>
+models::InfiniteFormerState<T, B> read_state_file(const SafetensorsReader& r, const models::InfiniteFormer<T, B>& model,
+                                                  int64_t batch, const std::string& name = kInfiniteFormerStateName) {
+  const auto t = r.read<uint8_t, Cpu>(name);
+  check_shape(name.c_str(), t.shape(), {{"bytes", Dim::any}});
+  const auto host = t.to_host();
+  return read_state(SafetensorsReader::from_bytes(std::vector<char>(host.begin(), host.end()), r.path() + ":" + name),
+                    model, batch);
+}
+
 /// read_state from the file `path`.
 template <class T, class B>
 models::InfiniteFormerState<T, B> load_state(const models::InfiniteFormer<T, B>& model, int64_t batch, const std::string& path) {

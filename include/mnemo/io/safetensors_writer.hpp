@@ -2,6 +2,7 @@
 // and metadata, then writes one safetensors file atomically (temporary file + rename).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -67,6 +68,19 @@ class SafetensorsWriter {
 
   bool contains(const std::string& name) const { return entries_.count(name) != 0; }
   size_t size() const { return entries_.size(); }
+
+  /// The whole file write() would write, in memory (to embed a file in another one as a U8
+  /// tensor, e.g. io::add_state_file; SafetensorsReader::from_bytes reads it back).
+  std::vector<char> bytes() const {
+    const std::string header = header_text();
+    size_t total = 8 + header.size();
+    for (const auto& [name, e] : entries_) total += e.bytes.size();
+    std::vector<char> out(total);
+    for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>((static_cast<uint64_t>(header.size()) >> (8 * i)) & 0xFF);
+    char* at = std::copy(header.data(), header.data() + header.size(), out.data() + 8);
+    for (const auto& [name, e] : entries_) at = std::copy(e.bytes.data(), e.bytes.data() + e.bytes.size(), at);
+    return out;
+  }
 
   /// Writes the file: tensors contiguous in name order, header padded with spaces to a multiple
   /// of 8 bytes. Writes `path` + a unique suffix first and renames it over `path`, so readers
