@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <set>
+#include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/testing.hpp"
@@ -80,6 +83,36 @@ TEST_CASE("check_shape: the message names what, the actual shape and the named e
         "ShapeError: bias has shape [], expected [d=3]");
   CHECK(message_of([&] { check_shape("ids", Shape{4}, {{"batch", 4}, {"len", Dim::any}}); }) ==
         "ShapeError: ids has shape [4], expected [batch=4, len]");
+}
+
+TEST_CASE("detail::cat prints every argument as std::ostream << does with default flags", "[core][errors]") {
+  // core/error.hpp builds messages with snprintf instead of <sstream>; the text must not change.
+  const auto streamed = [](const auto&... args) {
+    std::ostringstream out;
+    (out << ... << args);
+    return out.str();
+  };
+  enum Unscoped { kSeven = 7 };
+  const std::string text = "name";
+  const std::string_view view = "view";
+  const char* c_string = "c-string";
+  const double values[] = {0.0,  -0.0, 1.0,    0.1,    -2.5,   1e-7,  123456789.0, 1e300, 0.30000000000000004,
+                           1e21, 42.0, 1.5e-5, 999999, 1e6,    -1e-300, std::numeric_limits<double>::infinity(),
+                           -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()};
+  for (double v : values) {
+    CHECK(detail::cat(v) == streamed(v));
+    CHECK(detail::cat(static_cast<float>(v)) == streamed(static_cast<float>(v)));
+  }
+  CHECK(detail::cat(3.25L) == streamed(3.25L));
+  CHECK(detail::cat(int64_t{-9223372036854775807LL - 1}) == "-9223372036854775808");
+  CHECK(detail::cat(std::numeric_limits<uint64_t>::max()) == streamed(std::numeric_limits<uint64_t>::max()));
+  CHECK(detail::cat(int{-3}, short{4}, 5u, size_t{6}, int64_t{-7}) == streamed(int{-3}, short{4}, 5u, size_t{6}, int64_t{-7}));
+  CHECK(detail::cat('x', int8_t{65}, uint8_t{66}, true, false) == streamed('x', int8_t{65}, uint8_t{66}, true, false));
+  CHECK(detail::cat(kSeven) == streamed(kSeven));
+  CHECK(detail::cat("literal ", text, ' ', view, ' ', c_string) == "literal name view c-string");
+  CHECK(detail::cat() == "");
+  CHECK(message_of([] { require<ValueError>(false, "p is ", 1.5, ", expected [0, ", 1, ")"); }) ==
+        "ValueError: p is 1.5, expected [0, 1)");
 }
 
 // ---- Tensor -------------------------------------------------------------------------------------

@@ -4,9 +4,11 @@
 //   "ShapeError: memory has shape [2, 64, 256], expected [batch=2, slots=64, d_model=512]".
 #pragma once
 
-#include <sstream>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "mnemo/core/config.hpp"
@@ -65,13 +67,43 @@ class StateError : public Error {
 };
 
 namespace detail {
-/// Streams every argument into one string: cat("expected ", 3, ", got ", 4). MNEMO_COLD: error
-/// messages and parameter names, never inside a kernel's loop, so compiled for size.
+/// Appends one message argument to `out`, printed as `std::ostream << value` with default flags
+/// prints it (so messages read as before, without parsing <sstream> in every TU): text as is, a
+/// char (also `int8_t`/`uint8_t`) as that character, bool as 1/0, integers in decimal, floating
+/// point as printf's "%g" (6 significant digits), an unscoped enum as its integer.
+template <class V>
+MNEMO_COLD void append_arg(std::string& out, const V& value) {
+  using U = std::remove_cv_t<V>;
+  if constexpr (std::is_convertible_v<const U&, std::string_view>) {
+    out.append(std::string_view(value));
+  } else if constexpr (std::is_same_v<U, char> || std::is_same_v<U, signed char> || std::is_same_v<U, unsigned char>) {
+    out.push_back(static_cast<char>(value));
+  } else if constexpr (std::is_same_v<U, bool>) {
+    out.push_back(value ? '1' : '0');
+  } else if constexpr (std::is_enum_v<U>) {
+    append_arg(out, static_cast<std::underlying_type_t<U>>(value));
+  } else if constexpr (std::is_integral_v<U>) {
+    char buf[24];
+    const int n = std::is_signed_v<U> ? std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(value))
+                                      : std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(value));
+    out.append(buf, static_cast<size_t>(n));
+  } else if constexpr (std::is_floating_point_v<U>) {
+    char buf[64];
+    const int n = std::is_same_v<U, long double> ? std::snprintf(buf, sizeof buf, "%Lg", static_cast<long double>(value))
+                                                 : std::snprintf(buf, sizeof buf, "%g", static_cast<double>(value));
+    out.append(buf, static_cast<size_t>(n));
+  } else {
+    static_assert(std::is_arithmetic_v<U>, "mnemo::detail::cat: text, characters, numbers and enums only");
+  }
+}
+
+/// Concatenates every argument into one string: cat("expected ", 3, ", got ", 4). MNEMO_COLD:
+/// error messages and parameter names, never inside a kernel's loop, so compiled for size.
 template <class... Args>
-MNEMO_COLD std::string cat(Args&&... args) {
-  std::ostringstream out;
-  (out << ... << std::forward<Args>(args));
-  return out.str();
+MNEMO_COLD std::string cat(const Args&... args) {
+  std::string out;
+  (append_arg(out, args), ...);
+  return out;
 }
 }  // namespace detail
 

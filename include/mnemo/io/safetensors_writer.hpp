@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -142,7 +143,9 @@ class SafetensorsWriter {
   static std::string temporary_name(const std::string& path) {
     const auto stamp = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
     const uint64_t tag = stamp ^ (std::hash<std::thread::id>{}(std::this_thread::get_id()) << 1);
-    return mnemo::detail::cat(path, ".tmp-", std::hex, tag);
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(tag));
+    return mnemo::detail::cat(path, ".tmp-", hex);
   }
 
   std::map<std::string, Entry> entries_;  // name order = buffer order
