@@ -375,3 +375,26 @@ TEST_CASE("a bf16 op's gradient agrees with fp32 within bf16 rounding", "[bf16][
   CHECK(rel_error(gxb, gx32) < 1e-2);
   CHECK(rel_error(gwb, gw32) < 1e-2);
 }
+
+TEST_CASE("bf16 attention inside an inference scope (heads read in place) equals the saving forward",
+          "[bf16][attention]") {
+  const int64_t batch = 2, len = 20, d = 32;
+  nn::ParameterStore<bf16, Cpu> store(7);
+  nn::MultiHeadAttention<bf16, Cpu> mha(store, "a", d, 2, true, 0.2);
+  for (int i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < d; ++j) mha.bias(i)->value[j] = bf16(0.01f * float((j * 5 + i) % 9) - 0.04f);
+  const auto x = Tensor<bf16, Cpu>::from_host({batch, len, d}, random_bf16(batch * len * d, 3));
+  std::vector<uint8_t> pad(size_t(batch * len), 0);
+  for (int64_t c = 15; c < len; ++c) pad[size_t(len + c)] = 1;  // batch row 1: the last 5 keys
+  const auto padding = Tensor<uint8_t, Cpu>::from_host({batch, len}, pad);
+  nn::AttentionMask<Cpu> mask;
+  mask.causal = true;
+  mask.key_padding = &padding;
+  nn::MultiHeadAttention<bf16, Cpu>::Saved saved;
+  const auto reference = mha.forward(x, x, mask, &saved);
+  ag::NoGrad off;
+  nn::InferenceScope inference;
+  const auto got = mha(ag::Var<bf16, Cpu>(x), ag::Var<bf16, Cpu>(x), mask).value();
+  // The same bf16 roundings in another order of copies: equal to a bf16 ulp or so.
+  CHECK(rel_error(got, reference) < 1e-2);
+}

@@ -120,11 +120,17 @@ TEST_CASE("with no input the model's memory converges to normalize(v); resets to
   const auto plain = model.encode(s, VarD(start.slots()));
   const auto reset = model.encode(s, VarD(start.slots()), {0, 1, 0});
   const auto reset_first = model.step([&] { auto x = start.clone(); model.reset_rows(x, {0, 1, 0}); return x; }(), s);
+  // step() runs the inference paths (nn::InferenceScope): compare it with encode() in a scope.
+  const auto reset_inference = [&] {
+    ag::NoGrad off;
+    nn::InferenceScope inference;
+    return model.encode(s, VarD(start.slots()), {0, 1, 0});
+  }();
   for (int64_t b = 0; b < 3; ++b)
     for (int64_t i = 0; i < 24; ++i) {
       const int64_t k = b * 24 + i;
       if (b != 1) CHECK(reset.next_memory.value()[k] == plain.next_memory.value()[k]);
-      CHECK(reset_first.next.slots()[k] == reset.next_memory.value()[k]);
+      CHECK(reset_first.next.slots()[k] == reset_inference.next_memory.value()[k]);
     }
   bool row1_differs = false;
   for (int64_t i = 24; i < 48; ++i) row1_differs = row1_differs || reset.next_memory.value()[i] != plain.next_memory.value()[i];
@@ -174,6 +180,45 @@ TEST_CASE("step_on_device (backend ids, shifted on the backend) equals step bit 
   CHECK_THROWS_WITH(model.step_on_device(state, input.tokens, nullptr, &wrong),
                     Catch::Contains("target") && Catch::Contains("3") && Catch::Contains("4"));
   CHECK_THROWS_AS(model.step_on_device(state, input.tokens, nullptr, nullptr, &input.padding), ValueError);
+}
+
+/// step() (inside nn::InferenceScope: fused attention, the FFN's blocked hidden layer) against
+/// encode() + decode() outside a scope (the recorded arithmetic MRBP replays), on the same state.
+template <class T>
+void check_inference_step_against_recorded_path(double tolerance) {
+  models::MemformerConfig c;
+  c.vocab = 50;
+  c.d_model = 64;
+  c.heads = 4;  // d_h 16: the AVX-512 tiles of the fused attention in float
+  c.d_ff = 128;
+  c.slots = 5;
+  c.encoder_layers = 2;
+  c.decoder_layers = 2;
+  c.segment_length = 70;  // two causal query blocks
+  c.init_std = 0.1;
+  models::Memformer<T, Cpu> model(c, 17);
+  const auto input = make_segment(2, 70, 50, 60, {70, 41});
+  const auto target = make_segment(2, 70, 50, 61, {55, 70});
+  const auto state = model.step(model.initial_state(2), make_segment(2, 70, 50, 59)).next;
+  const auto out = model.step(state, input, &target);
+  autograd::NoGrad off;
+  const auto e = model.encode(input, autograd::Var<T, Cpu>(state.slots()));
+  const auto logits = model.decode(e.hidden, e.padding, target);
+  CHECK(rel_error(out.hidden, e.hidden.value()) < tolerance);
+  CHECK(rel_error(out.next.slots(), e.next_memory.value()) < tolerance);
+  CHECK(rel_error(out.logits, logits.value()) < tolerance);
+}
+
+TEST_CASE("the inference step equals the recorded path's encode and decode to rounding",
+          "[memformer][model][streaming]") {
+  const int before = cpu::num_threads();
+  for (int threads : {1, 2}) {
+    INFO(threads << " thread(s)");
+    cpu::set_num_threads(threads);
+    check_inference_step_against_recorded_path<double>(1e-12);
+    check_inference_step_against_recorded_path<float>(1e-5);
+  }
+  cpu::set_num_threads(before);
 }
 
 TEST_CASE("a stream saved with its parameters resumes bit for bit", "[memformer][model][io]") {

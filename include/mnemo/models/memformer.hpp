@@ -19,6 +19,11 @@
 // decoder.layers.{i}.{self_attn_norm, cross_attn_norm, ffn_norm}.*, decoder.norm.*;
 // lm_head.weight [d, vocab] when the head is untied.
 //
+// Inference (step, step_on_device, generate) runs inside an nn::InferenceScope: attention without
+// the probabilities tensor and the FFN's first product with its activation per column block
+// (equal to the recorded arithmetic to rounding); encode()/decode() outside a scope keep the
+// arithmetic MRBP's replay reproduces bit for bit.
+//
 // Threads: inference (step, generate) only reads the model, so several threads may run it at once,
 // each with its own state; training writes parameters and gradients (docs/hardening.md).
 #pragma once
@@ -43,6 +48,7 @@
 #include "mnemo/nn/attention.hpp"
 #include "mnemo/nn/embedding.hpp"
 #include "mnemo/nn/feed_forward.hpp"
+#include "mnemo/nn/inference_scope.hpp"
 #include "mnemo/nn/layer_norm.hpp"
 #include "mnemo/nn/linear.hpp"
 #include "mnemo/nn/parameter_store.hpp"
@@ -425,6 +431,7 @@ auto Memformer<T, B>::loss(const Var& logits, const Segment& target, int64_t* co
 template <class T, class B>
 auto Memformer<T, B>::step(const State& state, const Segment& input, const Segment* target) const -> StepOutput {
   autograd::NoGrad off;
+  nn::InferenceScope inference;  // the layers' inference paths (nn/inference_scope.hpp)
   check_state("Memformer::step", state, input.tokens.rank() == 2 ? input.batch() : Dim::any);
   Encoded e = encode(input, Var(state.slots()), {}, nullptr);
   StepOutput out;
@@ -439,6 +446,7 @@ template <class T, class B>
 auto Memformer<T, B>::step_on_device(const State& state, const Ids& tokens, const Mask* padding, const Ids* target,
     const Mask* target_padding) const -> StepOutput {
   autograd::NoGrad off;
+  nn::InferenceScope inference;  // the layers' inference paths (nn/inference_scope.hpp)
   const int64_t L = config_.segment_length;
   check_shape("Memformer::step_on_device: tokens", tokens.shape(), {{"batch", Dim::any}, {"segment_length", L}});
   const int64_t batch = tokens.size(0);
@@ -480,6 +488,7 @@ auto Memformer<T, B>::step_on_device(const State& state, const Ids& tokens, cons
 template <class T, class B>
 auto Memformer<T, B>::generate(const StepOutput& context, const GenerateOptions& opt) const -> Segment {
   autograd::NoGrad off;
+  nn::InferenceScope inference;  // the layers' inference paths (nn/inference_scope.hpp)
   require<StateError>(context.hidden.defined(), "Memformer::generate: the step output holds no encoder output");
   check_shape("Memformer::generate: hidden", context.hidden.shape(),
               {{"batch", Dim::any}, {"tokens", Dim::any}, {"d_model", config_.d_model}});

@@ -16,6 +16,13 @@
 // float or double keeps no probabilities: BackendTraits<Cpu>::attention_forward takes each (batch row,
 // head, block of queries) from scores to output with the block's scores in cache, reading the
 // projections and writing concat_h in place (no head split/merge copies), with the same blocks.
+// operator() takes that path only inside an nn::InferenceScope (no tape): MRBP's untaped replay
+// must keep the probabilities path's arithmetic bit for bit. In bf16 (no attention_forward) the
+// scope's path keeps the probabilities but reads and writes the projection layout in place.
+//
+// Q, K and V on the CPU: the three products x·W_i and their bias adds run in one parallel region,
+// each product in column blocks (one per thread), instead of three fork/joins and three bias
+// passes on the calling thread; the taped and untaped paths share it (MRBP's replay stays bitwise).
 #pragma once
 
 #include <algorithm>
@@ -24,7 +31,9 @@
 #include <type_traits>
 
 #include "mnemo/autograd/ops/common.hpp"
+#include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/primitives.hpp"
+#include "mnemo/nn/inference_scope.hpp"
 #include "mnemo/nn/parameter_store.hpp"
 
 namespace mnemo::nn {
@@ -137,11 +146,34 @@ class MultiHeadAttention {
   /// (batch row, head, block of queries) straight into concat_h, output projection.
   Tens forward_fused(const Tens& xq, const Tens& xkv, const SoftmaxMask& sm) const {
     const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
-    const Tens q = project(xq, 0), k = project(xkv, 1), v = project(xkv, 2);
+    Tens qkv[3];
+    project_qkv(xq, xkv, qkv);
+    const Tens &q = qkv[0], &k = qkv[1], &v = qkv[2];
     Tens merged(Shape{batch, lq, d_}, ctx_->arena());
     if constexpr (kFusedForward)  // (other backends never get here; the branch keeps them well-formed)
       BT::attention_forward(*ctx_, q.data(), d_, k.data(), v.data(), d_, merged.data(), d_,
                             SoftmaxDims{batch, h_, lq, lk}, dh_, scale(), sm, kCausalBlock);
+    return affine(merged, 3);
+  }
+
+  /// The probabilities path without the head split/merge copies (CPU types without
+  /// attention_forward, i.e. bf16, inside an InferenceScope, one block of queries): per batch row,
+  /// S⁽ʰ⁾ = Q⁽ʰ⁾·K⁽ʰ⁾ᵀ and concat_h(A⁽ʰ⁾·V⁽ʰ⁾) as GEMMs batched over heads read and write the
+  /// projection layout [len, d] in place (head h at column h·d_h: lda = d, head stride d_h).
+  Tens strided_heads_forward(const Tens& xq, const Tens& xkv, const SoftmaxMask& sm) const {
+    Context<B>& ctx = *ctx_;
+    const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
+    Tens qkv[3];
+    project_qkv(xq, xkv, qkv);
+    Tens probs(Shape{batch, h_, lq, lk}, ctx.arena());
+    for (int64_t b = 0; b < batch; ++b)
+      BT::gemm(ctx, Trans::N, Trans::T, lq, lk, dh_, C(1), qkv[0].data() + b * lq * d_, d_, dh_,
+               qkv[1].data() + b * lk * d_, d_, dh_, C(0), probs.data() + b * h_ * lq * lk, lk, lq * lk, h_);
+    BT::softmax_forward(ctx, probs.data(), probs.data(), SoftmaxDims{batch, h_, lq, lk}, scale(), sm);
+    Tens merged(Shape{batch, lq, d_}, ctx.arena());
+    for (int64_t b = 0; b < batch; ++b)
+      BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, lk, C(1), probs.data() + b * h_ * lq * lk, lk, lq * lk,
+               qkv[2].data() + b * lk * d_, d_, dh_, C(0), merged.data() + b * lq * d_, d_, dh_, h_);
     return affine(merged, 3);
   }
 
@@ -184,6 +216,35 @@ class MultiHeadAttention {
     return y;
   }
   Tens project(const Tens& x, int i) const { return affine(x, i); }
+
+  /// out[i] = x_i·W_i + b_i for i = 0, 1, 2 (x_0 = xq, x_1 = x_2 = xkv), layout [..., d]. On the
+  /// CPU one parallel region: product i in `parts` column blocks [lo, hi) (boundaries on multiples
+  /// of 8), each block's bias added by the thread that computed it.
+  void project_qkv(const Tens& xq, const Tens& xkv, Tens out[3]) const {
+    if constexpr (!std::is_same_v<B, Cpu>) {
+      for (int i = 0; i < 3; ++i) out[i] = project(i == 0 ? xq : xkv, i);
+    } else {
+      const T* x[3] = {xq.data(), xkv.data(), xkv.data()};
+      const int64_t rows[3] = {xq.shape().rows(), xkv.shape().rows(), xkv.shape().rows()};
+      for (int i = 0; i < 3; ++i) out[i] = Tens((i == 0 ? xq : xkv).shape().with_last(d_), ctx_->arena());
+      const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(cpu::parallel_threads(), d_ / 16));
+      const int64_t work = 2 * std::max(rows[0], rows[1]) * d_ * d_ / parts;
+      cpu::parallel_for(3 * parts, work, [&](int64_t begin, int64_t end) {
+        for (int64_t item = begin; item < end; ++item) {
+          const int i = static_cast<int>(item / parts);
+          const int64_t part = item % parts;
+          const int64_t lo = part == 0 ? 0 : (d_ * part / parts) / 8 * 8;
+          const int64_t hi = part + 1 == parts ? d_ : (d_ * (part + 1) / parts) / 8 * 8;
+          T* y = out[i].data();
+          BT::gemm(*ctx_, Trans::N, Trans::N, rows[i], hi - lo, d_, C(1), x[i], d_, 0, w_[i]->value.data() + lo, d_,
+                   0, C(0), y + lo, d_, 0, 1);
+          if (b_[i])
+            for (int64_t r = 0; r < rows[i]; ++r)
+              BT::add_row_broadcast(*ctx_, y + r * d_ + lo, b_[i]->value.data() + lo, y + r * d_ + lo, 1, hi - lo);
+        }
+      });
+    }
+  }
 
   /// Accumulates dW_i += xᵀ·dy, db_i += Σ dy; returns dx = dy·W_iᵀ when asked.
   Tens affine_backward(const Tens& x, const Tens& dy, int i, bool need_dx) const {
@@ -234,7 +295,8 @@ auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value
   // The projections are parameters, so a recording tape always needs this node.
   const bool track = autograd::recording_tape() != nullptr;
   Saved saved;
-  Tens y = forward_impl(query.value(), key_value.value(), mask, track ? &saved : nullptr, false);
+  Tens y = forward_impl(query.value(), key_value.value(), mask, track ? &saved : nullptr,
+                        !track && InferenceScope::active());
   Var out = autograd::make_output(std::move(y), track);
   if (!track) return out;
   note_parameter_uses();
@@ -261,9 +323,13 @@ auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, con
     if (!saved && allow_fused) return forward_fused(xq, xkv, sm);
   Context<B>& ctx = *ctx_;
   const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
-  Tens q = heads_of(project(xq, 0), batch, lq);
-  Tens k = heads_of(project(xkv, 1), batch, lk);
-  Tens v = heads_of(project(xkv, 2), batch, lk);
+  if constexpr (std::is_same_v<B, Cpu> && !kFusedForward)  // bf16 inference (see strided_heads_forward)
+    if (!saved && allow_fused && !causal_blocks(mask.causal, lq)) return strided_heads_forward(xq, xkv, sm);
+  Tens qkv[3];
+  project_qkv(xq, xkv, qkv);
+  Tens q = heads_of(qkv[0], batch, lq);
+  Tens k = heads_of(qkv[1], batch, lk);
+  Tens v = heads_of(qkv[2], batch, lk);
   // S = Q·Kᵀ per (batch, head); the 1/√d_h goes into the softmax scale.
   Tens probs(Shape{batch, h_, lq, lk}, ctx.arena());
   const bool blocks = causal_blocks(mask.causal, lq);
