@@ -231,7 +231,7 @@ void add_state_file(SafetensorsWriter& w, const models::InfiniteFormer<T, B>& mo
 }
 
 /// Reads add_state_file's state from `r` with every check of read_state (the embedded file is
-/// validated like a file on disk; messages name it as '<path>:<name>').
+/// validated like a file on disk; messages name it as 'PATH:NAME').
 template <class T, class B>
 models::InfiniteFormerState<T, B> read_state_file(const SafetensorsReader& r, const models::InfiniteFormer<T, B>& model,
                                                   int64_t batch, const std::string& name = kInfiniteFormerStateName) {
