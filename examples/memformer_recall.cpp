@@ -47,13 +47,11 @@
 #include <optional>
 
 #include "mnemo/io/slot_state_io.hpp"
+#include "distributed_main.hpp"
 #include "example_args.hpp"
 #include "mnemo/dist/data_parallel.hpp"
 #include "mnemo/mnemo.hpp"
 #include "recall_task.hpp"
-#if defined(MNEMO_EXAMPLE_MPI)
-#include "mnemo/dist/mpi_communicator.hpp"
-#endif
 
 using namespace mnemo;
 using Model = models::Memformer<float, Cpu>;
@@ -193,11 +191,7 @@ void progress(int64_t step, int64_t steps, double loss, double tokens_per_s, dou
   std::fflush(stdout);
 }
 
-#if defined(MNEMO_EXAMPLE_MPI)
-using Comm = dist::MpiCommunicator;
-#else
-using Comm = dist::SingleProcess;
-#endif
+using Comm = examples::Communicator;
 
 int run(const Options& o, Comm* world);
 
@@ -205,27 +199,8 @@ int run(const Options& o, Comm* world);
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
-  if (o.distributed == 0) {
-    try {
-      return run(o, nullptr);
-    } catch (const mnemo::Error& e) {
-      std::fprintf(stderr, "%s\n", e.what());
-      return 1;
-    }
-  }
-#if defined(MNEMO_EXAMPLE_MPI)
-  dist::MpiSession mpi(argc, argv);
-  try {
-    dist::MpiCommunicator world;
-    return run(o, &world);
-  } catch (const std::exception& e) {
-    dist::MpiSession::abort(e.what());  // ends every rank: the others may wait in a collective
-  }
-#else
-  std::fprintf(stderr, "--distributed 1: this build of memformer_recall has no MPI (configure with MPI found, "
-                       "e.g. apt-get install libopenmpi-dev)\n");
-  return 2;
-#endif
+  return examples::run_on_one_or_all_ranks(argc, argv, o.distributed != 0, "memformer_recall",
+                                            [&](Comm* world) { return run(o, world); });
 }
 
 namespace {

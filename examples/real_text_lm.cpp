@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "distributed_main.hpp"
 #include "example_args.hpp"
 #include "mnemo/dist/checkpoint.hpp"
 #include "mnemo/dist/data_parallel.hpp"
@@ -53,20 +54,13 @@
 #include "mnemo/io/infinite_former_state_io.hpp"
 #include "mnemo/io/slot_state_io.hpp"
 #include "mnemo/mnemo.hpp"
-#if defined(MNEMO_EXAMPLE_MPI)
-#include "mnemo/dist/mpi_communicator.hpp"
-#endif
 
 using namespace mnemo;
 using train::Segment;
 
 namespace {
 
-#if defined(MNEMO_EXAMPLE_MPI)
-using Comm = dist::MpiCommunicator;
-#else
-using Comm = dist::SingleProcess;
-#endif
+using Comm = examples::Communicator;
 
 // ---- options ---------------------------------------------------------------------------------
 struct Options {
@@ -811,26 +805,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }
-  if (o.distributed == 0) {
-    try {
-      return run(o, nullptr);
-    } catch (const mnemo::Error& e) {
-      std::fprintf(stderr, "%s\n", e.what());
-      return 1;
-    }
-  }
-#if defined(MNEMO_EXAMPLE_MPI)
-  dist::MpiSession mpi(argc, argv);
-  try {
-    dist::MpiCommunicator world;
-    return run(o, &world);
-  } catch (const std::exception& e) {
-    dist::MpiSession::abort(e.what());  // ends every rank: the others may wait in a collective
-  }
-  return 1;
-#else
-  std::fprintf(stderr, "--distributed 1: this build of real_text_lm has no MPI (configure with MPI found, "
-                       "e.g. apt-get install libopenmpi-dev)\n");
-  return 2;
-#endif
+  return examples::run_on_one_or_all_ranks(argc, argv, o.distributed != 0, "real_text_lm",
+                                            [&](Comm* world) { return run(o, world); });
 }
