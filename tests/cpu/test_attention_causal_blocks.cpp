@@ -262,3 +262,52 @@ TEST_CASE("grouped Q/K/V projections in column blocks equal a double reference o
   }
   cpu::set_num_threads(before);
 }
+
+TEST_CASE("fused float attention at head width 64 equals a double reference on 1, 2 and 3 threads",
+          "[nn][attention][causal_blocks][fused][threads]") {
+  // d_h = 64: the AVX-512 tiles with 4 vectors of columns, Kᵀ in 16-key panels, V and the Q block
+  // copied, E·V in chunks of 128 keys (here up to 200 keys: a second, accumulating chunk).
+  const int before = cpu::num_threads();
+  const int64_t batch = 2, d = 128, heads = 2;
+  struct Case {
+    int64_t lq, lk;
+    bool causal;
+    int64_t offset;
+    bool extras;  // padding (every 5th key of batch row 0, the first 3 of row 1) and ALiBi
+  };
+  const Case cases[] = {{150, 150, true, 0, false}, {150, 150, true, 0, true}, {70, 200, true, 130, true},
+                        {90, 140, false, 0, true}};
+  const std::vector<double> slopes = {0.5, 0.25};
+  for (int threads : {1, 2, 3}) {
+    cpu::set_num_threads(threads);
+    for (const Case& c : cases) {
+      INFO(threads << " thread(s), Lq " << c.lq << ", Lk " << c.lk << ", causal " << c.causal << ", offset "
+                   << c.offset << ", padding + ALiBi " << c.extras);
+      nn::ParameterStore<float, Cpu> store(24);
+      nn::MultiHeadAttention<float, Cpu> mha(store, "a", d, heads, true, 0.15);
+      for (int i = 0; i < 4; ++i)
+        for (int64_t j = 0; j < d; ++j) mha.bias(i)->value[j] = float(0.05 * double((j * 5 + i) % 7) - 0.15);
+      const TensorD xq = random_tensor({batch, c.lq, d}, 61), xkv = random_tensor({batch, c.lk, d}, 62);
+      std::vector<uint8_t> padding;
+      if (c.extras) {
+        padding.assign(size_t(batch * c.lk), 0);
+        for (int64_t k = 0; k < c.lk; k += 5) padding[size_t(k)] = 1;
+        for (int64_t k = 0; k < 3; ++k) padding[size_t(c.lk + k)] = 1;
+      }
+      auto pad = Tensor<uint8_t, Cpu>::from_host({batch, c.lk}, padding.empty() ? std::vector<uint8_t>(size_t(batch * c.lk), 0) : padding);
+      auto slope_tensor = Tensor<float, Cpu>::from_host({heads}, {0.5f, 0.25f});
+      nn::AttentionMask<Cpu> mask;
+      mask.causal = c.causal;
+      mask.query_offset = c.offset;
+      if (c.extras) {
+        mask.key_padding = &pad;
+        mask.alibi_slopes = &slope_tensor;
+      }
+      const TensorD expected = reference_attention(mha, xq, xkv, c.causal, c.offset, padding,
+                                                   c.extras ? slopes : std::vector<double>{});
+      const auto got = mha.forward(convert<float>(xq), convert<float>(xkv), mask, nullptr);
+      CHECK(rel_error(got, expected) < 2e-5);
+    }
+  }
+  cpu::set_num_threads(before);
+}
