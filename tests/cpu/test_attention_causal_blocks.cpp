@@ -266,9 +266,11 @@ TEST_CASE("grouped Q/K/V projections in column blocks equal a double reference o
 TEST_CASE("fused float attention at head width 64 equals a double reference on 1, 2 and 3 threads",
           "[nn][attention][causal_blocks][fused][threads]") {
   // d_h = 64: the AVX-512 tiles with 4 vectors of columns, Kᵀ in 16-key panels, V and the Q block
-  // copied, E·V in chunks of 128 keys (here up to 200 keys: a second, accumulating chunk).
+  // copied, E·V in chunks of 128 keys (here up to 200 keys: a second, accumulating chunk). With
+  // batch·Lk ≥ 4d the projections run stacked ([Q | K | V] or [K | V] as one GEMM); the 20-token
+  // case takes the small-product path.
   const int before = cpu::num_threads();
-  const int64_t batch = 2, d = 128, heads = 2;
+  const int64_t batch = 4, d = 128, heads = 2;
   struct Case {
     int64_t lq, lk;
     bool causal;
@@ -276,7 +278,7 @@ TEST_CASE("fused float attention at head width 64 equals a double reference on 1
     bool extras;  // padding (every 5th key of batch row 0, the first 3 of row 1) and ALiBi
   };
   const Case cases[] = {{150, 150, true, 0, false}, {150, 150, true, 0, true}, {70, 200, true, 130, true},
-                        {90, 140, false, 0, true}};
+                        {90, 140, false, 0, true}, {20, 20, true, 0, true}};
   const std::vector<double> slopes = {0.5, 0.25};
   for (int threads : {1, 2, 3}) {
     cpu::set_num_threads(threads);
