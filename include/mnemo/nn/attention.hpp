@@ -23,6 +23,8 @@
 // Q, K and V on the CPU: the three products x·W_i and their bias adds run in one parallel region,
 // each product in column blocks (one per thread), instead of three fork/joins and three bias
 // passes on the calling thread; the taped and untaped paths share it (MRBP's replay stays bitwise).
+// The forward without probabilities, at batch·Lk ≥ 4d, instead stacks the weights: [Q | K | V]
+// (self-attention) or [K | V] as one GEMM of 3d or 2d columns, read in place by attention_forward.
 #pragma once
 
 #include <algorithm>

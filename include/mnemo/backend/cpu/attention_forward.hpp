@@ -14,10 +14,15 @@
 //
 // The two products of a block: in float with d_h a multiple of 16 on a CPU with AVX-512F (chosen at
 // run time; the function attribute compiles it in any build) a register-blocked kernel, 6 rows ×
-// 64 columns of accumulators, with Kᵀ packed once per (batch row, head) into 16-key panels (its
-// new keys at each block) and V read in place; otherwise the GEMM (provider or Eigen, one thread)
-// on each block. A BLAS call per 64-row tile repacks its operands every time; at d_h = 64 that
-// packing costs about as much as the product.
+// 64 columns of accumulators. Its operands are contiguous per-thread copies, made once per (batch
+// row, head) for the keys (each block adds its new keys): Kᵀ in panels of 16 keys (d_h × 16, by
+// 16×16 transposes in registers), V as Lk × d_h, and the block's Q as block × d_h. In place, the
+// rows of a head are d·4 bytes apart (2 KiB at d = 512) and fall into a few L1 sets that evict each
+// other. E·V runs over chunks of 128 keys so that a chunk of V (32 KiB at d_h = 64) stays in L1
+// while all the block's rows read it. Rows with neither padding nor ALiBi take a fused two-pass
+// exponential (max, then exp and sum). Otherwise the GEMM (provider or Eigen, one thread) on each
+// block. A BLAS call per 64-row tile repacks its operands every time; at d_h = 64 that packing
+// costs about as much as the product.
 #pragma once
 
 #include <cstdint>
