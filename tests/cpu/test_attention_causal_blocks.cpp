@@ -262,3 +262,126 @@ TEST_CASE("grouped Q/K/V projections in column blocks equal a double reference o
   }
   cpu::set_num_threads(before);
 }
+
+TEST_CASE("fused float attention at head width 64 equals a double reference on 1, 2 and 3 threads",
+          "[nn][attention][causal_blocks][fused][threads]") {
+  // d_h = 64: the AVX-512 tiles with 4 vectors of columns, Kᵀ in 16-key panels, V and the Q block
+  // copied, E·V in chunks of 128 keys (here up to 200 keys: a second, accumulating chunk). With
+  // batch·Lk ≥ 4d the projections run stacked ([Q | K | V] or [K | V] as one GEMM); the 20-token
+  // case takes the small-product path.
+  const int before = cpu::num_threads();
+  const int64_t batch = 4, d = 128, heads = 2;
+  struct Case {
+    int64_t lq, lk;
+    bool causal;
+    int64_t offset;
+    bool extras;  // padding (every 5th key of batch row 0, the first 3 of row 1) and ALiBi
+  };
+  const Case cases[] = {{150, 150, true, 0, false}, {150, 150, true, 0, true}, {70, 200, true, 130, true},
+                        {90, 140, false, 0, true}, {20, 20, true, 0, true}};
+  const std::vector<double> slopes = {0.5, 0.25};
+  for (int threads : {1, 2, 3}) {
+    cpu::set_num_threads(threads);
+    for (const Case& c : cases) {
+      INFO(threads << " thread(s), Lq " << c.lq << ", Lk " << c.lk << ", causal " << c.causal << ", offset "
+                   << c.offset << ", padding + ALiBi " << c.extras);
+      nn::ParameterStore<float, Cpu> store(24);
+      nn::MultiHeadAttention<float, Cpu> mha(store, "a", d, heads, true, 0.15);
+      for (int i = 0; i < 4; ++i)
+        for (int64_t j = 0; j < d; ++j) mha.bias(i)->value[j] = float(0.05 * double((j * 5 + i) % 7) - 0.15);
+      const TensorD xq = random_tensor({batch, c.lq, d}, 61), xkv = random_tensor({batch, c.lk, d}, 62);
+      std::vector<uint8_t> padding;
+      if (c.extras) {
+        padding.assign(size_t(batch * c.lk), 0);
+        for (int64_t k = 0; k < c.lk; k += 5) padding[size_t(k)] = 1;
+        for (int64_t k = 0; k < 3; ++k) padding[size_t(c.lk + k)] = 1;
+      }
+      auto pad = Tensor<uint8_t, Cpu>::from_host({batch, c.lk}, padding.empty() ? std::vector<uint8_t>(size_t(batch * c.lk), 0) : padding);
+      auto slope_tensor = Tensor<float, Cpu>::from_host({heads}, {0.5f, 0.25f});
+      nn::AttentionMask<Cpu> mask;
+      mask.causal = c.causal;
+      mask.query_offset = c.offset;
+      if (c.extras) {
+        mask.key_padding = &pad;
+        mask.alibi_slopes = &slope_tensor;
+      }
+      const TensorD expected = reference_attention(mha, xq, xkv, c.causal, c.offset, padding,
+                                                   c.extras ? slopes : std::vector<double>{});
+      const auto got = mha.forward(convert<float>(xq), convert<float>(xkv), mask, nullptr);
+      CHECK(rel_error(got, expected) < 2e-5);
+    }
+  }
+  cpu::set_num_threads(before);
+}
+
+TEST_CASE("attention_forward at head width 64 equals a double reference on the same float inputs",
+          "[nn][attention][causal_blocks][fused][threads]") {
+  // The kernel alone (no projections to average its errors away), logits spread over ~±10 so
+  // that the exponential's accuracy shows, in the fused-projection layout: Q, K, V side by side
+  // in rows of 3d (row strides 3d). Causal with a cache offset, padding, ALiBi, partial blocks.
+  const int before = cpu::num_threads();
+  const int64_t batch = 2, heads = 2, dh = 64, d = heads * dh, ld = 3 * d, block = 64;
+  struct Case {
+    int64_t lq, lk;
+    bool causal;
+    int64_t offset;
+    bool extras;
+  };
+  const Case cases[] = {{150, 150, true, 0, false}, {70, 200, true, 130, true}, {90, 140, false, 0, true},
+                        {150, 150, true, 0, true}};
+  const float slopes[] = {0.5f, 0.25f};
+  for (int threads : {1, 2, 3}) {
+    cpu::set_num_threads(threads);
+    for (const Case& c : cases) {
+      INFO(threads << " thread(s), Lq " << c.lq << ", Lk " << c.lk << ", causal " << c.causal << ", offset "
+                   << c.offset << ", padding + ALiBi " << c.extras);
+      const auto xq = random_tensor<float>({batch, c.lq, ld}, 71), xkv = random_tensor<float>({batch, c.lk, ld}, 72);
+      std::vector<uint8_t> padding(size_t(batch * c.lk), 0);
+      if (c.extras) {
+        for (int64_t k = 0; k < c.lk; k += 5) padding[size_t(k)] = 1;
+        for (int64_t k = 0; k < 3; ++k) padding[size_t(c.lk + k)] = 1;
+      }
+      SoftmaxMask sm;
+      sm.causal = c.causal;
+      sm.query_offset = c.offset;
+      if (c.extras) {
+        sm.key_padding = padding.data();
+        sm.alibi_slopes = slopes;
+      }
+      const float scale = 0.4f;
+      Tensor<float, Cpu> got({batch, c.lq, d});
+      BackendTraits<Cpu>::attention_forward(BackendTraits<Cpu>::default_context(), xq.data(), ld, xkv.data() + d,
+                                            xkv.data() + 2 * d, ld, got.data(), d,
+                                            SoftmaxDims{batch, heads, c.lq, c.lk}, dh, scale, sm, block);
+      TensorD expected = TensorD::zeros({batch, c.lq, d});
+      for (int64_t o = 0; o < batch; ++o)
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t r = 0; r < c.lq; ++r) {
+            std::vector<double> logit(size_t(c.lk), -INFINITY);
+            double mx = -INFINITY;
+            for (int64_t k = 0; k < c.lk; ++k) {
+              if ((c.causal && k > r + c.offset) || padding[size_t(o * c.lk + k)]) continue;
+              double s = 0;
+              for (int64_t e = 0; e < dh; ++e)
+                s += double(xq[(o * c.lq + r) * ld + h * dh + e]) * double(xkv[(o * c.lk + k) * ld + d + h * dh + e]);
+              s *= scale;
+              if (c.extras) s -= double(slopes[h]) * double(r + c.offset - k);
+              logit[size_t(k)] = s;
+              mx = std::max(mx, s);
+            }
+            if (mx == -INFINITY) continue;
+            double z = 0;
+            for (int64_t k = 0; k < c.lk; ++k) z += std::exp(logit[size_t(k)] - mx);
+            for (int64_t k = 0; k < c.lk; ++k) {
+              const double p = std::exp(logit[size_t(k)] - mx) / z;
+              for (int64_t e = 0; e < dh; ++e)
+                expected[(o * c.lq + r) * d + h * dh + e] += p * double(xkv[(o * c.lk + k) * ld + 2 * d + h * dh + e]);
+            }
+          }
+      const double err = rel_error(got, expected);
+      INFO("normwise relative error " << err);
+      CHECK(err < 2e-6);
+    }
+  }
+  cpu::set_num_threads(before);
+}

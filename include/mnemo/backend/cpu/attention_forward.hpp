@@ -14,10 +14,15 @@
 //
 // The two products of a block: in float with d_h a multiple of 16 on a CPU with AVX-512F (chosen at
 // run time; the function attribute compiles it in any build) a register-blocked kernel, 6 rows ×
-// 64 columns of accumulators, with Kᵀ packed once per (batch row, head) into 16-key panels (its
-// new keys at each block) and V read in place; otherwise the GEMM (provider or Eigen, one thread)
-// on each block. A BLAS call per 64-row tile repacks its operands every time; at d_h = 64 that
-// packing costs about as much as the product.
+// 64 columns of accumulators. Its operands are contiguous per-thread copies, made once per (batch
+// row, head) for the keys (each block adds its new keys): Kᵀ in panels of 16 keys (d_h × 16, by
+// 16×16 transposes in registers), V as Lk × d_h, and the block's Q as block × d_h. In place, the
+// rows of a head are d·4 bytes apart (2 KiB at d = 512) and fall into a few L1 sets that evict each
+// other. E·V runs over chunks of 128 keys so that a chunk of V (32 KiB at d_h = 64) stays in L1
+// while all the block's rows read it. Rows with neither padding nor ALiBi take a fused two-pass
+// exponential (max, then exp and sum). Otherwise the GEMM (provider or Eigen, one thread) on each
+// block. A BLAS call per 64-row tile repacks its operands every time; at d_h = 64 that packing
+// costs about as much as the product.
 #pragma once
 
 #include <cstdint>
@@ -107,21 +112,109 @@ inline bool attention_avx512_enabled() {
   return enabled;
 }
 
-/// C[0:MR, 0:16·NV] = A[0:MR, 0:k] · B[0:k, 0:16·NV], row-major, C overwritten: the block of C in
-/// MR·NV registers over all of k, one broadcast element of A against NV vectors of B per step.
-template <int MR, int NV>
+/// e^x for finite x as Cephes' expf: n = round(x·log₂e), r = x − n·ln2 (ln2 in two parts), e^r
+/// by its degree-7 polynomial, times 2ⁿ (vscalefps, which gives 0 below the float range).
+__attribute__((target("avx512f"))) inline __m512 attention_exp_avx512(__m512 x) {
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+/// attention_row_exp for a row with neither padding nor ALiBi, scale > 0, in two passes over the
+/// `last` visible keys: m = max s (then scale·m = max scale·s, rounding being monotone), then
+/// E = exp(scale·s − scale·m) and ΣE together; keys [last, keys) set to 0. Returns 1 / ΣE, or 0
+/// when last = 0.
+__attribute__((target("avx512f"))) inline float attention_row_exp_avx512(float* s, int64_t keys, int64_t last,
+                                                                         float scale) {
+  std::fill(s + last, s + keys, 0.0f);
+  if (last <= 0) return 0.0f;
+  const int64_t full = last / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (last - full)) - 1u);
+  __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t c = 0; c < full; c += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + c));
+  if (tail) mx = _mm512_mask_max_ps(mx, tail, mx, _mm512_maskz_loadu_ps(tail, s + full));
+  const __m512 vscale = _mm512_set1_ps(scale), shift = _mm512_set1_ps(scale * _mm512_reduce_max_ps(mx));
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t c = 0; c < full; c += 16) {
+    const __m512 e = attention_exp_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(s + c), vscale, shift));
+    _mm512_storeu_ps(s + c, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  if (tail) {
+    const __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + full), vscale, shift);
+    const __m512 e = _mm512_maskz_mov_ps(tail, attention_exp_avx512(x));
+    _mm512_mask_storeu_ps(s + full, tail, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  return 1.0f / _mm512_reduce_add_ps(sum);
+}
+
+/// r[i][j] ← r[j][i] for 16 vectors of 16 floats: pairs interleaved, then 2×2 blocks of
+/// elements, 4×4 and 8×8 blocks of 128-bit lanes.
+__attribute__((target("avx512f"))) inline void attention_transpose16_avx512(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < 4; ++i) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+      t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+  }
+}
+
+/// One panel of Kᵀ: panel[e·16 + j] = key j's element e for the n ≤ 16 keys at k (row stride ld,
+/// d_h a multiple of 16), 0 for keys j ≥ n; 16×16 tiles transposed in registers (key by key, the
+/// stores 64 B apart would each touch another cache line).
+__attribute__((target("avx512f"))) inline void attention_pack_kt_avx512(const float* k, int64_t ld, int64_t n,
+                                                                        int64_t dh, float* panel) {
+  for (int64_t e0 = 0; e0 < dh; e0 += 16) {
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) r[j] = j < n ? _mm512_loadu_ps(k + j * ld + e0) : _mm512_setzero_ps();
+    attention_transpose16_avx512(r);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) _mm512_storeu_ps(panel + (e0 + i) * 16, r[i]);
+  }
+}
+
+/// C[0:MR, 0:16·NV] (+)= A[0:MR, 0:k] · B[0:k, 0:16·NV], C row-major, overwritten (or added to
+/// when Acc): the block of C in MR·NV registers over all of k, one broadcast element of A against
+/// NV vectors of B per step. Vector v of B's row p is at b + p·ldb + v·ldv: ldv = 16 for a
+/// row-major B, the panel size for B packed in panels of 16 columns.
+template <int MR, int NV, bool Acc>
 __attribute__((target("avx512f"))) void attention_block_avx512(int64_t k, const float* a, int64_t lda,
-                                                               const float* b, int64_t ldb, float* c,
-                                                               int64_t ldc) {
+                                                               const float* b, int64_t ldb, int64_t ldv,
+                                                               float* c, int64_t ldc) {
   __m512 acc[MR][NV];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[i][v] = Acc ? _mm512_loadu_ps(c + i * ldc + 16 * v) : _mm512_setzero_ps();
   for (int64_t p = 0; p < k; ++p) {
     __m512 bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + p * ldb + 16 * v);
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + p * ldb + v * ldv);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i * lda + p]);
@@ -135,36 +228,39 @@ __attribute__((target("avx512f"))) void attention_block_avx512(int64_t k, const 
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
 }
 
-/// Rows [0, m) of a panel of 16·NV columns, in blocks of 6 rows.
-template <int NV>
+/// Rows [0, m) of a group of NV vectors of 16 columns, in blocks of 6 rows.
+template <int NV, bool Acc>
 void attention_panel_avx512(int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-                            float* c, int64_t ldc) {
+                            int64_t ldv, float* c, int64_t ldc) {
   int64_t i = 0;
-  for (; i + 6 <= m; i += 6) attention_block_avx512<6, NV>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc);
+  for (; i + 6 <= m; i += 6)
+    attention_block_avx512<6, NV, Acc>(k, a + i * lda, lda, b, ldb, ldv, c + i * ldc, ldc);
   const float* ai = a + i * lda;
   float* ci = c + i * ldc;
   switch (m - i) {
-    case 5: attention_block_avx512<5, NV>(k, ai, lda, b, ldb, ci, ldc); break;
-    case 4: attention_block_avx512<4, NV>(k, ai, lda, b, ldb, ci, ldc); break;
-    case 3: attention_block_avx512<3, NV>(k, ai, lda, b, ldb, ci, ldc); break;
-    case 2: attention_block_avx512<2, NV>(k, ai, lda, b, ldb, ci, ldc); break;
-    case 1: attention_block_avx512<1, NV>(k, ai, lda, b, ldb, ci, ldc); break;
+    case 5: attention_block_avx512<5, NV, Acc>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
+    case 4: attention_block_avx512<4, NV, Acc>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
+    case 3: attention_block_avx512<3, NV, Acc>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
+    case 2: attention_block_avx512<2, NV, Acc>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
+    case 1: attention_block_avx512<1, NV, Acc>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
     default: break;
   }
 }
 
-/// C[m × 16·panels] = A[m × k] · B[k × 16·panels], row-major, in groups of up to 4 panels.
-inline void attention_tile_avx512(int64_t m, int64_t panels, int64_t k, const float* a, int64_t lda, const float* b,
-                                  int64_t ldb, float* c, int64_t ldc) {
-  for (int64_t j = 0; j < panels;) {
-    const int64_t nv = std::min<int64_t>(4, panels - j);
-    const float* bj = b + 16 * j;
+/// C[m × 16·vectors] (+)= A[m × k] · B[k × 16·vectors] (B's layout as attention_block_avx512 reads
+/// it), in groups of up to 4 vectors of columns.
+template <bool Acc>
+void attention_tile_avx512(int64_t m, int64_t vectors, int64_t k, const float* a, int64_t lda, const float* b,
+                           int64_t ldb, int64_t ldv, float* c, int64_t ldc) {
+  for (int64_t j = 0; j < vectors;) {
+    const int64_t nv = std::min<int64_t>(4, vectors - j);
+    const float* bj = b + j * ldv;
     float* cj = c + 16 * j;
     switch (nv) {
-      case 4: attention_panel_avx512<4>(m, k, a, lda, bj, ldb, cj, ldc); break;
-      case 3: attention_panel_avx512<3>(m, k, a, lda, bj, ldb, cj, ldc); break;
-      case 2: attention_panel_avx512<2>(m, k, a, lda, bj, ldb, cj, ldc); break;
-      default: attention_panel_avx512<1>(m, k, a, lda, bj, ldb, cj, ldc); break;
+      case 4: attention_panel_avx512<4, Acc>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
+      case 3: attention_panel_avx512<3, Acc>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
+      case 2: attention_panel_avx512<2, Acc>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
+      default: attention_panel_avx512<1, Acc>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
     }
     j += nv;
   }
@@ -198,18 +294,23 @@ void attention_forward(const T* q, int64_t ld_q, const T* k, const T* v, int64_t
   const int64_t keys_seen = mask.causal ? std::clamp<int64_t>(lq / 2 + mask.query_offset + block, 1, std::max<int64_t>(lk, 1)) : std::max<int64_t>(lk, 1);
   const int64_t cost = std::max<int64_t>(1, lq * keys_seen * (4 * dh + 8));
   parallel_for(batch * heads, cost, [&](int64_t begin, int64_t end) {
-    // S (block × Lk), the packed Kᵀ (d_h × Lk, AVX-512 only) and the row factors, grown once.
+    // S (block × Lk), the row factors and, AVX-512 only, the packed operands: Kᵀ in panels of
+    // 16 keys (d_h × 16 each), V (Lk × d_h) and the block of Q (block × d_h), contiguous. Rows
+    // of the projection layout are d·4 bytes apart (2 KiB at d = 512): read in place, the rows
+    // of a head fall into a few L1 sets and evict each other.
     thread_local std::vector<T> scratch;
-    const int64_t s_size = block * std::max<int64_t>(lk_pad, 1), kt_size = avx512 ? dh * lk_pad : 0;
-    const size_t need = static_cast<size_t>(s_size + kt_size + block);
+    const int64_t s_size = block * std::max<int64_t>(lk_pad, 1), pack_size = avx512 ? dh * (2 * lk_pad + block) : 0;
+    const size_t need = static_cast<size_t>(s_size + block + pack_size);
     if (scratch.size() < need) scratch.resize(need);
-    T* kt = scratch.data() + s_size;
-    T* inv = kt + kt_size;
+    T* inv = scratch.data() + s_size;
+    T* kt = inv + block;
+    T* vt = kt + dh * lk_pad;
+    T* qt = vt + dh * lk_pad;
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / heads, h = bh % heads;
       const T* kb = k + b * lk * ld_kv + h * dh;
       const T* vb = v + b * lk * ld_kv + h * dh;
-      int64_t packed = 0;  // keys [0, packed) of Kᵀ are in kt
+      int64_t packed = 0;  // keys [0, packed) of K and V are in kt and vt
       for (int64_t r0 = 0; r0 < lq; r0 += block) {
         const int64_t r1 = std::min(lq, r0 + block), m = r1 - r0;
         const int64_t keys = mask.causal ? std::clamp<int64_t>(r1 + mask.query_offset, 0, lk) : lk;
@@ -221,10 +322,14 @@ void attention_forward(const T* q, int64_t ld_q, const T* k, const T* v, int64_t
 #if defined(MNEMO_SMALL_GEMM_X86)
           if constexpr (std::is_same_v<T, float>) {
             if (avx512) {
-              for (int64_t c = packed; c < ld_s; ++c)  // new keys into Kᵀ; the panel's tail zero
-                for (int64_t e = 0; e < dh; ++e) kt[e * lk_pad + c] = c < keys ? kb[c * ld_kv + e] : T(0);
+              // New keys into Kᵀ (from the panel holding key `packed` on, its tail 0) and V.
+              for (int64_t c0 = packed / 16 * 16; c0 < ld_s; c0 += 16)
+                detail::attention_pack_kt_avx512(kb + c0 * ld_kv, ld_kv, std::min<int64_t>(16, keys - c0), dh,
+                                                 kt + c0 * dh);
+              for (int64_t c = packed; c < keys; ++c) std::copy(vb + c * ld_kv, vb + c * ld_kv + dh, vt + c * dh);
               packed = keys;
-              detail::attention_tile_avx512(m, ld_s / 16, dh, qb, ld_q, kt, lk_pad, s, ld_s);
+              for (int64_t i = 0; i < m; ++i) std::copy(qb + i * ld_q, qb + i * ld_q + dh, qt + i * dh);
+              detail::attention_tile_avx512<false>(m, ld_s / 16, dh, qt, dh, kt, 16, 16 * dh, s, ld_s);
             }
           }
 #endif
@@ -233,17 +338,33 @@ void attention_forward(const T* q, int64_t ld_q, const T* k, const T* v, int64_t
         bool any = false;
         for (int64_t i = 0; i < m; ++i) {
           const SoftmaxRowMask<T> rm(dims, mask, bh * lq + r0 + i);
-          inv[i] = detail::attention_row_exp<T>(s + i * ld_s, keys, static_cast<T>(scale), rm);
+          bool done = false;
+#if defined(MNEMO_SMALL_GEMM_X86)
+          if constexpr (std::is_same_v<T, float>)
+            if (avx512 && !rm.alibi && !rm.padding && scale > 0) {
+              inv[i] = detail::attention_row_exp_avx512(s + i * ld_s, keys, std::min(rm.visible_end, keys), scale);
+              done = true;
+            }
+#endif
+          if (!done) inv[i] = detail::attention_row_exp<T>(s + i * ld_s, keys, static_cast<T>(scale), rm);
           any = any || inv[i] != T(0);
         }
         if (!any) {  // no query of the block sees a key
           for (int64_t i = 0; i < m; ++i) std::fill(ob + i * ld_o, ob + i * ld_o + dh, T(0));
           continue;
         }
-        // O_blk = E·V_vis, then each row times 1/ΣE.
+        // O_blk = E·V_vis, then each row times 1/ΣE. AVX-512: over chunks of kKeyChunk keys, so
+        // that a chunk of V (kKeyChunk × d_h) stays in L1 while every row of the block reads it.
 #if defined(MNEMO_SMALL_GEMM_X86)
         if constexpr (std::is_same_v<T, float>)
-          if (avx512) detail::attention_tile_avx512(m, dh / 16, keys, s, ld_s, vb, ld_kv, ob, ld_o);
+          if (avx512) {
+            constexpr int64_t kKeyChunk = 128;
+            for (int64_t c0 = 0; c0 < keys; c0 += kKeyChunk) {
+              const int64_t kc = std::min(kKeyChunk, keys - c0);
+              if (c0 == 0) detail::attention_tile_avx512<false>(m, dh / 16, kc, s, ld_s, vt, dh, 16, ob, ld_o);
+              else detail::attention_tile_avx512<true>(m, dh / 16, kc, s + c0, ld_s, vt + c0 * dh, dh, 16, ob, ld_o);
+            }
+          }
 #endif
         if (!avx512) detail::attention_tile_gemm<T>(Trans::N, m, dh, keys, s, ld_s, vb, ld_kv, ob, ld_o);
         for (int64_t i = 0; i < m; ++i)
