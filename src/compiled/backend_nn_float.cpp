@@ -2,6 +2,8 @@
 // instantiated once (docs/compile_time.md lists what is instantiated where and how to add a type).
 #include "mnemo/backend/cpu.hpp"
 #include "mnemo/backend/cpu/thread_pool.hpp"
+#include "mnemo/autograd/tape_members.hpp"  // autograd::Tape's non-template members, compiled here once
+#include "mnemo/core/arena_pool.hpp"  // mnemo::Arena's members, compiled here once (not inline)
 #include "mnemo/core/bfloat16.hpp"
 #include "mnemo/nn/attention.hpp"
 #include "mnemo/nn/embedding.hpp"

@@ -73,32 +73,20 @@ class Tape {
 
   /// Appends a node. `outputs` are the slots of the values the node produced: the node runs in
   /// the sweep only if one of them holds a gradient, and their gradients are released after it.
-  void record(Backward backward, std::vector<std::shared_ptr<GradSlotBase>> outputs) {
-    nodes_.push_back(Node{std::move(backward), std::move(outputs)});
-  }
+  void record(Backward backward, std::vector<std::shared_ptr<GradSlotBase>> outputs);
 
   size_t size() const { return nodes_.size(); }
   /// A position to come back to with rewind().
   size_t mark() const { return nodes_.size(); }
   /// Drops every node recorded after `mark`, with its saved tensors.
-  void rewind(size_t mark) {
-    if (mark > nodes_.size())
-      throw StateError(detail::cat("rewind(", mark, "): the tape holds only ", nodes_.size(), " nodes"));
-    nodes_.resize(mark);
-  }
-  void clear() { nodes_.clear(); }
+  void rewind(size_t mark);
+  void clear();
 
   /// The part recorded from now on is swept last in this rollout: with a GradientObserver on the
   /// thread, first uses of parameters are noted and the next backward() reports final gradients.
-  void final_sweep() {
-    observer_ = detail::g_gradient_observer;
-    first_uses_.clear();
-    seen_.clear();
-  }
+  void final_sweep();
   /// A node recorded from now on may add to `slot`'s gradient (only noted after final_sweep()).
-  void note_use(const GradSlotBase* slot) {
-    if (observer_ != nullptr && seen_.insert(slot).second) first_uses_.emplace_back(nodes_.size(), slot);
-  }
+  void note_use(const GradSlotBase* slot);
 
   /// Sets the gradient that flows into `v` from outside the recorded graph.
   template <class T, class B>
@@ -109,25 +97,7 @@ class Tape {
   }
 
   /// Reverse sweep over nodes [from, end). Seed first (seed(), or backward(loss)).
-  void backward(size_t from = 0) {
-    if (from > nodes_.size())
-      throw StateError(detail::cat("backward(", from, "): the tape holds only ", nodes_.size(), " nodes"));
-    if (observer_ != nullptr) observer_->final_sweep_begins(seen_);
-    for (size_t i = nodes_.size(); i-- > from;) {
-      Node& node = nodes_[i];
-      bool any = false;
-      for (const auto& s : node.outputs) any = any || s->has_grad();
-      if (any) {  // otherwise nothing flows through this node
-        node.backward();
-        for (const auto& s : node.outputs) s->release();
-      }
-      if (observer_ != nullptr) report_final(i);
-    }
-    if (observer_ != nullptr) {
-      report_final(from);
-      observer_ = nullptr;  // reported once, for this sweep
-    }
-  }
+  void backward(size_t from = 0);
 
   /// Seeds d(loss)/d(loss) = weight for a one-element loss and runs the whole sweep.
   template <class T, class B>
@@ -144,12 +114,7 @@ class Tape {
     std::vector<std::shared_ptr<GradSlotBase>> outputs;
   };
   // Every node at or after `swept` has run: a slot first used there is final.
-  void report_final(size_t swept) {
-    while (!first_uses_.empty() && first_uses_.back().first >= swept) {
-      observer_->gradient_final(*first_uses_.back().second);
-      first_uses_.pop_back();
-    }
-  }
+  void report_final(size_t swept);
 
   std::vector<Node> nodes_;
   GradientObserver* observer_ = nullptr;                       // set by final_sweep()
@@ -158,6 +123,13 @@ class Tape {
 };
 
 }  // namespace mnemo::autograd
+
+// Tape's members above that are not templates: inline here in the header-only mode; in the
+// compiled mode (MNEMO_COMPILED) compiled once in mnemo::compiled (src/compiled/backend_nn_float.cpp),
+// so a user TU does not instantiate the node list's and the observer set's members.
+#if !defined(MNEMO_COMPILED)
+#include "mnemo/autograd/tape_members.hpp"
+#endif
 
 namespace mnemo::detail {
 inline thread_local autograd::Tape* g_active_tape = nullptr;

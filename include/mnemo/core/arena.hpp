@@ -3,17 +3,17 @@
 // out again, so a steady-state step (a training step, a streaming segment) never reaches the
 // system allocator (or cudaMalloc). It counts the bytes in use and their high-water mark, which
 // the benchmarks report as "peak memory".
+//
+// The free lists, the counters and their mutex live in a detail::ArenaPool the arena owns
+// (core/arena_pool.hpp, which also defines the members). Header-only mode: that header is
+// included here and the members are inline. Compiled mode (MNEMO_COMPILED, docs/compile_time.md):
+// they are compiled once in mnemo::compiled, so a user translation unit parses neither <mutex>
+// nor the pool's hash map. The arena's layout is the same in both modes.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
-#include "mnemo/core/error.hpp"
 
 namespace mnemo {
 
@@ -25,16 +25,20 @@ struct MemoryStats {
   size_t system_allocations = 0;  // of those, how many reached the system allocator
 };
 
+namespace detail {
+struct ArenaPool;  // the free lists, the counters and their mutex (core/arena_pool.hpp)
+}  // namespace detail
+
 class Arena {
  public:
   using RawAllocate = void* (*)(size_t bytes);
   using RawFree = void (*)(void* ptr);
 
-  Arena(std::string name, RawAllocate raw_allocate, RawFree raw_free)
-      : name_(std::move(name)), raw_allocate_(raw_allocate), raw_free_(raw_free) {}
+  Arena(std::string name, RawAllocate raw_allocate, RawFree raw_free);
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
-  ~Arena() { release_cached(); }
+  /// Returns every cached block to the system.
+  ~Arena();
 
   /// The largest request allocate() accepts (2^62 bytes): above it, rounding could overflow and
   /// no system could serve it anyway.
@@ -55,76 +59,27 @@ class Arena {
   }
 
   /// A block of at least `bytes`, aligned to 256 bytes. Free it with deallocate(ptr, bytes).
-  void* allocate(size_t bytes) {
-    if (bytes > kMaxBytes)
-      throw Error(detail::cat(name_, " arena: cannot allocate ", bytes, " bytes, expected at most ", kMaxBytes));
-    const size_t size = round_size(bytes);
-    std::lock_guard<std::mutex> lock(mutex_);
-    ++stats_.allocations;
-    void* p = nullptr;
-    auto it = free_.find(size);
-    if (it != free_.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
-    } else {
-      p = raw_allocate_(size);
-      if (p == nullptr) {
-        // Give the cache back to the system and try once more before failing.
-        release_cached_locked();
-        p = raw_allocate_(size);
-      }
-      if (p == nullptr)
-        throw Error(detail::cat(name_, " arena: out of memory allocating ", size, " bytes (",
-                                stats_.bytes_in_use, " bytes in use)"));
-      stats_.bytes_reserved += size;
-      ++stats_.system_allocations;
-    }
-    stats_.bytes_in_use += size;
-    if (stats_.bytes_in_use > stats_.peak_bytes) stats_.peak_bytes = stats_.bytes_in_use;
-    return p;
-  }
+  /// Throws mnemo::Error above kMaxBytes, or when the system has no memory left even after the
+  /// cache was given back.
+  void* allocate(size_t bytes);
+  void deallocate(void* p, size_t bytes) noexcept;
 
-  void deallocate(void* p, size_t bytes) noexcept {
-    if (p == nullptr) return;
-    const size_t size = round_size(bytes);
-    std::lock_guard<std::mutex> lock(mutex_);
-    stats_.bytes_in_use -= size;
-    free_[size].push_back(p);
-  }
-
-  MemoryStats stats() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return stats_;
-  }
+  MemoryStats stats() const;
   /// Restarts the high-water mark at the current bytes in use.
-  void reset_peak() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stats_.peak_bytes = stats_.bytes_in_use;
-  }
+  void reset_peak();
   /// Returns every cached (free) block to the system.
-  void release_cached() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    release_cached_locked();
-  }
+  void release_cached();
   const std::string& name() const { return name_; }
 
  private:
-  void release_cached_locked() noexcept {
-    for (auto& [size, blocks] : free_) {
-      for (void* p : blocks) {
-        raw_free_(p);
-        stats_.bytes_reserved -= size;
-      }
-      blocks.clear();
-    }
-  }
-
   std::string name_;
   RawAllocate raw_allocate_;
   RawFree raw_free_;
-  mutable std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
-  MemoryStats stats_;
+  detail::ArenaPool* pool_;  // owned
 };
 
 }  // namespace mnemo
+
+#if !defined(MNEMO_COMPILED)
+#include "mnemo/core/arena_pool.hpp"  // the members, inline
+#endif
