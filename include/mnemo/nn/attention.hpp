@@ -249,6 +249,13 @@ class MultiHeadAttention {
     }
   }
 
+  /// Whether the attention part runs one (batch, head) per thread (CPU, at least as many pairs as
+  /// threads); otherwise the batched GEMMs, which split a product's rows between threads.
+  static bool per_head_on_threads(int64_t bh) {
+    if constexpr (std::is_same_v<B, Cpu>) return bh >= cpu::parallel_threads();
+    return false;
+  }
+
   /// The attention part of the saving forward for `bh` (batch, head) pairs, heads layout, over
   /// `sm` as a mask of bh / h batch rows (or one head as a 1 × 1 batch):
   ///   P = softmax(scale·Q·Kᵀ + mask) (into probs) ; O = P·V
@@ -418,21 +425,26 @@ auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, con
   // Without blocks, one block of all rows seeing all keys. Entries of S a block skips are
   // hidden by the mask: the softmax neither reads them nor leaves them unwritten.
   Tens o(Shape{batch, h_, lq, dh_}, ctx.arena());
-  if constexpr (std::is_same_v<B, Cpu>) {
-    // One (batch, head) at a time per thread: its S goes from the product to the softmax and to
-    // A·V while in cache, rather than through memory between three passes over the whole tensor.
-    // The softmax of one head: its padding row and ALiBi slope passed as those of a 1 × 1 batch.
-    const int64_t keys_seen = blocks ? std::clamp<int64_t>(lq / 2 + mask.query_offset + kCausalBlock, 1, std::max<int64_t>(lk, 1)) : lk;
-    cpu::parallel_for(batch * h_, std::max<int64_t>(1, 4 * lq * keys_seen * dh_), [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        SoftmaxMask head_mask = sm;
-        if (sm.key_padding) head_mask.key_padding = sm.key_padding + (b / h_) * lk;
-        if (sm.alibi_slopes) head_mask.alibi_slopes = sm.alibi_slopes + b % h_;
-        head_forward(lq, lk, blocks, mask.query_offset, q.data() + b * lq * dh_, k.data() + b * lk * dh_,
-                     v.data() + b * lk * dh_, probs.data() + b * lq * lk, o.data() + b * lq * dh_, head_mask, 1);
-      }
-    });
-  } else {
+  const bool per_head = per_head_on_threads(batch * h_);
+  if constexpr (std::is_same_v<B, Cpu>) {  // (the branch keeps other backends well-formed)
+    if (per_head) {
+      // One (batch, head) at a time per thread: its S goes from the product to the softmax and to
+      // A·V while in cache, rather than through memory between three passes over the whole tensor.
+      // The softmax of one head: its padding row and ALiBi slope passed as those of a 1 × 1 batch.
+      const int64_t keys_seen =
+          blocks ? std::clamp<int64_t>(lq / 2 + mask.query_offset + kCausalBlock, 1, std::max<int64_t>(lk, 1)) : lk;
+      cpu::parallel_for(batch * h_, std::max<int64_t>(1, 4 * lq * keys_seen * dh_), [&](int64_t begin, int64_t end) {
+        for (int64_t b = begin; b < end; ++b) {
+          SoftmaxMask head_mask = sm;
+          if (sm.key_padding) head_mask.key_padding = sm.key_padding + (b / h_) * lk;
+          if (sm.alibi_slopes) head_mask.alibi_slopes = sm.alibi_slopes + b % h_;
+          head_forward(lq, lk, blocks, mask.query_offset, q.data() + b * lq * dh_, k.data() + b * lk * dh_,
+                       v.data() + b * lk * dh_, probs.data() + b * lq * lk, o.data() + b * lq * dh_, head_mask, 1);
+        }
+      });
+    }
+  }
+  if (!per_head) {
     head_forward(lq, lk, blocks, mask.query_offset, q.data(), k.data(), v.data(), probs.data(), o.data(), sm,
                  batch * h_);
   }
@@ -470,25 +482,30 @@ auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool nee
   Tens dQ(Shape{nb, h_, lq, dh_}, ctx.arena());
   if (extra_dq_heads) dQ.copy_from(*extra_dq_heads);
   Tens dK(Shape{nb, h_, lk, dh_}, ctx.arena());
-  if constexpr (std::is_same_v<B, Cpu>) {
-    // One (batch, head) at a time per thread, its dP = dS (Lq × Lk) in a per-thread buffer that
-    // stays in cache from the product that writes it to the two that read it, instead of a
-    // [batch, h, Lq, Lk] tensor written and re-read through memory. Each product is the call the
-    // batched path makes for that head (the GEMM runs each product of a batch on one thread).
-    const int64_t keys_seen = blocks ? std::clamp<int64_t>(lq / 2 + s.query_offset + kCausalBlock, 1, std::max<int64_t>(lk, 1)) : lk;
-    cpu::parallel_for(bh, std::max<int64_t>(1, 10 * lq * keys_seen * dh_), [&](int64_t begin, int64_t end) {
-      thread_local std::vector<T> scratch;
-      if (scratch.size() < static_cast<size_t>(lq * lk)) scratch.resize(static_cast<size_t>(lq * lk));
-      T* dp = scratch.data();
-      for (int64_t b = begin; b < end; ++b) {
-        const T* p = s.probs.data() + b * lq * lk;
-        const T* dob = dO.data() + b * lq * dh_;
-        head_backward(lq, lk, blocks, s.query_offset, p, dob, s.q.data() + b * lq * dh_, s.k.data() + b * lk * dh_,
-                      s.v.data() + b * lk * dh_, dp, extra_dq_heads ? C(1) : C(0), dQ.data() + b * lq * dh_,
-                      dK.data() + b * lk * dh_, dV.data() + b * lk * dh_, 1);
-      }
-    });
-  } else {
+  const bool per_head = per_head_on_threads(bh);
+  if constexpr (std::is_same_v<B, Cpu>) {  // (the branch keeps other backends well-formed)
+    if (per_head) {
+      // One (batch, head) at a time per thread, its dP = dS (Lq × Lk) in a per-thread buffer that
+      // stays in cache from the product that writes it to the two that read it, instead of a
+      // [batch, h, Lq, Lk] tensor written and re-read through memory. Each product is the call the
+      // batched path makes for that head (the GEMM runs each product of a batch on one thread).
+      const int64_t keys_seen =
+          blocks ? std::clamp<int64_t>(lq / 2 + s.query_offset + kCausalBlock, 1, std::max<int64_t>(lk, 1)) : lk;
+      cpu::parallel_for(bh, std::max<int64_t>(1, 10 * lq * keys_seen * dh_), [&](int64_t begin, int64_t end) {
+        thread_local std::vector<T> scratch;
+        if (scratch.size() < static_cast<size_t>(lq * lk)) scratch.resize(static_cast<size_t>(lq * lk));
+        T* dp = scratch.data();
+        for (int64_t b = begin; b < end; ++b) {
+          const T* p = s.probs.data() + b * lq * lk;
+          const T* dob = dO.data() + b * lq * dh_;
+          head_backward(lq, lk, blocks, s.query_offset, p, dob, s.q.data() + b * lq * dh_, s.k.data() + b * lk * dh_,
+                        s.v.data() + b * lk * dh_, dp, extra_dq_heads ? C(1) : C(0), dQ.data() + b * lq * dh_,
+                        dK.data() + b * lk * dh_, dV.data() + b * lk * dh_, 1);
+        }
+      });
+    }
+  }
+  if (!per_head) {
     Tens dP(Shape{nb, h_, lq, lk}, ctx.arena());
     head_backward(lq, lk, blocks, s.query_offset, s.probs.data(), dO.data(), s.q.data(), s.k.data(), s.v.data(),
                   dP.data(), extra_dq_heads ? C(1) : C(0), dQ.data(), dK.data(), dV.data(), bh);
