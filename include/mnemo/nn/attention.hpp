@@ -8,9 +8,12 @@
 // bookkeeping. Heads are laid out [batch, heads, len, d_h] for the batched GEMMs.
 //
 // Causal masks on the CPU: queries are taken in blocks of kCausalBlock rows; block [r0, r1) sees
-// keys [0, r1 + query_offset) at most, so the GEMMs of S = Q·Kᵀ, A·V, dS·K, Pᵀ·dO and dSᵀ·Q skip
-// the key columns (or query rows) the mask hides from a whole block: about half the work at long
-// lengths. dP = dO·Vᵀ stays whole (softmax backward reads every entry of it).
+// keys [0, r1 + query_offset) at most, so the GEMMs of S = Q·Kᵀ, A·V, dP = dO·Vᵀ, dS·K, Pᵀ·dO and
+// dSᵀ·Q skip the key columns (or query rows) the mask hides from a whole block: about half the
+// work at long lengths (dP's hidden entries are set to 0: the softmax backward reads them).
+// On the CPU the attention part of the saving forward and of the backward runs one (batch row,
+// head) at a time per thread, so that a head's S or dP stays in cache between its products and
+// its softmax (head_forward, head_backward); the backward's dP is a per-thread buffer.
 //
 // The tensor-level forward() with nothing saved (no backward follows: inference) on the CPU in
 // float or double keeps no probabilities: BackendTraits<Cpu>::attention_forward takes each (batch row,
@@ -31,6 +34,7 @@
 #include <cmath>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "mnemo/autograd/ops/common.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
@@ -245,6 +249,52 @@ class MultiHeadAttention {
     }
   }
 
+  /// Whether the attention part runs one (batch, head) per thread (CPU, at least as many pairs as
+  /// threads); otherwise the batched GEMMs, which split a product's rows between threads.
+  static bool per_head_on_threads(int64_t bh) {
+    if constexpr (std::is_same_v<B, Cpu>) return bh >= cpu::parallel_threads();
+    return false;
+  }
+
+  /// The attention part of the saving forward for `bh` (batch, head) pairs, heads layout, over
+  /// `sm` as a mask of bh / h batch rows (or one head as a 1 × 1 batch):
+  ///   P = softmax(scale·Q·Kᵀ + mask) (into probs) ; O = P·V
+  void head_forward(int64_t lq, int64_t lk, bool blocks, int64_t offset, const T* q, const T* k, const T* v,
+                    T* probs, T* o, const SoftmaxMask& sm, int64_t bh) const {
+    for (int64_t r0 = 0; r0 < lq; r0 += blocks ? kCausalBlock : lq) {
+      const int64_t r1 = blocks ? std::min(lq, r0 + kCausalBlock) : lq;
+      const int64_t keys = blocks ? visible_keys(r1, offset, lk) : lk;
+      BT::gemm(*ctx_, Trans::N, Trans::T, r1 - r0, keys, dh_, C(1), q + r0 * dh_, dh_, lq * dh_, k, dh_, lk * dh_,
+               C(0), probs + r0 * lk, lk, lq * lk, bh);
+    }
+    const int64_t outer = bh == 1 ? 1 : bh / h_, heads = bh == 1 ? 1 : h_;
+    BT::softmax_forward(*ctx_, probs, probs, SoftmaxDims{outer, heads, lq, lk}, scale(), sm);
+    rows_times_keys(lq, lk, blocks, offset, probs, v, C(0), o, bh);
+  }
+
+  /// The attention part of backward() for `bh` (batch, head) pairs, heads layout, with dp a
+  /// [bh, Lq, Lk] buffer:
+  ///   dP = dO·Vᵀ ; dV = Pᵀ·dO ; dS = scale·P⊙(dP − <P, dP>) (in place) ; dQ = dS·K (+ dQ) ; dK = dSᵀ·Q
+  /// With blocks, a block of rows takes only the keys it may see in dP, the rest of its rows set
+  /// to 0 (P is 0 there: the softmax backward then reads 0·0, never stale memory).
+  void head_backward(int64_t lq, int64_t lk, bool blocks, int64_t offset, const T* p, const T* dO, const T* q,
+                     const T* k, const T* v, T* dp, C dq_beta, T* dQ, T* dK, T* dV, int64_t bh) const {
+    for (int64_t r0 = 0; r0 < lq; r0 += blocks ? kCausalBlock : lq) {
+      const int64_t r1 = blocks ? std::min(lq, r0 + kCausalBlock) : lq;
+      const int64_t keys = blocks ? visible_keys(r1, offset, lk) : lk;
+      BT::gemm(*ctx_, Trans::N, Trans::T, r1 - r0, keys, dh_, C(1), dO + r0 * dh_, dh_, lq * dh_, v, dh_, lk * dh_,
+               C(0), dp + r0 * lk, lk, lq * lk, bh);
+      if constexpr (std::is_same_v<B, Cpu>)  // (blocks run on the CPU only)
+        if (keys < lk)
+          for (int64_t b = 0; b < bh; ++b)
+            for (int64_t i = r0; i < r1; ++i) std::fill_n(dp + (b * lq + i) * lk + keys, lk - keys, T(0));
+    }
+    keys_times_rows(lq, lk, blocks, offset, p, dO, dV, bh);
+    BT::softmax_backward(*ctx_, p, dp, dp, bh * lq, lk, scale());
+    rows_times_keys(lq, lk, blocks, offset, dp, k, dq_beta, dQ, bh);
+    keys_times_rows(lq, lk, blocks, offset, dp, q, dK, bh);
+  }
+
   /// x·W_i + b_i over the last dimension (x [..., d]).
   Tens affine(const Tens& x, int i) const {
     const int64_t rows = x.shape().rows();
@@ -374,15 +424,30 @@ auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, con
   const bool blocks = causal_blocks(mask.causal, lq);
   // Without blocks, one block of all rows seeing all keys. Entries of S a block skips are
   // hidden by the mask: the softmax neither reads them nor leaves them unwritten.
-  for (int64_t r0 = 0; r0 < lq; r0 += blocks ? kCausalBlock : lq) {
-    const int64_t r1 = blocks ? std::min(lq, r0 + kCausalBlock) : lq;
-    const int64_t keys = blocks ? visible_keys(r1, mask.query_offset, lk) : lk;
-    BT::gemm(ctx, Trans::N, Trans::T, r1 - r0, keys, dh_, C(1), q.data() + r0 * dh_, dh_, lq * dh_, k.data(), dh_,
-             lk * dh_, C(0), probs.data() + r0 * lk, lk, lq * lk, batch * h_);
-  }
-  BT::softmax_forward(ctx, probs.data(), probs.data(), SoftmaxDims{batch, h_, lq, lk}, scale(), sm);
   Tens o(Shape{batch, h_, lq, dh_}, ctx.arena());
-  rows_times_keys(lq, lk, blocks, mask.query_offset, probs.data(), v.data(), C(0), o.data(), batch * h_);
+  const bool per_head = per_head_on_threads(batch * h_);
+  if constexpr (std::is_same_v<B, Cpu>) {  // (the branch keeps other backends well-formed)
+    if (per_head) {
+      // One (batch, head) at a time per thread: its S goes from the product to the softmax and to
+      // A·V while in cache, rather than through memory between three passes over the whole tensor.
+      // The softmax of one head: its padding row and ALiBi slope passed as those of a 1 × 1 batch.
+      const int64_t keys_seen =
+          blocks ? std::clamp<int64_t>(lq / 2 + mask.query_offset + kCausalBlock, 1, std::max<int64_t>(lk, 1)) : lk;
+      cpu::parallel_for(batch * h_, std::max<int64_t>(1, 4 * lq * keys_seen * dh_), [&](int64_t begin, int64_t end) {
+        for (int64_t b = begin; b < end; ++b) {
+          SoftmaxMask head_mask = sm;
+          if (sm.key_padding) head_mask.key_padding = sm.key_padding + (b / h_) * lk;
+          if (sm.alibi_slopes) head_mask.alibi_slopes = sm.alibi_slopes + b % h_;
+          head_forward(lq, lk, blocks, mask.query_offset, q.data() + b * lq * dh_, k.data() + b * lk * dh_,
+                       v.data() + b * lk * dh_, probs.data() + b * lq * lk, o.data() + b * lq * dh_, head_mask, 1);
+        }
+      });
+    }
+  }
+  if (!per_head) {
+    head_forward(lq, lk, blocks, mask.query_offset, q.data(), k.data(), v.data(), probs.data(), o.data(), sm,
+                 batch * h_);
+  }
   Tens merged(Shape{batch, lq, d_}, ctx.arena());
   BT::permute_0213(ctx, o.data(), merged.data(), batch, h_, lq, dh_);
   Tens y = affine(merged, 3);
@@ -412,22 +477,39 @@ auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool nee
   Tens dmerged = affine_backward(s.merged, dy, 3, true);
   Tens dO(Shape{nb, h_, lq, dh_}, ctx.arena());
   BT::permute_0213(ctx, dmerged.data(), dO.data(), nb, lq, h_, dh_);
-  // dP = dO·Vᵀ ; dV = Pᵀ·dO
-  Tens dP(Shape{nb, h_, lq, lk}, ctx.arena());
-  BT::gemm(ctx, Trans::N, Trans::T, lq, lk, dh_, C(1), dO.data(), dh_, lq * dh_, s.v.data(), dh_, lk * dh_,
-           C(0), dP.data(), lk, lq * lk, bh);
   const bool blocks = causal_blocks(s.causal, lq);
   Tens dV(Shape{nb, h_, lk, dh_}, ctx.arena());
-  keys_times_rows(lq, lk, blocks, s.query_offset, s.probs.data(), dO.data(), dV.data(), bh);
-  // dS = scale·P⊙(dP − <P, dP>)  (in place over dP)
-  BT::softmax_backward(ctx, s.probs.data(), dP.data(), dP.data(), bh * lq, lk, scale());
-  // dQ = dS·K ; dK = dSᵀ·Q
   Tens dQ(Shape{nb, h_, lq, dh_}, ctx.arena());
   if (extra_dq_heads) dQ.copy_from(*extra_dq_heads);
-  rows_times_keys(lq, lk, blocks, s.query_offset, dP.data(), s.k.data(), extra_dq_heads ? C(1) : C(0),
-                  dQ.data(), bh);
   Tens dK(Shape{nb, h_, lk, dh_}, ctx.arena());
-  keys_times_rows(lq, lk, blocks, s.query_offset, dP.data(), s.q.data(), dK.data(), bh);
+  const bool per_head = per_head_on_threads(bh);
+  if constexpr (std::is_same_v<B, Cpu>) {  // (the branch keeps other backends well-formed)
+    if (per_head) {
+      // One (batch, head) at a time per thread, its dP = dS (Lq × Lk) in a per-thread buffer that
+      // stays in cache from the product that writes it to the two that read it, instead of a
+      // [batch, h, Lq, Lk] tensor written and re-read through memory. Each product is the call the
+      // batched path makes for that head (the GEMM runs each product of a batch on one thread).
+      const int64_t keys_seen =
+          blocks ? std::clamp<int64_t>(lq / 2 + s.query_offset + kCausalBlock, 1, std::max<int64_t>(lk, 1)) : lk;
+      cpu::parallel_for(bh, std::max<int64_t>(1, 10 * lq * keys_seen * dh_), [&](int64_t begin, int64_t end) {
+        thread_local std::vector<T> scratch;
+        if (scratch.size() < static_cast<size_t>(lq * lk)) scratch.resize(static_cast<size_t>(lq * lk));
+        T* dp = scratch.data();
+        for (int64_t b = begin; b < end; ++b) {
+          const T* p = s.probs.data() + b * lq * lk;
+          const T* dob = dO.data() + b * lq * dh_;
+          head_backward(lq, lk, blocks, s.query_offset, p, dob, s.q.data() + b * lq * dh_, s.k.data() + b * lk * dh_,
+                        s.v.data() + b * lk * dh_, dp, extra_dq_heads ? C(1) : C(0), dQ.data() + b * lq * dh_,
+                        dK.data() + b * lk * dh_, dV.data() + b * lk * dh_, 1);
+        }
+      });
+    }
+  }
+  if (!per_head) {
+    Tens dP(Shape{nb, h_, lq, lk}, ctx.arena());
+    head_backward(lq, lk, blocks, s.query_offset, s.probs.data(), dO.data(), s.q.data(), s.k.data(), s.v.data(),
+                  dP.data(), extra_dq_heads ? C(1) : C(0), dQ.data(), dK.data(), dV.data(), bh);
+  }
   InputGrads out;
   out.dxq = affine_backward(s.xq, merge_heads(dQ, nb, lq), 0, need_dxq);
   out.dxkv = affine_backward(s.xkv, merge_heads(dK, nb, lk), 1, need_dxkv);
