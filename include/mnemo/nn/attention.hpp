@@ -34,10 +34,10 @@
 #include <cmath>
 #include <string>
 #include <type_traits>
-#include <vector>
 
 #include "mnemo/autograd/ops/common.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
+#include "mnemo/backend/cpu/thread_scratch.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/nn/inference_scope.hpp"
 #include "mnemo/nn/parameter_store.hpp"
@@ -249,6 +249,12 @@ class MultiHeadAttention {
     }
   }
 
+  /// Keys a query sees on average (a thread's cost estimate): about half of them plus a block
+  /// under a causal mask with blocks, all of them otherwise.
+  static int64_t keys_seen(int64_t lq, int64_t lk, bool blocks, int64_t offset) {
+    return blocks ? std::clamp<int64_t>(lq / 2 + offset + kCausalBlock, 1, std::max<int64_t>(lk, 1)) : lk;
+  }
+
   /// Whether the attention part runs one (batch, head) per thread (CPU, at least as many pairs as
   /// threads); otherwise the batched GEMMs, which split a product's rows between threads.
   static bool per_head_on_threads(int64_t bh) {
@@ -431,9 +437,7 @@ auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, con
       // One (batch, head) at a time per thread: its S goes from the product to the softmax and to
       // A·V while in cache, rather than through memory between three passes over the whole tensor.
       // The softmax of one head: its padding row and ALiBi slope passed as those of a 1 × 1 batch.
-      const int64_t keys_seen =
-          blocks ? std::clamp<int64_t>(lq / 2 + mask.query_offset + kCausalBlock, 1, std::max<int64_t>(lk, 1)) : lk;
-      cpu::parallel_for(batch * h_, std::max<int64_t>(1, 4 * lq * keys_seen * dh_), [&](int64_t begin, int64_t end) {
+      cpu::parallel_for(batch * h_, std::max<int64_t>(1, 4 * lq * keys_seen(lq, lk, blocks, mask.query_offset) * dh_), [&](int64_t begin, int64_t end) {
         for (int64_t b = begin; b < end; ++b) {
           SoftmaxMask head_mask = sm;
           if (sm.key_padding) head_mask.key_padding = sm.key_padding + (b / h_) * lk;
@@ -489,12 +493,9 @@ auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool nee
       // stays in cache from the product that writes it to the two that read it, instead of a
       // [batch, h, Lq, Lk] tensor written and re-read through memory. Each product is the call the
       // batched path makes for that head (the GEMM runs each product of a batch on one thread).
-      const int64_t keys_seen =
-          blocks ? std::clamp<int64_t>(lq / 2 + s.query_offset + kCausalBlock, 1, std::max<int64_t>(lk, 1)) : lk;
-      cpu::parallel_for(bh, std::max<int64_t>(1, 10 * lq * keys_seen * dh_), [&](int64_t begin, int64_t end) {
-        thread_local std::vector<T> scratch;
-        if (scratch.size() < static_cast<size_t>(lq * lk)) scratch.resize(static_cast<size_t>(lq * lk));
-        T* dp = scratch.data();
+      cpu::parallel_for(bh, std::max<int64_t>(1, 10 * lq * keys_seen(lq, lk, blocks, s.query_offset) * dh_),
+                        [&](int64_t begin, int64_t end) {
+        T* dp = cpu::detail::thread_scratch<T, cpu::detail::ScratchSlot::AttentionDp>(lq * lk);
         for (int64_t b = begin; b < end; ++b) {
           const T* p = s.probs.data() + b * lq * lk;
           const T* dob = dO.data() + b * lq * dh_;

@@ -20,6 +20,7 @@ enum class ScratchSlot : int {
   Gelu,       ///< z = x + bias of one GELU row (cpu/gelu_float.hpp)
   Softmax,    ///< the scaled logits of one softmax row (cpu/softmax.hpp)
   SmallGemm,  ///< a transposed B of the small-matrix GEMM (cpu/small_gemm.hpp)
+  AttentionDp,  ///< dP = dS of one (batch row, head), Lq × Lk, in the attention backward (nn/attention.hpp)
 };
 
 /// The calling thread's buffer `Slot` of at least `n` elements of T (contents unspecified; valid
