@@ -178,14 +178,18 @@ TEST_CASE("Gaussian expectation backward matches finite differences", "[infforme
 }
 
 TEST_CASE("Gaussian expectation in float agrees with double", "[infformer][kernels][precision]") {
-  const int64_t n = 64, basis = 512;
+  // basis 512: whole 16-lane registers; 100 = 6·16 + 4: the last 4 functions of each query on the
+  // dynamic-size tail.
+  for (const int64_t basis : {int64_t{512}, int64_t{100}}) {
+  INFO("basis " << basis);
+  const int64_t n = 64;
   std::vector<double> mu(n), s2(n), centres(basis), w2(basis);
   for (int64_t i = 0; i < n; ++i) {
     mu[static_cast<size_t>(i)] = 1.2 * static_cast<double>(i) / static_cast<double>(n) - 0.1;
     s2[static_cast<size_t>(i)] = std::pow(10.0, -4.0 + 4.0 * static_cast<double>(i % 9) / 8.0);
   }
   for (int64_t j = 0; j < basis; ++j) {
-    centres[static_cast<size_t>(j)] = static_cast<double>(j / 2) / 255.0;
+    centres[static_cast<size_t>(j)] = static_cast<double>(j / 2) / static_cast<double>(basis / 2 - 1);
     w2[static_cast<size_t>(j)] = j % 2 ? 0.05 * 0.05 : 0.01 * 0.01;
   }
   const auto dr = random_tensor({n, basis}, 5);
@@ -203,6 +207,7 @@ TEST_CASE("Gaussian expectation in float agrees with double", "[infformer][kerne
   BT::gaussian_expectation_backward<float>(ctx(), muf.data(), s2f.data(), cf.data(), w2f.data(), drf.data(), dmuf.data(), dsf.data(), n, basis);
   CHECK(rel_error(dmuf, dmu) < 1e-4);
   CHECK(rel_error(dsf, ds) < 1e-4);
+  }
 }
 
 TEST_CASE("density maps and KL match spec 13.2", "[infformer][kernels]") {
@@ -300,6 +305,15 @@ TEST_CASE("Winograd F(4,3) gate convolution equals the direct convolution", "[in
     Tensor<float, Cpu> z({batch, length, e}), scratch({cpu::conv3_winograd_scratch(batch, length, e)});
     cpu::conv3_winograd(xf.data(), wf.data(), z.data(), batch, length, e, scratch.data());
     CHECK(rel_error(z, ref) < 2e-6);
+    // With the bias fused into the output transform: the same sums plus bias[o].
+    const auto bias = random_tensor({e}, 30 + static_cast<uint64_t>(length));
+    const auto biasf = convert<float>(bias);
+    TensorD ref_b({batch, length, e});
+    for (int64_t i = 0; i < ref_b.numel(); ++i) ref_b[i] = ref[i] + bias[i % e];
+    Tensor<float, Cpu> zb({batch, length, e});
+    cpu::conv3_winograd(xf.data(), wf.data(), zb.data(), batch, length, e, scratch.data(), biasf.data());
+    CHECK(rel_error(zb, ref_b) < 2e-6);
+    for (int64_t i = 0; i < zb.numel(); ++i) REQUIRE(zb[i] == z[i] + biasf[i % e]);  // bitwise: the sum, then + bias
   }
 }
 

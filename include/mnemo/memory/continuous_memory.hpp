@@ -72,7 +72,7 @@ class ContinuousMemory {
   /// Queries per block of the blocked read (r of a block: kReadBlock·N elements, in cache).
   static constexpr int64_t kReadBlock = 128;
   using WriteMode = ContinuousWriteMode;  // per row (backend/continuous_write_rule.hpp)
-  /// The gate's convolution by Winograd's F(2, 3) (backend/cpu/conv3_winograd.hpp) for float on the
+  /// The gate's convolution by Winograd's F(4, 3) (backend/cpu/conv3_winograd.hpp) for float on the
   /// CPU; the im2col GEMM otherwise (double: the exact products).
   static constexpr bool kWinogradGate = std::is_same_v<B, Cpu> && std::is_same_v<T, float>;
 
@@ -158,14 +158,14 @@ class ContinuousMemory {
     if constexpr (kWinogradGate) {  // 2 instead of 3 products of [L, e]·[e, e] per row (cpu/conv3_winograd.hpp)
       const int64_t nb = xm.shape()[0], L = xm.shape()[1];
       Tens scratch(Shape{cpu::conv3_winograd_scratch(nb, L, e_)}, ctx.arena());
-      cpu::conv3_winograd(xm.data(), gate_w_->value.data(), zz.data(), nb, L, e_, scratch.data());
+      cpu::conv3_winograd(xm.data(), gate_w_->value.data(), zz.data(), nb, L, e_, scratch.data(), gate_b_->value.data());
       if (u) uu = im2col(xm);  // the backward's dW = Uᵀ dZ
     } else {
       uu = im2col(xm);
       BT::gemm(ctx, Trans::N, Trans::N, rows, e_, 3 * e_, C(1), uu.data(), 3 * e_, 0, gate_w_->value.data(), e_, 0,
                C(0), zz.data(), e_, 0, 1);
+      BT::add_row_broadcast(ctx, zz.data(), gate_b_->value.data(), zz.data(), rows, e_);
     }
-    BT::add_row_broadcast(ctx, zz.data(), gate_b_->value.data(), zz.data(), rows, e_);
     BT::sigmoid_gate_forward(ctx, xm.numel(), xm.data(), zz.data(), xt.data());
     if (u) *u = std::move(uu);
     if (z) *z = std::move(zz);

@@ -27,9 +27,10 @@ inline int64_t conv3_winograd_scratch(int64_t batch, int64_t length, int64_t cha
 }
 
 /// z [batch, length, e] = conv(x [batch, length, e]) with taps w [3e, e] (tap k in rows k·e..k·e+e−1),
-/// no bias; `scratch` holds conv3_winograd_scratch(batch, length, e) floats.
+/// plus bias [e] when it is given (added to each finished sum, as a separate pass would: the same
+/// bits, one pass over z fewer); `scratch` holds conv3_winograd_scratch(batch, length, e) floats.
 inline void conv3_winograd(const float* x, const float* w, float* z, int64_t batch, int64_t length, int64_t e,
-                           float* scratch) {
+                           float* scratch, const float* bias = nullptr) {
   if (batch <= 0 || length <= 0 || e <= 0) return;
   const int64_t per_row = (length + 3) / 4, tiles = batch * per_row, ee = e * e, te = tiles * e;
   float* u = scratch;         // [6, e, e]     transformed filters Ŵ_i
@@ -37,6 +38,8 @@ inline void conv3_winograd(const float* x, const float* w, float* z, int64_t bat
   float* m = v + 6 * te;      // [6, tiles, e] products M_i
   float* zeros = m + 6 * te;  // [e]: X outside the row
   for (int64_t c = 0; c < e; ++c) zeros[c] = 0.0f;
+  float* no_bias = zeros;  // a zero bias adds nothing: x + 0 = x exactly
+  const float* add = bias ? bias : no_bias;
   const float *w0 = w, *w1 = w + ee, *w2 = w + 2 * ee;
   parallel_for(ee, 12, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
@@ -76,17 +79,17 @@ inline void conv3_winograd(const float* x, const float* w, float* z, int64_t bat
       if (outputs == 4) {
         for (int64_t c = 0; c < e; ++c) {
           const float s12 = m1[c] + m2[c], d12 = m1[c] - m2[c], s34 = m3[c] + m4[c], d34 = m3[c] - m4[c];
-          out[c] = m0[c] + s12 + s34;
-          out[e + c] = d12 + 2.0f * d34;
-          out[2 * e + c] = s12 + 4.0f * s34;
-          out[3 * e + c] = d12 + 8.0f * d34 + m5[c];
+          out[c] = (m0[c] + s12 + s34) + add[c];
+          out[e + c] = (d12 + 2.0f * d34) + add[c];
+          out[2 * e + c] = (s12 + 4.0f * s34) + add[c];
+          out[3 * e + c] = (d12 + 8.0f * d34 + m5[c]) + add[c];
         }
         continue;
       }
       for (int64_t c = 0; c < e; ++c) {  // the last tile of a row: 1..3 outputs
         const float s12 = m1[c] + m2[c], d12 = m1[c] - m2[c], s34 = m3[c] + m4[c], d34 = m3[c] - m4[c];
         const float y[4] = {m0[c] + s12 + s34, d12 + 2.0f * d34, s12 + 4.0f * s34, d12 + 8.0f * d34 + m5[c]};
-        for (int64_t o = 0; o < outputs; ++o) out[o * e + c] = y[o];
+        for (int64_t o = 0; o < outputs; ++o) out[o * e + c] = y[o] + add[c];
       }
     }
   });
