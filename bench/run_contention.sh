@@ -5,11 +5,14 @@
 # benchmark's repetitions, and the ratio busy / idle of the medians. OMP_WAIT_POLICY and
 # GOMP_SPINCOUNT are removed from the environment: the point is how mnemo behaves by default.
 #
-#   bench/run_contention.sh [--bin LABEL=PATH]... [--filter REGEX] [--rounds N] [--reps N]
-#                           [--threads N] [--out DIR]
+#   bench/run_contention.sh [--bin LABEL=PATH]... [--program LABEL=PATH]... [--filter REGEX]
+#                           [--rounds N] [--reps N] [--threads N] [--out DIR]
 #
 #   --bin LABEL=PATH   a mnemo_bench_cpu binary to measure (repeatable; default
 #                      mnemo=build/bench/mnemo_bench_cpu); LABEL:N=PATH runs it on N threads
+#   --program LABEL=PATH a whole program (e.g. examples/infinite_former_quickstart, the program
+#                      of the issue's report), run --reps times per condition and round from a
+#                      scratch directory; its wall time per run from start to exit is the figure
 #   --filter REGEX     benchmark filter (default ^BM_MemformerStreamStep/)
 #   --rounds N         idle/busy pairs (default 4)
 #   --reps N           Google Benchmark repetitions per run (default 3)
@@ -19,6 +22,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BINS=()
+PROGS=()
 FILTER='^BM_MemformerStreamStep/'
 ROUNDS=4
 REPS=3
@@ -27,6 +31,7 @@ OUT=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --bin) BINS+=("$2"); shift 2 ;;
+    --program) PROGS+=("$2"); shift 2 ;;
     --filter) FILTER="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
     --reps) REPS="$2"; shift 2 ;;
@@ -35,7 +40,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-[[ ${#BINS[@]} -gt 0 ]] || BINS=("mnemo=$ROOT/build/bench/mnemo_bench_cpu")
+[[ ${#BINS[@]} -gt 0 || ${#PROGS[@]} -gt 0 ]] || BINS=("mnemo=$ROOT/build/bench/mnemo_bench_cpu")
 OUT="${OUT:-$ROOT/out/contention-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
 
@@ -59,13 +64,43 @@ run_one() {  # label path condition round
   grep -q '"run_type"' "$OUT/$label-$cond-$round.json" || { echo "no benchmark matched $FILTER in $path" >&2; exit 1; }
 }
 
+run_program() {  # label path condition round: REPS whole runs, written as benchmark-style JSON
+  local label="$1" path="$2" cond="$3" round="$4" scratch
+  scratch="$(mktemp -d)"
+  if [[ "$cond" == busy ]]; then
+    bash -c 'while :; do :; done' &
+    BUSY_PID=$!
+    sleep 0.5
+  fi
+  (cd "$scratch" && env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT MNEMO_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" \
+    python3 - "$path" "$REPS" "$(basename "$path") (whole run)" > "$OUT/$label-$cond-$round.json") <<'PY'
+import json, subprocess, sys, time
+path, reps, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+runs = []
+for _ in range(reps):
+    start = time.perf_counter()
+    subprocess.run([path], check=True, stdout=subprocess.DEVNULL)
+    runs.append({"run_type": "iteration", "run_name": name, "real_time": (time.perf_counter() - start) * 1e3})
+print(json.dumps({"benchmarks": runs}))
+PY
+  stop_busy
+  rm -rf "$scratch"
+}
+
 for ((r = 0; r < ROUNDS; ++r)); do
+  if (( r % 2 == 0 )); then order=(idle busy); else order=(busy idle); fi
   for spec in "${BINS[@]}"; do
     label="${spec%%=*}"; path="${spec#*=}"
-    if (( r % 2 == 0 )); then order=(idle busy); else order=(busy idle); fi
     for cond in "${order[@]}"; do
       echo "round $r: $label $cond" >&2
       run_one "$label" "$path" "$cond" "$r"
+    done
+  done
+  for spec in "${PROGS[@]}"; do
+    label="${spec%%=*}"; path="${spec#*=}"
+    for cond in "${order[@]}"; do
+      echo "round $r: $label $cond" >&2
+      run_program "$label" "$path" "$cond" "$r"
     done
   done
 done
