@@ -11,6 +11,13 @@ set -euo pipefail
 [[ $# -ge 2 ]] || { echo "usage: $0 LIBRARY OBJECT..." >&2; exit 2; }
 library="$1"
 shift
+# CTest passes $<TARGET_OBJECTS:...> as one ;-separated argument (add_test does not expand lists).
+objects=()
+for argument in "$@"; do
+  IFS=';' read -r -a parts <<<"$argument"
+  objects+=("${parts[@]}")
+done
+set -- "${objects[@]}"
 
 # '@' stands for the element type.
 members=(
@@ -25,25 +32,27 @@ members=(
 )
 types=(float double __half __nv_bfloat16)
 
-library_defined="$(nm -C --defined-only "$library")"
-objects_defined="$(nm -C --defined-only "$@")"
-objects_undefined="$(nm -C --undefined-only "$@")"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+nm -C --defined-only "$library" >"$work/library_defined"
+nm -C --defined-only "$@" >"$work/objects_defined"
+nm -C --undefined-only "$@" >"$work/objects_undefined"
 failures=0
 defined=0
 referenced=0
 for member in "${members[@]}"; do
   for type in "${types[@]}"; do
     symbol="${member//@/$type}"
-    if ! grep -qF -- "$symbol" <<<"$library_defined"; then
+    if ! grep -qF -- "$symbol" "$work/library_defined"; then
       printf 'FAIL: %s defines no %s...\n' "$library" "$symbol"
       failures=$((failures + 1))
     fi
-    if grep -F -- "$symbol" <<<"$objects_defined"; then
+    if grep -F -- "$symbol" "$work/objects_defined"; then
       printf 'FAIL: the objects above define %s... (expected extern: from the library)\n' "$symbol"
       failures=$((failures + 1))
       defined=$((defined + 1))
     fi
-    if grep -qF -- "$symbol" <<<"$objects_undefined"; then referenced=$((referenced + 1)); fi
+    if grep -qF -- "$symbol" "$work/objects_undefined"; then referenced=$((referenced + 1)); fi
   done
 done
 if [[ $referenced -eq 0 ]]; then
