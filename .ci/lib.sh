@@ -148,9 +148,16 @@ fi
 
 # ---- the Release build (tests, examples, benchmarks) and the test suite -------------------------
 
+# With CUDA, mnemo::compiled_cuda's host code is built at -O0 here (MNEMO_COMPILED_CUDA_HOST_OPT,
+# a test-build option; the device code is optimised as always): the CUDA test programs and
+# mnemo-bench link it, and without a GPU nothing here runs its code (with one, the CUDA tests run
+# its host code unoptimised: correct, slower). -O0 instead of the default -O3 roughly halves the
+# library's CPU time (docs/compile_time.md). A library to ship keeps the default.
 configure_release() {
   printf 'CUDA: %s\n' "${MNEMO_NVCC:-not found, configuring without the CUDA backend}"
-  cmake -S "$MNEMO_ROOT" -B "$MNEMO_RELEASE_DIR" -DCMAKE_BUILD_TYPE=Release "${MNEMO_CUDA_ARGS[@]}"
+  local cuda_args=("${MNEMO_CUDA_ARGS[@]}")
+  [[ -n $MNEMO_NVCC ]] && cuda_args+=(-DMNEMO_COMPILED_CUDA_HOST_OPT=-O0)
+  cmake -S "$MNEMO_ROOT" -B "$MNEMO_RELEASE_DIR" -DCMAKE_BUILD_TYPE=Release "${cuda_args[@]}"
 }
 
 # The test suite as README.md documents it (`bash .ci/test`); .ci/run runs exactly these steps.

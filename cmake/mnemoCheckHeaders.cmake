@@ -12,7 +12,8 @@
 # found, and mnemo/dist/nccl_communicator.cuh under nvcc with mnemo::nccl when NCCL is.
 #
 # `.cuh` files are nvcc-only and excluded; when the CUDA target is configured and
-# include/mnemo/cuda.cuh exists, it is checked the same way under nvcc with mnemo::cuda.
+# include/mnemo/cuda.cuh exists, it is checked the same way under nvcc with mnemo::cuda, and in
+# the compiled mode by mnemo::compiled_cuda's own sources (built by mnemo_check_headers).
 #
 # The globs use CONFIGURE_DEPENDS, so a header added later is picked up by the next build. The
 # target is not part of `all`: build it with `cmake --build <dir> --target mnemo_check_headers`.
@@ -72,7 +73,14 @@ if(MNEMO_HAS_CUDA AND _mnemo_cuda_umbrella)
   add_library(mnemo_check_cuda_header OBJECT EXCLUDE_FROM_ALL "${cuda_source}")
   target_link_libraries(mnemo_check_cuda_header PRIVATE mnemo::cuda)
   add_dependencies(mnemo_check_headers mnemo_check_cuda_header)
-  message(STATUS "mnemo: mnemo_check_headers also compiles mnemo/cuda.cuh under nvcc")
+  # The compiled mode on CUDA: mnemo::compiled_cuda's sources (src/compiled_cuda/*.cu) include
+  # <mnemo/cuda.cuh> first and alone with MNEMO_COMPILED_CUDA and MNEMO_COMPILED defined, so the
+  # header's extern template list is checked there (against the definitions that follow it),
+  # without a second nvcc unit here.
+  if(TARGET mnemo_compiled_cuda)
+    add_dependencies(mnemo_check_headers mnemo_compiled_cuda)
+  endif()
+  message(STATUS "mnemo: mnemo_check_headers also compiles mnemo/cuda.cuh under nvcc (both modes)")
 endif()
 
 if(MNEMO_HAS_MPI)

@@ -7,13 +7,15 @@
 #   share/cmake/mnemo/mnemoConfig.cmake                   finds the dependencies, loads the targets
 #   share/cmake/mnemo/mnemoConfigVersion.cmake            SameMajorVersion compatibility
 #   lib/libmnemo_compiled.a                               the compiled mode's instantiations
+#   lib/libmnemo_compiled_cuda.a                          the same on CUDA (only with mnemo::cuda)
 #   share/cmake/mnemo/mnemoTargets.cmake                  mnemo::mnemo, mnemo::compiled
-#   share/cmake/mnemo/mnemoCudaTargets.cmake              mnemo::cuda (only when it was configured)
+#   share/cmake/mnemo/mnemoCudaTargets.cmake              mnemo::cuda, mnemo::compiled_cuda (only when
+#                                                         CUDA was configured)
 #   share/cmake/mnemo/mnemoMpiTargets.cmake               mnemo::mpi (only when MPI was found)
 #   share/cmake/mnemo/mnemoNcclTargets.cmake              mnemo::nccl (only when NCCL was found)
 #
 # Expects the targets `mnemo`, `mnemo_compiled` and, when MNEMO_HAS_CUDA / MNEMO_HAS_MPI /
-# MNEMO_HAS_NCCL, `mnemo_cuda` / `mnemo_mpi` / `mnemo_nccl` to exist.
+# MNEMO_HAS_NCCL, `mnemo_cuda` and `mnemo_compiled_cuda` / `mnemo_mpi` / `mnemo_nccl` to exist.
 
 include(CMakePackageConfigHelpers)
 
@@ -31,7 +33,9 @@ install(EXPORT mnemoTargets NAMESPACE mnemo:: DESTINATION "${MNEMO_INSTALL_CMAKE
 # load mnemo::mnemo, and gets mnemo::cuda only when it asks for it and the toolkit is found.
 if(MNEMO_HAS_CUDA)
   set_target_properties(mnemo_cuda PROPERTIES EXPORT_NAME cuda)
-  install(TARGETS mnemo_cuda EXPORT mnemoCudaTargets)
+  # mnemo::compiled_cuda (the compiled mode on CUDA) links mnemo::compiled from mnemoTargets,
+  # which mnemoConfig.cmake always loads first.
+  install(TARGETS mnemo_cuda mnemo_compiled_cuda EXPORT mnemoCudaTargets)
   install(EXPORT mnemoCudaTargets NAMESPACE mnemo:: DESTINATION "${MNEMO_INSTALL_CMAKEDIR}")
 endif()
 

@@ -22,3 +22,8 @@
 #include "mnemo/backend/cuda/traits.cuh"
 #include "mnemo/models/infinite_former_stream.cuh"
 #include "mnemo/models/memformer_stream.cuh"
+
+// The compiled mode's CUDA half (linking mnemo::compiled_cuda defines MNEMO_COMPILED_CUDA): the
+// models, layers, trainers, state IO and streams on Cuda declared `extern template`, compiled
+// once in src/compiled_cuda/ (docs/compile_time.md). Without the macro it declares nothing.
+#include "mnemo/backend/cuda/compiled.cuh"

@@ -17,17 +17,6 @@ namespace ag = mnemo::autograd;
 
 namespace {
 
-/// Gives `to` (CPU, double) the parameter values of `from` (CUDA, T): the reference then
-/// starts from exactly the values the GPU holds.
-template <class T>
-void copy_parameters(const nn::ParameterStore<T, Cuda>& from, nn::ParameterStore<double, Cpu>& to) {
-  REQUIRE(from.size() == to.size());
-  for (size_t i = 0; i < from.size(); ++i) {
-    REQUIRE(from[i].name == to[i].name);
-    to[i].value.copy_from(download(from[i].value));
-  }
-}
-
 /// Every parameter gradient of `gpu` against `cpu`. A gradient that is zero in exact arithmetic
 /// (an attention key bias: softmax ignores a constant shift of its row) is held to tol times the
 /// largest gradient of the store, absolutely: on the GPU it is rounding noise of that scale.

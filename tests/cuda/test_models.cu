@@ -1,11 +1,10 @@
-// The models on the CUDA backend. First the explicit instantiations of Memformer, InfiniteFormer,
-// their trainers (BPTT, MRBP, the ∞-former trainer), AdamW (fp32 masters for the 16-bit types)
-// and the state IO for float, double, __half and __nv_bfloat16: the proof that they compile.
-// The two streaming steps (MemformerStream, InfiniteFormerStream) likewise.
-// Then, on a GPU: both models in float against the same models on the CPU in double with the
-// GPU's parameter values (logits, next state, BPTT parameter gradients), MRBP == BPTT on the GPU
-// in double, two GPU runs bitwise equal, and memory states saved on the GPU loaded on the CPU and
-// back.
+// The models on the CUDA backend. Their explicit instantiations (Memformer, InfiniteFormer, their
+// trainers: BPTT, MRBP, the ∞-former trainer; AdamW with fp32 masters for the 16-bit types; the
+// state IO; the two streaming steps, MemformerStream and InfiniteFormerStream) for float, double,
+// __half and __nv_bfloat16 are in mnemo::compiled_cuda (below). On a GPU: both models in float
+// against the same models on the CPU in double with the GPU's parameter values (logits, next
+// state, BPTT parameter gradients), MRBP == BPTT on the GPU in double, two GPU runs bitwise equal,
+// and memory states saved on the GPU loaded on the CPU and back.
 #include "support/cuda_testing.cuh"
 
 #include <cstdio>
@@ -24,28 +23,13 @@
 #include "mnemo/train/mrbp.hpp"
 #include "mnemo/train/optimizer.hpp"
 
-#define MNEMO_INSTANTIATE_ON_CUDA(T)                                                                             \
-  template class mnemo::models::Memformer<T, mnemo::Cuda>;                                                      \
-  template class mnemo::models::InfiniteFormer<T, mnemo::Cuda>;                                                 \
-  template class mnemo::train::Bptt<T, mnemo::Cuda>;                                                            \
-  template class mnemo::train::Mrbp<T, mnemo::Cuda>;                                                            \
-  template class mnemo::train::InfiniteFormerTrainer<T, mnemo::Cuda>;                                           \
-  template class mnemo::train::AdamW<T, mnemo::Cuda>;                                                           \
-  template void mnemo::io::save_state<T, mnemo::Cuda>(const mnemo::memory::SlotState<T, mnemo::Cuda>&,        \
-                                                      const std::string&,                                       \
-                                                      const std::map<std::string, std::string>&);               \
-  template mnemo::memory::SlotState<T, mnemo::Cuda> mnemo::io::load_state<T, mnemo::Cuda>(const std::string&);  \
-  template void mnemo::io::save_state<T, mnemo::Cuda>(const mnemo::models::InfiniteFormerState<T, mnemo::Cuda>&, \
-                                                      const std::string&);                                      \
-  template mnemo::models::InfiniteFormerState<T, mnemo::Cuda> mnemo::io::load_state<T, mnemo::Cuda>(            \
-      const mnemo::models::InfiniteFormer<T, mnemo::Cuda>&, int64_t, const std::string&);                    \
-  template class mnemo::cuda::MemformerStream<T>;                                                               \
-  template class mnemo::cuda::InfiniteFormerStream<T>;
-
-MNEMO_INSTANTIATE_ON_CUDA(float)
-MNEMO_INSTANTIATE_ON_CUDA(double)
-MNEMO_INSTANTIATE_ON_CUDA(__half)
-MNEMO_INSTANTIATE_ON_CUDA(__nv_bfloat16)
+// The proof that every model, trainer, state IO and stream compiles on CUDA for float, double,
+// __half and __nv_bfloat16 is mnemo::compiled_cuda, which this program links: its sources
+// (src/compiled_cuda/*.cu) explicitly instantiate the whole list (mnemo/backend/cuda/compiled.cuh),
+// every member, once for the tests and mnemo-bench together.
+#if !defined(MNEMO_COMPILED_CUDA)
+#error "tests/cuda/test_models.cu expects mnemo::compiled_cuda (tests/CMakeLists.txt links it)"
+#endif
 
 using namespace mnemo;
 using namespace mnemo::test;
@@ -110,17 +94,6 @@ std::vector<train::Segment> make_segments(int64_t count, int64_t batch, int64_t 
     out.push_back(std::move(s));
   }
   return out;
-}
-
-/// Sets every parameter of the CPU double store to the GPU store's values (same names, order).
-template <class T>
-void copy_parameters(const nn::ParameterStore<T, Cuda>& from, nn::ParameterStore<double, Cpu>& to) {
-  REQUIRE(from.size() == to.size());
-  for (size_t i = 0; i < to.size(); ++i) {
-    REQUIRE(from[i].name == to[i].name);
-    const TensorD v = download(from[i].value);
-    std::memcpy(to[i].value.data(), v.data(), v.bytes());
-  }
 }
 
 template <class T>

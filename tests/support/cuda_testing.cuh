@@ -104,6 +104,17 @@ inline void check_close(const std::string& what, const TensorD& actual, const Te
   CHECK(err < tol);
 }
 
+/// Gives `to` (CPU, double) the parameter values of `from` (CUDA, T), same names in the same
+/// order: the reference then starts from exactly the values the GPU holds.
+template <class T>
+void copy_parameters(const nn::ParameterStore<T, Cuda>& from, nn::ParameterStore<double, Cpu>& to) {
+  REQUIRE(from.size() == to.size());
+  for (size_t i = 0; i < from.size(); ++i) {
+    REQUIRE(from[i].name == to[i].name);
+    to[i].value.copy_from(download(from[i].value));
+  }
+}
+
 /// Bytes of a device tensor on the host, for bitwise comparisons.
 template <class T>
 std::vector<unsigned char> bytes_of(const Tensor<T, Cuda>& x) {
