@@ -18,6 +18,12 @@
 // the same for every arm: bytes [L, ⌊n/L⌋·L) of each document (the Memformer predicts segment t+1
 // from segment t, so it never predicts the first segment).
 //
+// Diagnosis (docs/real_text.md, "Why the ∞-former's memory does not help"): --score-train K also
+// scores the first K training documents by name with exactly the held-out protocol, and
+// --empty-memory 1 also scores every trained model with its memory emptied before every segment
+// (nothing carried, nothing read); both add column groups to the results file and name themselves
+// in its settings line. --ridge and --sticky set the ∞-former's λ and sticky memories.
+//
 // Progress: a line per --log updates with ETA. Resume: every finished (arm, seed) run is appended
 // to --results (CSV); a rerun with the same settings skips the runs already there and reports all.
 // Mid-run: with --checkpoint-every N the run in progress writes <results>.<arm>.<seed>.ckpt (model,
@@ -68,8 +74,9 @@ struct Options {
   int64_t seeds = 3, updates = 300, batch = 16, horizon = 4, segment = 64, val_every = 8, eval_bytes = 16384;
   int64_t d_model = 64, heads = 4, d_ff = 256, layers = 2, slots = 16, basis = 128, log = 50;
   int64_t checkpoint_every = 0, stop_after = 0, distributed = 0;
+  int64_t score_train = 0, empty_memory = 0, sticky = 0;  // diagnosis (docs/real_text.md, "Why")
   int ranks = 1;  // with --distributed 1: the MPI world's size (set by run)
-  double lr = 2e-3, tau = 0.5;
+  double lr = 2e-3, tau = 0.5, ridge = 0.5;
   int threads = 2;
 };
 
@@ -83,7 +90,11 @@ Options parse(int argc, char** argv) {
       "  --updates N (300) --batch B (16) --horizon T (4) --segment L (64)   budget: updates·B·T·L bytes\n"
       "  --d D (64) --heads H (4) --ffn F (256) --layers N (2: Memformer N encoder + N decoder; ∞-former N)\n"
       "  --slots K (16) --basis N (128) --tau X (0.5) --lr X (2e-3)\n"
+      "  --ridge X (0.5)          the LTM's ridge lambda   --sticky 0|1 (0)  sticky memories (the LTM's densities)\n"
       "  --val-every K (8)        every K-th document is held out   --eval-bytes N (16384) per held-out document\n"
+      "  --score-train K (0)      also score the first K training documents (by name) exactly as the held-out ones\n"
+      "  --empty-memory 0|1 (0)   also score every arm with its memory emptied before every segment (the trained\n"
+      "                           model, nothing read: the Memformer's slots reset, the ∞-former's LTM empty)\n"
       "  --threads N (2) --log N (50)\n"
       "  --checkpoint-every N (0: none)  mid-run checkpoint <results>.<arm>.<seed>.ckpt; a rerun resumes it\n"
       "  --stop-after K (0: never)       exit 3 after update K of a run (tests the resume)\n"
@@ -112,6 +123,10 @@ Options parse(int argc, char** argv) {
   take("checkpoint-every", o.checkpoint_every);
   take("stop-after", o.stop_after);
   take("distributed", o.distributed);
+  take("ridge", o.ridge);
+  take("sticky", o.sticky);
+  take("score-train", o.score_train);
+  take("empty-memory", o.empty_memory);
   args.reject_unknown();
   require<ConfigError>(!o.corpus.empty(), "real_text_lm: --corpus DIR is required (examples/real_text/prepare_kjv.sh DIR)");
   require<ConfigError>(o.seeds >= 1 && o.updates >= 1 && o.batch >= 1 && o.horizon >= 1 && o.segment >= 2,
@@ -119,6 +134,8 @@ Options parse(int argc, char** argv) {
   require<ConfigError>(o.val_every >= 2, "real_text_lm: --val-every = ", o.val_every, ", expected >= 2");
   require<ConfigError>(o.checkpoint_every >= 0 && o.stop_after >= 0 && (o.distributed == 0 || o.distributed == 1),
                        "real_text_lm: --checkpoint-every and --stop-after must be >= 0, --distributed 0 or 1");
+  require<ConfigError>(o.score_train >= 0 && (o.empty_memory == 0 || o.empty_memory == 1) && (o.sticky == 0 || o.sticky == 1),
+                       "real_text_lm: --score-train must be >= 0, --empty-memory and --sticky 0 or 1");
   return o;
 }
 
@@ -128,6 +145,8 @@ using Document = std::vector<uint8_t>;
 struct Corpus {
   std::vector<Document> train, held_out;
   std::vector<std::string> held_out_names;
+  std::vector<Document> scored_train;  // the first --score-train training documents by name
+  std::vector<std::string> scored_train_names;
 };
 
 Corpus load_corpus(const Options& o) {
@@ -150,9 +169,15 @@ Corpus load_corpus(const Options& o) {
       c.held_out.push_back(std::move(d));
       c.held_out_names.push_back(files[i].filename().string());
     } else {
+      if (static_cast<int64_t>(c.scored_train.size()) < o.score_train) {
+        c.scored_train.push_back(d);
+        c.scored_train_names.push_back(files[i].filename().string());
+      }
       c.train.push_back(std::move(d));
     }
   }
+  require<ConfigError>(static_cast<int64_t>(c.scored_train.size()) == o.score_train, "real_text_lm: --score-train = ",
+                       o.score_train, ", but '", o.corpus, "' has ", c.train.size(), " training documents");
   return c;
 }
 
@@ -295,12 +320,13 @@ Segment one_row(const Document& d, int64_t start, int64_t L) {
   return s;
 }
 
-/// Scores bytes [L, S·L) of every held-out document (S = ⌊min(n, eval_bytes)/L⌋) with the Memformer.
-Score evaluate(const models::Memformer<float, Cpu>& model, const Corpus& c, const Options& o, bool reset_every_segment) {
+/// Scores bytes [L, S·L) of every document of `docs` (S = ⌊min(n, eval_bytes)/L⌋) with the Memformer.
+Score evaluate(const models::Memformer<float, Cpu>& model, const std::vector<Document>& docs, const Options& o,
+               bool reset_every_segment) {
   autograd::NoGrad off;
   Score score;
   const int64_t L = o.segment;
-  for (const Document& d : c.held_out) {
+  for (const Document& d : docs) {
     const int64_t S = std::min<int64_t>(static_cast<int64_t>(d.size()), o.eval_bytes) / L;
     auto state = model.initial_state(1);
     for (int64_t s = 0; s + 1 < S; ++s) {
@@ -315,15 +341,19 @@ Score evaluate(const models::Memformer<float, Cpu>& model, const Corpus& c, cons
   return score;
 }
 
-/// The same positions with the ∞-former: position i of segment s predicts byte s·L + i + 1.
-Score evaluate(const models::InfiniteFormer<float, Cpu>& model, const Corpus& c, const Options& o) {
+/// The same positions with the ∞-former: position i of segment s predicts byte s·L + i + 1. With
+/// `empty_memory` the state is emptied before every segment: with stm_segments = 0 nothing is then
+/// written or read (Z_ltm = 0, infinite_former_layer.hpp), the trained model without its LTM read.
+Score evaluate(const models::InfiniteFormer<float, Cpu>& model, const std::vector<Document>& docs, const Options& o,
+               bool empty_memory) {
   autograd::NoGrad off;
   Score score;
   const int64_t L = o.segment;
-  for (const Document& d : c.held_out) {
+  for (const Document& d : docs) {
     const int64_t S = std::min<int64_t>(static_cast<int64_t>(d.size()), o.eval_bytes) / L;
     auto state = model.initial_state(1);
     for (int64_t s = 0; s < S; ++s) {
+      if (empty_memory) state = model.initial_state(1);
       const Segment in = one_row(d, s * L, L);
       const auto logits = model.step(in.tokens, nullptr, state).logits.value();
       const int64_t vocab = logits.shape()[2];
@@ -337,13 +367,38 @@ Score evaluate(const models::InfiniteFormer<float, Cpu>& model, const Corpus& c,
   return score;
 }
 
+/// The evaluations of every run: the held-out documents, then (with --empty-memory) the same with
+/// the memory emptied before every segment, then (with --score-train) the first K training
+/// documents, then those with the memory emptied. `suffix` names their columns in the results file.
+struct Evaluation {
+  std::string name, suffix;
+  bool training_documents = false, empty_memory = false;
+};
+
+std::vector<Evaluation> evaluations(const Options& o) {
+  std::vector<Evaluation> e = {{"held-out", "", false, false}};
+  const std::string train = "training documents 1-" + std::to_string(o.score_train) + " (held-out protocol)";
+  if (o.empty_memory) e.push_back({"held-out, memory emptied before every segment", "_emptied", false, true});
+  if (o.score_train > 0) e.push_back({train, "_train", true, false});
+  if (o.score_train > 0 && o.empty_memory) e.push_back({train + ", memory emptied", "_train_emptied", true, true});
+  return e;
+}
+
+/// Every evaluation of `evaluations(o)` with `score(documents, empty_memory)`.
+template <class ScoreFn>
+std::vector<Score> score_all(const Corpus& c, const Options& o, ScoreFn&& score) {
+  std::vector<Score> out;
+  for (const Evaluation& e : evaluations(o)) out.push_back(score(e.training_documents ? c.scored_train : c.held_out, e.empty_memory));
+  return out;
+}
+
 // ---- one run ---------------------------------------------------------------------------------
 struct Run {
   std::string arm;
   uint64_t seed = 0;
   int64_t parameters = 0;
   double seconds = 0, train_bits = 0;
-  Score score;
+  std::vector<Score> scores;  // one per evaluations(o); [0] the held-out documents
 };
 
 using Clock = std::chrono::steady_clock;
@@ -369,6 +424,11 @@ std::string signature(const Options& o) {
     << " horizon=" << o.horizon << " segment=" << o.segment << " d=" << o.d_model << " heads=" << o.heads << " ffn=" << o.d_ff
     << " layers=" << o.layers << " slots=" << o.slots << " basis=" << o.basis << " tau=" << o.tau << " lr=" << o.lr
     << " val_every=" << o.val_every << " eval_bytes=" << o.eval_bytes;
+  // Settings added later are named only when not at their default: older files stay readable.
+  if (o.ridge != 0.5) s << " ridge=" << o.ridge;
+  if (o.sticky) s << " sticky=1";
+  if (o.score_train > 0) s << " score_train=" << o.score_train;
+  if (o.empty_memory) s << " empty_memory=1";
   if (o.distributed) s << " ranks=" << o.ranks;
   return s.str();
 }
@@ -554,7 +614,7 @@ Run train_arm(Run run, Model& model, State state, const Corpus& c, const Options
     if (o.stop_after == u + 1 && u + 1 < o.updates) throw Stopped{u + 1};
   }
   run.train_bits = running / std::log(2.0);
-  if (rank == 0) run.score = evaluate_model();
+  if (rank == 0) run.scores = evaluate_model();
   run.seconds = seconds_before + since(t0);
   return run;
 }
@@ -583,7 +643,11 @@ Run train_memformer(const Corpus& c, const Options& o, Comm* world, uint64_t see
                        for (auto& r : resets) std::fill(r.begin(), r.end(), uint8_t{1});
                      return mrbp.rollout(segs, resets, state, w);
                    },
-                   [&] { return evaluate(model, c, o, reset_every_segment); });
+                   [&] {
+                     return score_all(c, o, [&](const std::vector<Document>& docs, bool empty) {
+                       return evaluate(model, docs, o, reset_every_segment || empty);
+                     });
+                   });
 }
 
 Run train_infinite_former(const Corpus& c, const Options& o, Comm* world, uint64_t seed, bool use_ltm) {
@@ -600,6 +664,8 @@ Run train_infinite_former(const Corpus& c, const Options& o, Comm* world, uint64
   cfg.ltm.basis.count = o.basis;
   cfg.ltm.samples = o.basis;
   cfg.ltm.tau = o.tau;
+  cfg.ltm.ridge_lambda = o.ridge;
+  cfg.ltm.sticky = o.sticky != 0;
   models::InfiniteFormer<float, Cpu> model(cfg, seed);
   train::InfiniteFormerTrainer<float, Cpu> trainer(model, {seed});
   using Trainer = train::InfiniteFormerTrainer<float, Cpu>;
@@ -613,7 +679,11 @@ Run train_infinite_former(const Corpus& c, const Options& o, Comm* world, uint64
                      trainer.set_update(u);
                      return trainer.rollout(segs, resets, state, w);
                    },
-                   [&] { return evaluate(model, c, o); });
+                   [&] {
+                     return score_all(c, o, [&](const std::vector<Document>& docs, bool empty) {
+                       return evaluate(model, docs, o, empty);
+                     });
+                   });
 }
 
 // ---- results file ----------------------------------------------------------------------------
@@ -631,14 +701,15 @@ std::vector<Run> read_results(const Options& o) {
     std::string field;
     std::vector<std::string> v;
     while (std::getline(in, field, ',')) v.push_back(field);
-    const size_t k = kBucketEdges.size() - 1;
-    require<IoError>(v.size() == 5 + 2 * k, "real_text_lm: results file '", o.results, "': a line has ", v.size(),
-                     " fields, expected ", 5 + 2 * k);
-    Run r{v[0], std::stoull(v[1]), std::stoll(v[2]), std::stod(v[3]), std::stod(v[4])};
-    for (size_t i = 0; i < k; ++i) {
-      r.score.bits[i] = std::stod(v[5 + i]);
-      r.score.count[i] = std::stoll(v[5 + k + i]);
-    }
+    const size_t k = kBucketEdges.size() - 1, groups = evaluations(o).size();
+    require<IoError>(v.size() == 5 + 2 * k * groups, "real_text_lm: results file '", o.results, "': a line has ", v.size(),
+                     " fields, expected ", 5 + 2 * k * groups);
+    Run r{v[0], std::stoull(v[1]), std::stoll(v[2]), std::stod(v[3]), std::stod(v[4]), std::vector<Score>(groups)};
+    for (size_t g = 0; g < groups; ++g)
+      for (size_t i = 0; i < k; ++i) {
+        r.scores[g].bits[i] = std::stod(v[5 + 2 * k * g + i]);
+        r.scores[g].count[i] = std::stoll(v[5 + 2 * k * g + k + i]);
+      }
     runs.push_back(r);
   }
   return runs;
@@ -649,13 +720,17 @@ void append_result(const Options& o, const Run& r, bool first) {
   f.precision(17);  // a rerun reads back exactly what this run reports
   if (first) {
     f << "# " << signature(o) << "\narm,seed,parameters,seconds,train_bits";
-    for (size_t i = 0; i + 1 < kBucketEdges.size(); ++i) f << ",bits_" << i;
-    for (size_t i = 0; i + 1 < kBucketEdges.size(); ++i) f << ",count_" << i;
+    for (const Evaluation& e : evaluations(o)) {  // bits_i,count_i (held-out), then bits_<suffix>_i,...
+      for (size_t i = 0; i + 1 < kBucketEdges.size(); ++i) f << ",bits" << e.suffix << '_' << i;
+      for (size_t i = 0; i + 1 < kBucketEdges.size(); ++i) f << ",count" << e.suffix << '_' << i;
+    }
     f << "\n";
   }
   f << r.arm << ',' << r.seed << ',' << r.parameters << ',' << r.seconds << ',' << r.train_bits;
-  for (double b : r.score.bits) f << ',' << b;
-  for (int64_t n : r.score.count) f << ',' << n;
+  for (const Score& s : r.scores) {
+    for (double b : s.bits) f << ',' << b;
+    for (int64_t n : s.count) f << ',' << n;
+  }
   f << "\n";
   require<IoError>(static_cast<bool>(f), "real_text_lm: cannot write results file '", o.results, "'");
 }
@@ -677,18 +752,19 @@ MeanSe mean_se(const std::vector<double>& x) {
   return m;
 }
 
-/// Bits per byte of each run of `arm` in bucket k (k = -1: all positions).
-std::vector<double> bpb(const std::vector<Run>& runs, const std::string& arm, int k) {
+/// Bits per byte of each run of `arm` in evaluation g, bucket k (k = -1: all positions).
+std::vector<double> bpb(const std::vector<Run>& runs, const std::string& arm, size_t g, int k) {
   std::vector<double> out;
   for (const Run& r : runs) {
-    if (r.arm != arm) continue;
-    if (const auto x = r.score.bpb(k)) out.push_back(*x);
+    if (r.arm != arm || g >= r.scores.size()) continue;
+    if (const auto x = r.scores[g].bpb(k)) out.push_back(*x);
   }
   return out;
 }
 
-void report(const std::vector<Run>& runs, const std::vector<std::string>& arms) {
+void report(const std::vector<Run>& runs, const std::vector<std::string>& arms, const Options& o) {
   const int buckets = static_cast<int>(kBucketEdges.size()) - 1;
+  const std::vector<Evaluation> evals = evaluations(o);
   auto bucket_header = [&](int width) {
     std::printf(" %*s", width, "all");
     for (size_t k = 0; k + 1 < kBucketEdges.size(); ++k) {
@@ -698,31 +774,17 @@ void report(const std::vector<Run>& runs, const std::vector<std::string>& arms) 
     }
     std::printf("\n");
   };
-  std::printf("\nheld-out bits per byte by position in the document, mean ± standard error over seeds:\n%-16s %5s", "arm", "n");
-  bucket_header(17);
-  for (const std::string& arm : arms) {
-    std::printf("%-16s %5lld", arm.c_str(), static_cast<long long>(mean_se(bpb(runs, arm, -1)).n));
-    for (int k = -1; k < buckets; ++k) {
-      const MeanSe m = mean_se(bpb(runs, arm, k));
-      if (m.n == 0) std::printf(" %17s", "-");
-      else std::printf("   %6.4f ± %6.4f", m.mean, m.se);
-    }
-    std::printf("\n");
-  }
-  // The two comparisons the issue asks for, memory against no memory per model family, paired by
-  // seed (the two arms of one seed share the data order and the initial weights they have in
-  // common): the mean of the per-seed differences ± its standard error.
-  std::printf("\nwith memory − without, paired by seed, mean ± standard error (negative = the memory helps):\n%-30s", "");
-  bucket_header(26);
-  for (const auto& [with, without] : {std::pair<std::string, std::string>{"memformer", "memformer-reset"}, {"inf-former", "no-ltm"}}) {
-    std::printf("%-30s", (with + " − " + without).c_str());
+  // a (evaluation ga) − b (evaluation gb), paired by seed: the mean of the per-seed differences ±
+  // its standard error, per bucket; called a difference only beyond two standard errors.
+  auto paired = [&](const std::string& label, const std::string& a, size_t ga, const std::string& b, size_t gb) {
+    std::printf("%-46s", label.c_str());
     for (int k = -1; k < buckets; ++k) {
       std::vector<double> diffs;
-      for (const Run& a : runs) {
-        if (a.arm != with) continue;
-        for (const Run& b : runs) {
-          if (b.arm != without || b.seed != a.seed) continue;
-          const auto xa = a.score.bpb(k), xb = b.score.bpb(k);
+      for (const Run& x : runs) {
+        if (x.arm != a || ga >= x.scores.size()) continue;
+        for (const Run& y : runs) {
+          if (y.arm != b || y.seed != x.seed || gb >= y.scores.size()) continue;
+          const auto xa = x.scores[ga].bpb(k), xb = y.scores[gb].bpb(k);
           if (xa && xb) diffs.push_back(*xa - *xb);
         }
       }
@@ -732,9 +794,44 @@ void report(const std::vector<Run>& runs, const std::vector<std::string>& arms) 
       else std::printf("  %+.4f ± %.4f %-8s", d.mean, d.se, verdict);
     }
     std::printf("\n");
+  };
+  auto has = [&](const std::string& arm) { return std::find(arms.begin(), arms.end(), arm) != arms.end(); };
+  for (size_t g = 0; g < evals.size(); ++g) {
+    std::printf("\n%s bits per byte by position in the document, mean ± standard error over seeds:\n%-16s %5s",
+                evals[g].name.c_str(), "arm", "n");
+    bucket_header(17);
+    for (const std::string& arm : arms) {
+      std::printf("%-16s %5lld", arm.c_str(), static_cast<long long>(mean_se(bpb(runs, arm, g, -1)).n));
+      for (int k = -1; k < buckets; ++k) {
+        const MeanSe m = mean_se(bpb(runs, arm, g, k));
+        if (m.n == 0) std::printf(" %17s", "-");
+        else std::printf("   %6.4f ± %6.4f", m.mean, m.se);
+      }
+      std::printf("\n");
+    }
+    // The two comparisons the issue asks for, memory against no memory per model family, paired by
+    // seed (the two arms of one seed share the data order and the initial weights they have in
+    // common).
+    std::printf("\nwith memory − without (%s), paired by seed, mean ± standard error (negative = the memory helps):\n%-46s",
+                evals[g].name.c_str(), "");
+    bucket_header(26);
+    for (const auto& [with, without] : {std::pair<std::string, std::string>{"memformer", "memformer-reset"}, {"inf-former", "no-ltm"}})
+      paired(with + " − " + without, with, g, without, g);
+  }
+  // The trained model with its memory against the same model with the memory emptied (what it
+  // gains from what it reads), and the emptied ∞-former against the model trained without LTM.
+  if (o.empty_memory) {
+    std::printf("\nthe same trained model, memory read − memory emptied, paired by seed (negative = it gains from the read):\n%-46s", "");
+    bucket_header(26);
+    for (size_t g = 0; g < evals.size(); ++g) {
+      if (evals[g].empty_memory) continue;
+      const std::string where = evals[g].training_documents ? " (training docs)" : " (held-out)";
+      for (const std::string arm : {"memformer", "inf-former"})
+        if (has(arm)) paired(arm + " − emptied" + where, arm, g, arm, g + 1);
+      if (has("inf-former") && has("no-ltm")) paired("inf-former emptied − no-ltm" + where, "inf-former", g + 1, "no-ltm", g);
+    }
   }
 }
-
 int run(Options o, Comm* world) {
   const int rank = world ? world->rank() : 0;
   if (world) o.ranks = world->size();
@@ -747,6 +844,11 @@ int run(Options o, Comm* world) {
   std::printf("corpus '%s': %zu training documents (%zu bytes), %zu held out (%zu bytes, scored up to %lld each)\n",
               o.corpus.c_str(), corpus.train.size(), train_bytes, corpus.held_out.size(), held_bytes,
               static_cast<long long>(o.eval_bytes));
+  if (!corpus.scored_train.empty()) {
+    std::printf("also scored, as the held-out ones: the training documents");
+    for (const std::string& name : corpus.scored_train_names) std::printf(" %s", name.c_str());
+    std::printf("\n");
+  }
   std::printf("budget per arm and seed: %lld updates x %lld rows x %lld segments x %lld bytes = %lld bytes; %d threads\n",
               static_cast<long long>(o.updates), static_cast<long long>(o.batch), static_cast<long long>(o.horizon),
               static_cast<long long>(o.segment), static_cast<long long>(o.updates * o.batch * o.horizon * o.segment), o.threads);
@@ -780,9 +882,10 @@ int run(Options o, Comm* world) {
                     static_cast<unsigned long long>(seed), static_cast<long long>(stop.update));
         return 3;
       }
-      std::printf("  [%-15s seed %llu] %lld parameters, held-out %.4f bits/byte, %.1f s\n", arm.c_str(),
-                  static_cast<unsigned long long>(seed), static_cast<long long>(r.parameters),
-                  r.score.total_bits() / static_cast<double>(r.score.total_count()), r.seconds);
+      if (rank == 0)
+        std::printf("  [%-15s seed %llu] %lld parameters, held-out %.4f bits/byte, %.1f s\n", arm.c_str(),
+                    static_cast<unsigned long long>(seed), static_cast<long long>(r.parameters),
+                    r.scores[0].total_bits() / static_cast<double>(r.scores[0].total_count()), r.seconds);
       if (rank == 0) {
         append_result(o, r, first);
         if (o.checkpoint_every > 0) std::filesystem::remove(checkpoint_path(o, arm, seed));  // the run is in the results
@@ -790,7 +893,7 @@ int run(Options o, Comm* world) {
       first = false;
       runs.push_back(r);
     }
-  report(runs, arms);
+  report(runs, arms, o);
   std::printf("results: %s\n", o.results.c_str());
   return 0;
 }

@@ -7,8 +7,9 @@ csv="${1:?usage: plot.sh RESULTS.csv OUT.png}" png="${2:?usage: plot.sh RESULTS.
 dat="${png%.png}.dat"
 # Per arm and bucket: bits/byte of each seed = bits_k / count_k; then mean and standard error.
 awk -F, '
-  /^#/ || /^arm,/ { next }
-  { nb = (NF - 5) / 2
+  /^#/ { next }
+  /^arm,/ { nb = 0; for (i = 1; i <= NF; i++) if ($i ~ /^bits_[0-9]+$/) nb++; next }  # held-out columns only
+  {
     for (k = 0; k < nb; k++) if ($(6 + nb + k) > 0) {
       x = $(6 + k) / $(6 + nb + k); key = $1 SUBSEP k
       n[key]++; s[key] += x; ss[key] += x * x; arms[$1] = 1; buckets = nb } }

@@ -78,4 +78,37 @@ rc=$?
 set -e
 [[ $rc == 1 ]] && grep -q "point past the end" "$work/err.txt" || fail "truncated checkpoint: exit $rc, $(cat "$work/err.txt")"
 [[ "$(sha256sum <"$work/bad.csv.memformer.1.ckpt")" == "$before" ]] || fail "the refused run changed the checkpoint"
+# Diagnosis (--score-train K, --empty-memory 1): the extra evaluations leave training untouched
+# (every held-out field of every run equals the plain run's), score exactly the held-out protocol's
+# positions of the first K training documents by name, and emptying the memory changes nothing for
+# the arms without one (bitwise) and something for the two with one. The settings line names them.
+"$bin" "${common[@]}" --results "$work/diag.csv" --score-train 3 --empty-memory 1 >"$work/diag.txt"
+grep -q "score_train=3 empty_memory=1" "$work/diag.csv" || fail "the settings line does not name the diagnosis"
+header=$(grep '^arm,' "$work/diag.csv")
+[[ $header == *",bits_emptied_0,"*",bits_train_0,"*",bits_train_emptied_3,count_train_emptied_0,"* ]] || fail "columns: $header"
+diff <(grep -v '^#' "$work/r.csv" | grep -v '^arm,' | cut -d, -f1-3,5-13 | sort) \
+     <(grep -v '^#' "$work/diag.csv" | grep -v '^arm,' | cut -d, -f1-3,5-13 | sort) ||
+  fail "scoring training documents or emptying the memory changed the runs' held-out results"
+# Held-out protocol on each of the first 3 training documents (sorted names, every 8th held out):
+# bytes [L, S·L), S = floor(min(n, eval-bytes) / L), L = 16, eval-bytes = 256.
+expected=0
+for f in $(ls "$work"/corpus/*.txt | sort | awk 'NR % 8 != 0' | head -3); do
+  n=$(stat -c %s "$f"); n=$(( n < 256 ? n : 256 )); expected=$(( expected + (n / 16) * 16 - 16 ))
+done
+grep -q "the training documents $(ls "$work"/corpus/*.txt | sort | awk 'NR % 8 != 0' | head -3 | xargs -n1 basename | tr '\n' ' ' | sed 's/ $//')\$" \
+  "$work/diag.txt" || fail "the report does not name the first 3 training documents: $(grep 'training documents' "$work/diag.txt")"
+awk -F, -v want="$expected" '!/^#/ && !/^arm,/ {
+    train = $26 + $27 + $28 + $29; emptied = $34 + $35 + $36 + $37
+    if (train != want || emptied != want) { print "count " train "/" emptied " expected " want; exit 1 }
+    same = ($6 == $14 && $22 == $30)   # bits_0 = bits_emptied_0, bits_train_0 = bits_train_emptied_0
+    if (($1 == "no-ltm" || $1 == "memformer-reset") && !same) { print $1 " changed when emptied"; exit 1 }
+    if (($1 == "inf-former" || $1 == "memformer") && same) { print $1 " unchanged when emptied"; exit 1 } }' \
+  "$work/diag.csv" || fail "the diagnosis columns are wrong"
+grep -qE "^inf-former − emptied \(held-out\) +[-+]" "$work/diag.txt" || fail "no read − emptied line"
+set +e
+"$bin" "${common[@]}" --results "$work/diag.csv" --score-train 4 --empty-memory 1 >/dev/null 2>"$work/err.txt"
+rc=$?
+set -e
+[[ $rc == 1 ]] && grep -q "score_train=3" "$work/err.txt" && grep -q "score_train=4" "$work/err.txt" ||
+  fail "a results file of another --score-train: exit $rc, $(cat "$work/err.txt")"
 echo "real_text_lm_smoke: ok"
