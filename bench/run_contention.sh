@@ -87,20 +87,19 @@ PY
   rm -rf "$scratch"
 }
 
+# Every measured thing as RUNNER:LABEL=PATH (run_one: a benchmark binary; run_program: a program).
+TARGETS=()
+for spec in "${BINS[@]}"; do TARGETS+=("run_one:$spec"); done
+for spec in "${PROGS[@]}"; do TARGETS+=("run_program:$spec"); done
+
 for ((r = 0; r < ROUNDS; ++r)); do
   if (( r % 2 == 0 )); then order=(idle busy); else order=(busy idle); fi
-  for spec in "${BINS[@]}"; do
+  for target in "${TARGETS[@]}"; do
+    runner="${target%%:*}"; spec="${target#*:}"
     label="${spec%%=*}"; path="${spec#*=}"
     for cond in "${order[@]}"; do
       echo "round $r: $label $cond" >&2
-      run_one "$label" "$path" "$cond" "$r"
-    done
-  done
-  for spec in "${PROGS[@]}"; do
-    label="${spec%%=*}"; path="${spec#*=}"
-    for cond in "${order[@]}"; do
-      echo "round $r: $label $cond" >&2
-      run_program "$label" "$path" "$cond" "$r"
+      "$runner" "$label" "$path" "$cond" "$r"
     done
   done
 done
