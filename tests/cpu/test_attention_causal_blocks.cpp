@@ -390,24 +390,30 @@ TEST_CASE("attention_forward at head width 64 equals a double reference on the s
 TEST_CASE("float attention backward at head width 64 equals the double backward on 1, 2 and 3 threads",
           "[nn][attention][causal_blocks][gradient][threads]") {
   // The saving forward and the backward per (batch row, head) on a thread (dP in a per-thread
-  // buffer, only over the keys each block sees), in float and in double (same code): with the same
-  // weights and inputs the gradients must agree to float accuracy. Causal self-attention over 3
-  // blocks (a partial one), with and without padding, causal cross-attention with a cache offset.
+  // buffer, only over the keys each block sees), in float and in double (the double takes the
+  // GEMM path): with the same weights and inputs the outputs and gradients must agree to float
+  // accuracy. In float a head on one thread takes cpu/attention_head.hpp's AVX-512 tiles where the
+  // CPU has them: the backward always, the forward when Lk is a multiple of 16 (150 and 200 keys
+  // take the GEMMs there, 160 and 208 the tiles). Causal self-attention over 3 blocks (a partial
+  // one), with and without padding, with ALiBi, causal cross-attention with a cache offset, and
+  // attention without a mask (one block of all queries).
   const int before = cpu::num_threads();
   // batch·heads = 4 pairs run one per thread; 2 (batch 1) on 3 threads take the batched GEMMs.
   const int64_t d = 128, heads = 2;
   struct Case {
     int64_t batch, lq, lk, offset;
-    bool padding;
+    bool padding, causal = true, alibi = false;
   };
-  const Case cases[] = {{2, 150, 150, 0, false}, {2, 150, 150, 0, true}, {2, 70, 200, 130, true},
-                        {1, 150, 150, 0, true}};
+  const Case cases[] = {{2, 150, 150, 0, false}, {2, 150, 150, 0, true},     {2, 70, 200, 130, true},
+                        {1, 150, 150, 0, true},  {2, 160, 160, 0, true},     {2, 160, 160, 0, false, true, true},
+                        {2, 70, 208, 138, true}, {2, 40, 96, 0, true, false}, {1, 160, 160, 0, true}};
+  const auto slopes = Tensor<float, Cpu>::from_host({heads}, {0.5f, 0.125f});
   for (int threads : {1, 2, 3}) {
     cpu::set_num_threads(threads);
     for (const Case& c : cases) {
       const int64_t batch = c.batch;
       INFO(threads << " thread(s), batch " << batch << ", Lq " << c.lq << ", Lk " << c.lk << ", offset "
-                   << c.offset << ", padding " << c.padding);
+                   << c.offset << ", padding " << c.padding << ", causal " << c.causal << ", ALiBi " << c.alibi);
       nn::ParameterStore<double, Cpu> store(31);
       nn::MultiHeadAttention<double, Cpu> mha(store, "a", d, heads, true, 0.15);
       nn::ParameterStore<float, Cpu> store_f(31);
@@ -427,16 +433,18 @@ TEST_CASE("float attention backward at head width 64 equals the double backward 
       }
       const auto pad = Tensor<uint8_t, Cpu>::from_host({batch, c.lk}, padding);
       nn::AttentionMask<Cpu> mask;
-      mask.causal = true;
+      mask.causal = c.causal;
       mask.query_offset = c.offset;
       mask.key_padding = c.padding ? &pad : nullptr;
+      mask.alibi_slopes = c.alibi ? &slopes : nullptr;
       nn::MultiHeadAttention<double, Cpu>::Saved saved;
-      mha.forward(xq, xkv, mask, &saved);
+      const TensorD y = mha.forward(xq, xkv, mask, &saved);
       const auto g = mha.backward(saved, dy, true, true);
       nn::MultiHeadAttention<float, Cpu>::Saved saved_f;
       const auto xq_f = convert<float>(xq), xkv_f = convert<float>(xkv);
-      mha_f.forward(xq_f, xkv_f, mask, &saved_f);
+      const auto y_f = mha_f.forward(xq_f, xkv_f, mask, &saved_f);
       const auto g_f = mha_f.backward(saved_f, convert<float>(dy), true, true);
+      CHECK(rel_error(y_f, y) < 1e-5);
       CHECK(rel_error(g_f.dxq, g.dxq) < 1e-4);
       CHECK(rel_error(g_f.dxkv, g.dxkv) < 1e-4);
       for (int i = 0; i < 4; ++i) {

@@ -15,6 +15,7 @@
 #include "mnemo/backend/cpu/activation.hpp"
 #include "mnemo/backend/cpu/adamw.hpp"
 #include "mnemo/backend/cpu/adamw_master.hpp"
+#include "mnemo/backend/cpu/attention_head.hpp"
 #include "mnemo/backend/cpu/attention_forward.hpp"
 #include "mnemo/backend/cpu/context.hpp"
 #include "mnemo/backend/cpu/cross_entropy.hpp"
@@ -114,6 +115,25 @@ struct BackendTraits<Cpu> {
                                 int64_t ld_o, const SoftmaxDims& dims, int64_t head_dim, compute_t<T> scale,
                                 const SoftmaxMask& mask, int64_t block) {
     cpu::attention_forward(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask, block);
+  }
+  /// CPU only (float): the attention part of the saving forward of one (batch row, head) on the
+  /// calling thread, P kept (see cpu/attention_head.hpp); false, having written nothing, where its
+  /// kernel does not apply (the caller then takes the GEMM path).
+  template <class T>
+  static bool attention_head_forward(Context&, const T* q, const T* k, const T* v, T* p, T* o, int64_t lq, int64_t lk,
+                                     int64_t head_dim, bool causal, int64_t query_offset, int64_t block,
+                                     compute_t<T> scale, const SoftmaxMask& mask) {
+    return cpu::attention_head_forward(q, k, v, p, o, lq, lk, head_dim, causal, query_offset, block, scale, mask);
+  }
+  /// CPU only (float): the attention part of the backward of one (batch row, head) from the saved
+  /// probabilities on the calling thread (see cpu/attention_head.hpp); false, having written
+  /// nothing, where its kernel does not apply (the caller then takes the GEMM path).
+  template <class T>
+  static bool attention_head_backward(Context&, const T* p, const T* dO, const T* q, const T* k, const T* v, T* dQ,
+                                      T* dK, T* dV, int64_t lq, int64_t lk, int64_t head_dim, bool causal,
+                                      int64_t query_offset, int64_t block, compute_t<T> scale, compute_t<T> dq_beta) {
+    return cpu::attention_head_backward(p, dO, q, k, v, dQ, dK, dV, lq, lk, head_dim, causal, query_offset, block,
+                                        scale, dq_beta);
   }
 
   // ---- normalisation --------------------------------------------------------------------

@@ -13,7 +13,9 @@
 // work at long lengths (dP's hidden entries are set to 0: the softmax backward reads them).
 // On the CPU the attention part of the saving forward and of the backward runs one (batch row,
 // head) at a time per thread, so that a head's S or dP stays in cache between its products and
-// its softmax (head_forward, head_backward); the backward's dP is a per-thread buffer.
+// its softmax (head_forward, head_backward); the backward's dP is a per-thread buffer. In float
+// with d_h a multiple of 16 on a CPU with AVX-512 such a head takes cpu/attention_head.hpp's
+// register tiles, block of queries by block, instead of a GEMM call per 64-row product.
 //
 // The tensor-level forward() with nothing saved (no backward follows: inference) on the CPU in
 // float or double keeps no probabilities: BackendTraits<Cpu>::attention_forward takes each (batch row,
@@ -267,6 +269,14 @@ class MultiHeadAttention {
   ///   P = softmax(scale·Q·Kᵀ + mask) (into probs) ; O = P·V
   void head_forward(int64_t lq, int64_t lk, bool blocks, int64_t offset, const T* q, const T* k, const T* v,
                     T* probs, T* o, const SoftmaxMask& sm, int64_t bh) const {
+    // One head on one thread (a task of the per-head loop, or a one-thread run): the AVX-512 tiles
+    // of cpu/attention_head.hpp if they apply; otherwise, or for a head alone on several
+    // threads, the GEMMs below, which split a product's rows between threads.
+    if constexpr (std::is_same_v<B, Cpu> && std::is_same_v<T, float>)
+      if (bh == 1 && cpu::parallel_threads() == 1 &&
+          BT::attention_head_forward(*ctx_, q, k, v, probs, o, lq, lk, dh_, blocks, offset,
+                                     blocks ? kCausalBlock : lq, scale(), sm))
+        return;
     for (int64_t r0 = 0; r0 < lq; r0 += blocks ? kCausalBlock : lq) {
       const int64_t r1 = blocks ? std::min(lq, r0 + kCausalBlock) : lq;
       const int64_t keys = blocks ? visible_keys(r1, offset, lk) : lk;
@@ -285,6 +295,11 @@ class MultiHeadAttention {
   /// to 0 (P is 0 there: the softmax backward then reads 0·0, never stale memory).
   void head_backward(int64_t lq, int64_t lk, bool blocks, int64_t offset, const T* p, const T* dO, const T* q,
                      const T* k, const T* v, T* dp, C dq_beta, T* dQ, T* dK, T* dV, int64_t bh) const {
+    if constexpr (std::is_same_v<B, Cpu> && std::is_same_v<T, float>)  // as in head_forward
+      if (bh == 1 && cpu::parallel_threads() == 1 &&
+          BT::attention_head_backward(*ctx_, p, dO, q, k, v, dQ, dK, dV, lq, lk, dh_, blocks, offset,
+                                      blocks ? kCausalBlock : lq, scale(), dq_beta))
+        return;
     for (int64_t r0 = 0; r0 < lq; r0 += blocks ? kCausalBlock : lq) {
       const int64_t r1 = blocks ? std::min(lq, r0 + kCausalBlock) : lq;
       const int64_t keys = blocks ? visible_keys(r1, offset, lk) : lk;

@@ -201,8 +201,9 @@ __attribute__((target("avx512f"))) inline void attention_pack_kt_avx512(const fl
 /// C[0:MR, 0:16·NV] (+)= A[0:MR, 0:k] · B[0:k, 0:16·NV], C row-major, overwritten (or added to
 /// when Acc): the block of C in MR·NV registers over all of k, one broadcast element of A against
 /// NV vectors of B per step. Vector v of B's row p is at b + p·ldb + v·ldv: ldv = 16 for a
-/// row-major B, the panel size for B packed in panels of 16 columns.
-template <int MR, int NV, bool Acc>
+/// row-major B, the panel size for B packed in panels of 16 columns. A[i][p] is a[i·lda + p], or
+/// with TransA a[p·lda + i] (A stored transposed: the backward's Pᵀ·dO and dSᵀ·Q).
+template <int MR, int NV, bool Acc, bool TransA = false>
 __attribute__((target("avx512f"))) void attention_block_avx512(int64_t k, const float* a, int64_t lda,
                                                                const float* b, int64_t ldb, int64_t ldv,
                                                                float* c, int64_t ldc) {
@@ -217,7 +218,7 @@ __attribute__((target("avx512f"))) void attention_block_avx512(int64_t k, const 
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + p * ldb + v * ldv);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i * lda + p]);
+      const __m512 ai = _mm512_set1_ps(TransA ? a[p * lda + i] : a[i * lda + p]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
@@ -229,27 +230,28 @@ __attribute__((target("avx512f"))) void attention_block_avx512(int64_t k, const 
 }
 
 /// Rows [0, m) of a group of NV vectors of 16 columns, in blocks of 6 rows.
-template <int NV, bool Acc>
+template <int NV, bool Acc, bool TransA = false>
 void attention_panel_avx512(int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                             int64_t ldv, float* c, int64_t ldc) {
+  const int64_t row_step = TransA ? 1 : lda;  // from row i of A to row i + 1
   int64_t i = 0;
   for (; i + 6 <= m; i += 6)
-    attention_block_avx512<6, NV, Acc>(k, a + i * lda, lda, b, ldb, ldv, c + i * ldc, ldc);
-  const float* ai = a + i * lda;
+    attention_block_avx512<6, NV, Acc, TransA>(k, a + i * row_step, lda, b, ldb, ldv, c + i * ldc, ldc);
+  const float* ai = a + i * row_step;
   float* ci = c + i * ldc;
   switch (m - i) {
-    case 5: attention_block_avx512<5, NV, Acc>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
-    case 4: attention_block_avx512<4, NV, Acc>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
-    case 3: attention_block_avx512<3, NV, Acc>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
-    case 2: attention_block_avx512<2, NV, Acc>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
-    case 1: attention_block_avx512<1, NV, Acc>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
+    case 5: attention_block_avx512<5, NV, Acc, TransA>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
+    case 4: attention_block_avx512<4, NV, Acc, TransA>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
+    case 3: attention_block_avx512<3, NV, Acc, TransA>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
+    case 2: attention_block_avx512<2, NV, Acc, TransA>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
+    case 1: attention_block_avx512<1, NV, Acc, TransA>(k, ai, lda, b, ldb, ldv, ci, ldc); break;
     default: break;
   }
 }
 
-/// C[m × 16·vectors] (+)= A[m × k] · B[k × 16·vectors] (B's layout as attention_block_avx512 reads
-/// it), in groups of up to 4 vectors of columns.
-template <bool Acc>
+/// C[m × 16·vectors] (+)= A[m × k] · B[k × 16·vectors] (A's and B's layouts as
+/// attention_block_avx512 reads them), in groups of up to 4 vectors of columns.
+template <bool Acc, bool TransA = false>
 void attention_tile_avx512(int64_t m, int64_t vectors, int64_t k, const float* a, int64_t lda, const float* b,
                            int64_t ldb, int64_t ldv, float* c, int64_t ldc) {
   for (int64_t j = 0; j < vectors;) {
@@ -257,10 +259,10 @@ void attention_tile_avx512(int64_t m, int64_t vectors, int64_t k, const float* a
     const float* bj = b + j * ldv;
     float* cj = c + 16 * j;
     switch (nv) {
-      case 4: attention_panel_avx512<4, Acc>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
-      case 3: attention_panel_avx512<3, Acc>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
-      case 2: attention_panel_avx512<2, Acc>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
-      default: attention_panel_avx512<1, Acc>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
+      case 4: attention_panel_avx512<4, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
+      case 3: attention_panel_avx512<3, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
+      case 2: attention_panel_avx512<2, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
+      default: attention_panel_avx512<1, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
     }
     j += nv;
   }

@@ -21,6 +21,7 @@ enum class ScratchSlot : int {
   Softmax,    ///< the scaled logits of one softmax row (cpu/softmax.hpp)
   SmallGemm,  ///< a transposed B of the small-matrix GEMM (cpu/small_gemm.hpp)
   AttentionDp,  ///< dP = dS of one (batch row, head), Lq × Lk, in the attention backward (nn/attention.hpp)
+  AttentionHead,  ///< Kᵀ or Vᵀ panels, dS and P of one block of queries (cpu/attention_head.hpp)
 };
 
 /// The calling thread's buffer `Slot` of at least `n` elements of T (contents unspecified; valid

@@ -1,0 +1,228 @@
+// mnemo/backend/cpu/attention_head.hpp — the taped multi-head attention of one (batch row, head) on
+// the calling thread (nn::MultiHeadAttention::head_forward and head_backward; memformer.md §2.2),
+// queries in blocks, each block's scores in cache from the product that writes them to the ones
+// that read them:
+//   forward (keeps P):  S = Q·Kᵀ ;  P = softmax(scale·S + mask) ;  O = P·V
+//   backward:           dP = dO·Vᵀ ;  dS = scale·P⊙(dP − rowsum(P⊙dP)) ;
+//                       dQ = dS·K (+ β·dQ) ;  dK = dSᵀ·Q ;  dV = Pᵀ·dO
+// With a causal mask a block ending at query r1 takes keys [0, r1 + query_offset) only: P is 0
+// beyond them, so the products it skips add 0.
+//
+// The products run on attention_forward.hpp's AVX-512 tiles (float, d_h a multiple of 16): S and
+// dP against Kᵀ and Vᵀ packed once per head in panels of 16 keys, E·V and dS·K against V and K
+// read in place (the heads layout's rows are contiguous) over chunks of 128 keys that stay in L1,
+// and the two transposed ones (Pᵀ·dO, dSᵀ·Q) with A read transposed from a copy of the block's P
+// and from dS. The forward's softmax takes attention_forward.hpp's row exponential: E in the
+// block's buffer, P = E / ΣE written to p (the backward and MRBP's replay read it), O = (E·V) / ΣE.
+// The per-block buffers' rows are padded by 16 floats so that the 6 keys × block queries a
+// transposed register block reads do not fall into a few L1 sets. A BLAS call per 64-row block
+// repacks its operands each time; at d_h = 64 that costs about as much as the product (as in the
+// forward without probabilities). Where the tiles do not apply (not float, d_h not a multiple of
+// 16, no AVX-512F, MNEMO_ATTENTION_AVX512=0) the functions return false, having written nothing,
+// and the caller takes its GEMM path.
+#pragma once
+
+#include <cstdint>
+
+#include "mnemo/core/config.hpp"
+#if MNEMO_COMPILED_BODIES  // a user TU of the compiled mode only declares the kernel (see the end)
+#include <algorithm>
+#include <type_traits>
+
+#include "mnemo/backend/cpu/attention_forward.hpp"
+#include "mnemo/backend/cpu/thread_scratch.hpp"
+#include "mnemo/backend/softmax_row_mask.hpp"
+#if defined(MNEMO_SMALL_GEMM_X86)
+#include <immintrin.h>
+#endif
+#endif
+
+#include "mnemo/backend/primitives.hpp"
+#include "mnemo/core/precision.hpp"
+
+namespace mnemo::cpu {
+
+/// The saving forward of one (batch row, head) as above: q, o [lq, d_h], k, v [lk, d_h], p [lq, lk]
+/// (written whole: 0 where masked), contiguous; queries in blocks of `block` rows, with `causal` a
+/// block ending at r1 seeing keys [0, r1 + query_offset) ∩ [0, lk); `mask` that of this head as a
+/// 1 × 1 batch. Returns false, having written nothing, where the AVX-512 tiles do not apply.
+template <class T>
+bool attention_head_forward(const T* q, const T* k, const T* v, T* p, T* o, int64_t lq, int64_t lk, int64_t head_dim,
+                            bool causal, int64_t query_offset, int64_t block, compute_t<T> scale,
+                            const SoftmaxMask& mask);
+
+/// The attention backward of one (batch row, head) as above: p [lq, lk] (0 where masked), q, dO,
+/// dQ [lq, d_h], k, v, dK, dV [lk, d_h], all contiguous; queries in blocks of `block` rows, with
+/// `causal` a block ending at r1 seeing keys [0, r1 + query_offset) ∩ [0, lk). dK and dV are
+/// overwritten, dQ = dS·K + dq_beta·dQ. Returns false, having written nothing, where the AVX-512
+/// tiles do not apply. The definitions follow, or, in a user TU of the compiled mode, are in
+/// mnemo::compiled for float.
+template <class T>
+bool attention_head_backward(const T* p, const T* dO, const T* q, const T* k, const T* v, T* dQ, T* dK, T* dV,
+                             int64_t lq, int64_t lk, int64_t head_dim, bool causal, int64_t query_offset,
+                             int64_t block, compute_t<T> scale, compute_t<T> dq_beta);
+
+#if MNEMO_COMPILED_BODIES
+namespace detail {
+#if defined(MNEMO_SMALL_GEMM_X86)
+/// One row of the softmax backward over the `keys` visible keys: ds ← scale·p⊙(ds − <p, ds>)
+/// (ds holds dP on entry), and p copied to p_copy.
+__attribute__((target("avx512f"))) inline void attention_row_softmax_backward_avx512(const float* p, float* ds,
+                                                                                     float* p_copy, int64_t keys,
+                                                                                     float scale) {
+  const int64_t full = keys / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (keys - full)) - 1u);
+  __m512 dot = _mm512_setzero_ps();
+  for (int64_t c = 0; c < full; c += 16) dot = _mm512_fmadd_ps(_mm512_loadu_ps(p + c), _mm512_loadu_ps(ds + c), dot);
+  if (tail) dot = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, p + full), _mm512_maskz_loadu_ps(tail, ds + full), dot);
+  const __m512 delta = _mm512_set1_ps(_mm512_reduce_add_ps(dot)), vscale = _mm512_set1_ps(scale);
+  for (int64_t c = 0; c < full; c += 16) {
+    const __m512 pc = _mm512_loadu_ps(p + c);
+    _mm512_storeu_ps(p_copy + c, pc);
+    _mm512_storeu_ps(ds + c, _mm512_mul_ps(_mm512_mul_ps(vscale, pc), _mm512_sub_ps(_mm512_loadu_ps(ds + c), delta)));
+  }
+  if (tail) {
+    const __m512 pc = _mm512_maskz_loadu_ps(tail, p + full);
+    _mm512_mask_storeu_ps(p_copy + full, tail, pc);
+    const __m512 d = _mm512_maskz_loadu_ps(tail, ds + full);
+    _mm512_mask_storeu_ps(ds + full, tail, _mm512_mul_ps(_mm512_mul_ps(vscale, pc), _mm512_sub_ps(d, delta)));
+  }
+}
+
+/// Keys a block of queries ending at r1 sees.
+inline int64_t attention_head_keys(bool causal, int64_t r1, int64_t query_offset, int64_t lk) {
+  return causal ? std::clamp<int64_t>(r1 + query_offset, 0, lk) : lk;
+}
+
+inline void attention_head_forward_avx512(const float* q, const float* k, const float* v, float* p, float* o,
+                                          int64_t lq, int64_t lk, int64_t dh, bool causal, int64_t query_offset,
+                                          int64_t block, float scale, const SoftmaxMask& mask) {
+  constexpr int64_t kKeyChunk = 128;  // P·V over chunks of keys: a chunk of V stays in L1
+  const int64_t lk_pad = (lk + 15) / 16 * 16, ld = lk_pad + 16, rows_max = std::min(block, lq);
+  // Kᵀ in panels of 16 keys (lk_pad × d_h), the block's S then E (rows_max × ld), and its 1 / ΣE.
+  float* kt = thread_scratch<float, ScratchSlot::AttentionHead>(lk_pad * dh + rows_max * (ld + 1));
+  float* s = kt + lk_pad * dh;
+  for (int64_t c0 = 0; c0 < lk_pad; c0 += 16)
+    attention_pack_kt_avx512(k + c0 * dh, dh, std::min<int64_t>(16, lk - c0), dh, kt + c0 * dh);
+  const SoftmaxDims dims{1, 1, lq, lk};
+  for (int64_t r0 = 0; r0 < lq; r0 += block) {
+    const int64_t r1 = std::min(lq, r0 + block), m = r1 - r0, keys = attention_head_keys(causal, r1, query_offset, lk);
+    float* ob = o + r0 * dh;
+    if (keys == 0) {  // no key visible: P and O are 0
+      std::fill(p + r0 * lk, p + r1 * lk, 0.0f);
+      std::fill(ob, ob + m * dh, 0.0f);
+      continue;
+    }
+    attention_tile_avx512<false>(m, (keys + 15) / 16, dh, q + r0 * dh, dh, kt, 16, 16 * dh, s, ld);  // S = Q·Kᵀ
+    float* inv = s + rows_max * ld;
+    for (int64_t i = 0; i < m; ++i) {  // E = exp(scale·S + mask − rowmax) in the buffer, P = E / ΣE into p
+      float* si = s + i * ld;
+      const SoftmaxRowMask<float> rm(dims, mask, r0 + i);
+      inv[i] = !rm.alibi && !rm.padding && scale > 0
+                   ? attention_row_exp_avx512(si, keys, std::min(rm.visible_end, keys), scale)
+                   : attention_row_exp<float>(si, keys, scale, rm);
+      float* pi = p + (r0 + i) * lk;
+      Eigen::Map<Eigen::ArrayXf>(pi, keys) = Eigen::Map<const Eigen::ArrayXf>(si, keys) * inv[i];
+      std::fill(pi + keys, pi + lk, 0.0f);
+    }
+    for (int64_t c0 = 0; c0 < keys; c0 += kKeyChunk) {  // O = (E·V) / ΣE
+      const int64_t kc = std::min(kKeyChunk, keys - c0);
+      if (c0 == 0) attention_tile_avx512<false>(m, dh / 16, kc, s, ld, v, dh, 16, ob, dh);
+      else attention_tile_avx512<true>(m, dh / 16, kc, s + c0, ld, v + c0 * dh, dh, 16, ob, dh);
+    }
+    for (int64_t i = 0; i < m; ++i) Eigen::Map<Eigen::ArrayXf>(ob + i * dh, dh) *= inv[i];
+  }
+}
+
+inline void attention_head_backward_avx512(const float* p, const float* dO, const float* q, const float* k,
+                                           const float* v, float* dQ, float* dK, float* dV, int64_t lq, int64_t lk,
+                                           int64_t dh, bool causal, int64_t query_offset, int64_t block,
+                                           float scale, float dq_beta) {
+  constexpr int64_t kKeyChunk = 128;  // dQ = dS·K over chunks of keys: a chunk of K stays in L1
+  const int64_t lk_pad = (lk + 15) / 16 * 16, ld = lk_pad + 16, rows_max = std::min(block, lq);
+  // Vᵀ in panels of 16 keys (lk_pad × d_h), then the block's dP = dS and its copy of P (rows_max × ld each).
+  float* vt = thread_scratch<float, ScratchSlot::AttentionHead>(lk_pad * dh + 2 * rows_max * ld);
+  float* ds = vt + lk_pad * dh;
+  float* p_copy = ds + rows_max * ld;
+  for (int64_t c0 = 0; c0 < lk_pad; c0 += 16)
+    attention_pack_kt_avx512(v + c0 * dh, dh, std::min<int64_t>(16, lk - c0), dh, vt + c0 * dh);
+  std::fill(dK, dK + lk * dh, 0.0f);
+  std::fill(dV, dV + lk * dh, 0.0f);
+  for (int64_t r0 = 0; r0 < lq; r0 += block) {
+    const int64_t r1 = std::min(lq, r0 + block), m = r1 - r0;
+    const int64_t keys = attention_head_keys(causal, r1, query_offset, lk);
+    const float* dOb = dO + r0 * dh;
+    float* dQb = dQ + r0 * dh;
+    if (dq_beta == 0.0f) {
+      if (keys == 0) std::fill(dQb, dQb + m * dh, 0.0f);
+    } else if (dq_beta != 1.0f) {
+      for (int64_t i = 0; i < m * dh; ++i) dQb[i] *= dq_beta;
+    }
+    if (keys == 0) continue;
+    attention_tile_avx512<false>(m, (keys + 15) / 16, dh, dOb, dh, vt, 16, 16 * dh, ds, ld);  // dP = dO·Vᵀ
+    for (int64_t i = 0; i < m; ++i)
+      attention_row_softmax_backward_avx512(p + (r0 + i) * lk, ds + i * ld, p_copy + i * ld, keys, scale);
+    for (int64_t c0 = 0; c0 < keys; c0 += kKeyChunk) {  // dQ = dS·K (+ β·dQ)
+      const int64_t kc = std::min(kKeyChunk, keys - c0);
+      if (c0 == 0 && dq_beta == 0.0f) attention_tile_avx512<false>(m, dh / 16, kc, ds, ld, k, dh, 16, dQb, dh);
+      else attention_tile_avx512<true>(m, dh / 16, kc, ds + c0, ld, k + c0 * dh, dh, 16, dQb, dh);
+    }
+    attention_tile_avx512<true, true>(keys, dh / 16, m, p_copy, ld, dOb, dh, 16, dV, dh);      // dV += Pᵀ·dO
+    attention_tile_avx512<true, true>(keys, dh / 16, m, ds, ld, q + r0 * dh, dh, 16, dK, dh);  // dK += dSᵀ·Q
+  }
+}
+#endif  // MNEMO_SMALL_GEMM_X86
+}  // namespace detail
+
+template <class T>
+bool attention_head_forward([[maybe_unused]] const T* q, [[maybe_unused]] const T* k, [[maybe_unused]] const T* v,
+                            [[maybe_unused]] T* p, [[maybe_unused]] T* o, [[maybe_unused]] int64_t lq,
+                            [[maybe_unused]] int64_t lk, int64_t head_dim, [[maybe_unused]] bool causal,
+                            [[maybe_unused]] int64_t query_offset, [[maybe_unused]] int64_t block,
+                            [[maybe_unused]] compute_t<T> scale, [[maybe_unused]] const SoftmaxMask& mask) {
+#if defined(MNEMO_SMALL_GEMM_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    if (!detail::attention_use_avx512<T>(head_dim) || lq <= 0 || lk <= 0) return false;
+    detail::attention_head_forward_avx512(q, k, v, p, o, lq, lk, head_dim, causal, query_offset,
+                                          std::max<int64_t>(block, 1), scale, mask);
+    return true;
+  }
+#endif
+  (void)head_dim;
+  return false;
+}
+
+template <class T>
+bool attention_head_backward([[maybe_unused]] const T* p, [[maybe_unused]] const T* dO, [[maybe_unused]] const T* q,
+                             [[maybe_unused]] const T* k, [[maybe_unused]] const T* v, [[maybe_unused]] T* dQ,
+                             [[maybe_unused]] T* dK, [[maybe_unused]] T* dV, [[maybe_unused]] int64_t lq,
+                             [[maybe_unused]] int64_t lk, int64_t head_dim, [[maybe_unused]] bool causal,
+                             [[maybe_unused]] int64_t query_offset, [[maybe_unused]] int64_t block,
+                             [[maybe_unused]] compute_t<T> scale, [[maybe_unused]] compute_t<T> dq_beta) {
+#if defined(MNEMO_SMALL_GEMM_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    if (!detail::attention_use_avx512<T>(head_dim) || lq <= 0 || lk <= 0) return false;
+    detail::attention_head_backward_avx512(p, dO, q, k, v, dQ, dK, dV, lq, lk, head_dim, causal, query_offset,
+                                           std::max<int64_t>(block, 1), scale, dq_beta);
+    return true;
+  }
+#endif
+  (void)head_dim;
+  return false;
+}
+#endif  // MNEMO_COMPILED_BODIES
+
+}  // namespace mnemo::cpu
+
+// Compiled mode (docs/compile_time.md): compiled once, in src/compiled/backend_nn_float.cpp; a user TU
+// sees the declaration above.
+#if defined(MNEMO_COMPILED)
+namespace mnemo::cpu {
+extern template bool attention_head_forward<float>(const float*, const float*, const float*, float*, float*, int64_t,
+                                                   int64_t, int64_t, bool, int64_t, int64_t, float,
+                                                   const SoftmaxMask&);
+extern template bool attention_head_backward<float>(const float*, const float*, const float*, const float*,
+                                                    const float*, float*, float*, float*, int64_t, int64_t, int64_t,
+                                                    bool, int64_t, int64_t, float, float);
+}  // namespace mnemo::cpu
+#endif  // MNEMO_COMPILED
