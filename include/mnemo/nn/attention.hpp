@@ -356,16 +356,18 @@ class MultiHeadAttention {
     }
   }
 
-  /// Accumulates dW_i += xᵀ·dy, db_i += Σ dy; returns dx = dy·W_iᵀ when asked.
-  Tens affine_backward(const Tens& x, const Tens& dy, int i, bool need_dx) const {
+  /// Accumulates dW_i += xᵀ·dy, db_i += Σ dy; returns dx = dy·W_iᵀ when asked, or adds it to
+  /// *add_dx_to (the GEMM's β = 1: no second tensor and no pass to sum them).
+  Tens affine_backward(const Tens& x, const Tens& dy, int i, bool need_dx, Tens* add_dx_to = nullptr) const {
     const int64_t rows = x.shape().rows();
     BT::gemm(*ctx_, Trans::T, Trans::N, d_, d_, rows, C(1), x.data(), d_, 0, dy.data(), d_, 0, C(1),
              w_[i]->grad.data(), d_, 0, 1);
     if (b_[i]) BT::sum_rows(*ctx_, dy.data(), b_[i]->grad.data(), rows, d_, true);
     if (!need_dx) return {};
-    Tens dx(x.shape(), ctx_->arena());
-    BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, d_, C(1), dy.data(), d_, 0, w_[i]->value.data(), d_, 0, C(0),
-             dx.data(), d_, 0, 1);
+    Tens dx = add_dx_to ? Tens() : Tens(x.shape(), ctx_->arena());
+    T* out = add_dx_to ? add_dx_to->data() : dx.data();
+    BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, d_, C(1), dy.data(), d_, 0, w_[i]->value.data(), d_, 0,
+             add_dx_to ? C(1) : C(0), out, d_, 0, 1);
     return dx;
   }
 
@@ -529,9 +531,7 @@ auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool nee
   InputGrads out;
   out.dxq = affine_backward(s.xq, merge_heads(dQ, nb, lq), 0, need_dxq);
   out.dxkv = affine_backward(s.xkv, merge_heads(dK, nb, lk), 1, need_dxkv);
-  Tens dxkv_v = affine_backward(s.xkv, merge_heads(dV, nb, lk), 2, need_dxkv);
-  if (need_dxkv)
-    BT::template axpby<T>(ctx, dxkv_v.numel(), C(1), dxkv_v.data(), C(1), out.dxkv.data());
+  affine_backward(s.xkv, merge_heads(dV, nb, lk), 2, need_dxkv, &out.dxkv);  // dx_kv += dV·W_Vᵀ
   return out;
 }
 
