@@ -20,6 +20,10 @@
 //             activations and workspaces in use at once);
 //   threads   threads mnemo's kernels (GEMM included) may use (its own pool, cpu/thread_pool.hpp).
 //
+// BM_AttentionHead compares, on one thread and one head, the two kernels the layer's taped
+// attention may take (cpu/attention_head.hpp's tiles, or a GEMM call per block); its GEMM
+// ceiling is BM_EigenGemmCeiling at MNEMO_NUM_THREADS=1.
+//
 // The ceiling: BM_EigenGemmCeiling is a 2048³ float product through BackendTraits<Cpu>::gemm
 // (Eigen's kernel, threaded by mnemo: blocks of rows, see backend/cpu/gemm.hpp);
 // BM_EigenGemmNative is the same product with Eigen's own threading (OpenMP, only with
@@ -116,6 +120,73 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
   });
 }
 
+/// One head's taped attention, forward (P kept) + backward, on one thread: L queries and keys,
+/// d_h 64, causal, blocks of 64 queries, as nn::MultiHeadAttention runs each (batch row, head) of
+/// the B16 L512 case. kernel 0: cpu/attention_head.hpp's AVX-512 tiles; kernel 1: a GEMM call
+/// (BackendTraits<Cpu>::gemm, the configured provider) per block and product, the softmax kernels
+/// between them (the layer's path where the tiles do not apply). GFLOP/s counts the six products
+/// over the keys each block sees (2·64·keys·d_h each), not the whole square.
+void BM_AttentionHead(benchmark::State& state) {
+  const int64_t len = state.range(0), dh = 64, block = 64;
+  const bool tiles = state.range(1) == 0;
+  const TensorF q = normal_tensor(Shape{len, dh}, 6), k = normal_tensor(Shape{len, dh}, 7),
+                v = normal_tensor(Shape{len, dh}, 8), dO = normal_tensor(Shape{len, dh}, 9);
+  TensorF p(Shape{len, len}), dp(Shape{len, len}), o(Shape{len, dh}), dQ(Shape{len, dh}), dK(Shape{len, dh}),
+      dV(Shape{len, dh});
+  SoftmaxMask mask;
+  mask.causal = true;
+  const float scale = 0.125f;
+  auto& ctx = BackendTraits<Cpu>::default_context();
+  using BT = BackendTraits<Cpu>;
+  auto gemm = [&](Trans ta, Trans tb, int64_t m, int64_t n, int64_t kk, const float* a, int64_t lda, const float* b,
+                  int64_t ldb, float* c, int64_t ldc) {
+    BT::gemm<float>(ctx, ta, tb, m, n, kk, 1.0f, a, lda, 0, b, ldb, 0, 0.0f, c, ldc, 0, 1);
+  };
+  auto gemm_path = [&] {  // the calls of nn::MultiHeadAttention::head_forward and head_backward
+    for (int64_t r0 = 0; r0 < len; r0 += block)
+      gemm(Trans::N, Trans::T, block, std::min(len, r0 + block), dh, q.data() + r0 * dh, dh, k.data(), dh,
+           p.data() + r0 * len, len);
+    BT::softmax_forward(ctx, p.data(), p.data(), SoftmaxDims{1, 1, len, len}, scale, mask);
+    for (int64_t r0 = 0; r0 < len; r0 += block)
+      gemm(Trans::N, Trans::N, block, dh, std::min(len, r0 + block), p.data() + r0 * len, len, v.data(), dh,
+           o.data() + r0 * dh, dh);
+    for (int64_t r0 = 0; r0 < len; r0 += block) {
+      const int64_t keys = std::min(len, r0 + block);
+      gemm(Trans::N, Trans::T, block, keys, dh, dO.data() + r0 * dh, dh, v.data(), dh, dp.data() + r0 * len, len);
+      for (int64_t i = r0; i < r0 + block; ++i) std::fill(dp.data() + i * len + keys, dp.data() + (i + 1) * len, 0.0f);
+    }
+    for (int64_t c0 = 0; c0 < len; c0 += block)
+      gemm(Trans::T, Trans::N, block, dh, len - c0, p.data() + c0 * len + c0, len, dO.data() + c0 * dh, dh,
+           dV.data() + c0 * dh, dh);
+    BT::softmax_backward(ctx, p.data(), dp.data(), dp.data(), len, len, scale);
+    for (int64_t r0 = 0; r0 < len; r0 += block)
+      gemm(Trans::N, Trans::N, block, dh, std::min(len, r0 + block), dp.data() + r0 * len, len, k.data(), dh,
+           dQ.data() + r0 * dh, dh);
+    for (int64_t c0 = 0; c0 < len; c0 += block)
+      gemm(Trans::T, Trans::N, block, dh, len - c0, dp.data() + c0 * len + c0, len, q.data() + c0 * dh, dh,
+           dK.data() + c0 * dh, dh);
+  };
+  auto tile_path = [&] {
+    return cpu::attention_head_forward<float>(q.data(), k.data(), v.data(), p.data(), o.data(), len, len, dh, true,
+                                              0, block, scale, mask) &&
+           cpu::attention_head_backward<float>(p.data(), dO.data(), q.data(), k.data(), v.data(), dQ.data(),
+                                               dK.data(), dV.data(), len, len, dh, true, 0, block, scale, 0.0f);
+  };
+  if (len % block != 0) return state.SkipWithError("L must be a multiple of 64");
+  if (tiles && !tile_path()) return state.SkipWithError("the AVX-512 tiles do not apply on this CPU");
+  const int threads = cpu::num_threads();
+  cpu::set_num_threads(1);
+  double flops = 0;
+  for (int64_t r0 = 0; r0 < len; r0 += block) flops += 6 * bench::gemm_flops(block, std::min(len, r0 + block), dh);
+  run_timed(state, flops, [&] {
+    if (tiles) tile_path();
+    else gemm_path();
+    benchmark::DoNotOptimize(dK.data());
+  });
+  state.counters["threads"] = 1;
+  cpu::set_num_threads(threads);
+}
+
 /// The GEMM ceiling: C = A·B, n×n×n floats, through BackendTraits<Cpu>::gemm (Eigen's kernel on
 /// blocks of rows, one block per thread of mnemo's pool).
 void BM_EigenGemmCeiling(benchmark::State& state) {
@@ -170,5 +241,13 @@ BENCHMARK(BM_EigenGemmCeiling)->Apply(gemm_size);
 BENCHMARK(BM_EigenGemmNative)->Apply(gemm_size);
 BENCHMARK(BM_AttentionForward)->Apply(attention_shapes);
 BENCHMARK(BM_AttentionForwardBackward)->Apply(attention_shapes);
+BENCHMARK(BM_AttentionHead)
+    ->ArgNames({"L", "kernel"})
+    ->Args({512, 0})
+    ->Args({512, 1})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime()
+    ->Repetitions(repetitions())
+    ->DisplayAggregatesOnly(true);
 
 }  // namespace
