@@ -167,10 +167,10 @@ void BM_AttentionHead(benchmark::State& state) {
            dK.data() + c0 * dh, dh);
   };
   auto tile_path = [&] {
-    return cpu::attention_head_forward<float>(q.data(), k.data(), v.data(), p.data(), o.data(), len, len, dh, true,
-                                              0, block, scale, mask) &&
-           cpu::attention_head_backward<float>(p.data(), dO.data(), q.data(), k.data(), v.data(), dQ.data(),
-                                               dK.data(), dV.data(), len, len, dh, true, 0, block, scale, 0.0f);
+    return cpu::attention_head_forward<float>(q.data(), k.data(), v.data(), p.data(), o.data(), dh, len, len, dh,
+                                              true, 0, block, scale, mask) &&
+           cpu::attention_head_backward<float>(p.data(), dO.data(), dh, q.data(), k.data(), v.data(), dQ.data(),
+                                               dK.data(), dV.data(), dh, len, len, dh, true, 0, block, scale, 0.0f);
   };
   if (len % block != 0) return state.SkipWithError("L must be a multiple of 64");
   if (tiles && !tile_path()) return state.SkipWithError("the AVX-512 tiles do not apply on this CPU");

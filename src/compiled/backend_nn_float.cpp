@@ -27,11 +27,12 @@ template void gemm_strided_batched<float>(Trans, Trans, int64_t, int64_t, int64_
                                         const float*, int64_t, int64_t, float, float*, int64_t, int64_t, int64_t);
 template void softmax_forward<float>(const float*, float*, const SoftmaxDims&, float, const SoftmaxMask&);
 template void softmax_backward<float>(const float*, const float*, float*, int64_t, int64_t, float);
+template bool attention_head_tiles<float>(int64_t);
 template bool attention_head_forward<float>(const float*, const float*, const float*, float*, float*, int64_t, int64_t,
-                                           int64_t, bool, int64_t, int64_t, float, const SoftmaxMask&);
-template bool attention_head_backward<float>(const float*, const float*, const float*, const float*, const float*,
-                                            float*, float*, float*, int64_t, int64_t, int64_t, bool, int64_t, int64_t,
-                                            float, float);
+                                           int64_t, int64_t, bool, int64_t, int64_t, float, const SoftmaxMask&);
+template bool attention_head_backward<float>(const float*, const float*, int64_t, const float*, const float*,
+                                            const float*, float*, float*, float*, int64_t, int64_t, int64_t, int64_t,
+                                            bool, int64_t, int64_t, float, float);
 template void attention_forward<float>(const float*, int64_t, const float*, const float*, int64_t, float*, int64_t,
                                        const SoftmaxDims&, int64_t, float, const SoftmaxMask&, int64_t);
 template bool small_gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*,

@@ -456,6 +456,14 @@ TEST_CASE("float attention backward at head width 64 equals the double backward 
         for (int64_t j = 0; j < d; ++j) v_scale = std::max(v_scale, std::abs(mha.bias(2)->grad[j]));
         CHECK(rel_error(mha_f.bias(i)->grad, mha.bias(i)->grad, i == 1 ? v_scale : 1e-3) < 1e-4);
       }
+      // A gradient on Q from another path (the ∞-former's long-term read: extra_dq_heads, heads
+      // layout), added to dQ before W_Q's backward.
+      const TensorD extra = random_tensor({batch, heads, c.lq, d / heads}, 94);
+      const auto extra_f = convert<float>(extra);
+      const auto g2 = mha.backward(saved, dy, true, false, &extra);
+      const auto g2_f = mha_f.backward(saved_f, convert<float>(dy), true, false, &extra_f);
+      CHECK(rel_error(g2_f.dxq, g2.dxq) < 1e-4);
+      CHECK(rel_error(g2.dxq, g.dxq) > 1e-2);  // the extra gradient did reach dx_q
     }
   }
   cpu::set_num_threads(before);

@@ -116,24 +116,32 @@ struct BackendTraits<Cpu> {
                                 const SoftmaxMask& mask, int64_t block) {
     cpu::attention_forward(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask, block);
   }
-  /// CPU only (float): the attention part of the saving forward of one (batch row, head) on the
-  /// calling thread, P kept (see cpu/attention_head.hpp); false, having written nothing, where its
-  /// kernel does not apply (the caller then takes the GEMM path).
+  /// CPU only: whether attention_head_forward / attention_head_backward take their AVX-512 tiles
+  /// for T and this head width (float, d_h a multiple of 16, the CPU has AVX-512F).
   template <class T>
-  static bool attention_head_forward(Context&, const T* q, const T* k, const T* v, T* p, T* o, int64_t lq, int64_t lk,
-                                     int64_t head_dim, bool causal, int64_t query_offset, int64_t block,
-                                     compute_t<T> scale, const SoftmaxMask& mask) {
-    return cpu::attention_head_forward(q, k, v, p, o, lq, lk, head_dim, causal, query_offset, block, scale, mask);
+  static bool attention_head_tiles(int64_t head_dim) {
+    return cpu::attention_head_tiles<T>(head_dim);
   }
-  /// CPU only (float): the attention part of the backward of one (batch row, head) from the saved
-  /// probabilities on the calling thread (see cpu/attention_head.hpp); false, having written
-  /// nothing, where its kernel does not apply (the caller then takes the GEMM path).
+  /// CPU only: the attention part of the saving forward of one (batch row, head) on the calling
+  /// thread, P kept, o with row stride ld_o (see cpu/attention_head.hpp); false, having written
+  /// nothing, where the tiles do not apply (the caller then takes the GEMM path).
   template <class T>
-  static bool attention_head_backward(Context&, const T* p, const T* dO, const T* q, const T* k, const T* v, T* dQ,
-                                      T* dK, T* dV, int64_t lq, int64_t lk, int64_t head_dim, bool causal,
-                                      int64_t query_offset, int64_t block, compute_t<T> scale, compute_t<T> dq_beta) {
-    return cpu::attention_head_backward(p, dO, q, k, v, dQ, dK, dV, lq, lk, head_dim, causal, query_offset, block,
-                                        scale, dq_beta);
+  static bool attention_head_forward(Context&, const T* q, const T* k, const T* v, T* p, T* o, int64_t ld_o,
+                                     int64_t lq, int64_t lk, int64_t head_dim, bool causal, int64_t query_offset,
+                                     int64_t block, compute_t<T> scale, const SoftmaxMask& mask) {
+    return cpu::attention_head_forward(q, k, v, p, o, ld_o, lq, lk, head_dim, causal, query_offset, block, scale,
+                                       mask);
+  }
+  /// CPU only: the attention part of the backward of one (batch row, head) from the saved
+  /// probabilities on the calling thread, dO with row stride ld_do, dQ, dK, dV with ld_grad (see
+  /// cpu/attention_head.hpp); false, having written nothing, where the tiles do not apply.
+  template <class T>
+  static bool attention_head_backward(Context&, const T* p, const T* dO, int64_t ld_do, const T* q, const T* k,
+                                      const T* v, T* dQ, T* dK, T* dV, int64_t ld_grad, int64_t lq, int64_t lk,
+                                      int64_t head_dim, bool causal, int64_t query_offset, int64_t block,
+                                      compute_t<T> scale, compute_t<T> dq_beta) {
+    return cpu::attention_head_backward(p, dO, ld_do, q, k, v, dQ, dK, dV, ld_grad, lq, lk, head_dim, causal,
+                                        query_offset, block, scale, dq_beta);
   }
 
   // ---- normalisation --------------------------------------------------------------------

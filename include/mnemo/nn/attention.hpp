@@ -15,7 +15,9 @@
 // head) at a time per thread, so that a head's S or dP stays in cache between its products and
 // its softmax (head_forward, head_backward); the backward's dP is a per-thread buffer. In float
 // with d_h a multiple of 16 on a CPU with AVX-512 such a head takes cpu/attention_head.hpp's
-// register tiles, block of queries by block, instead of a GEMM call per 64-row product.
+// register tiles, block of queries by block, instead of a GEMM call per 64-row product; they write
+// the heads' outputs into concat_h and the backward's dQ, dK, dV in the [batch, L, d] layout the
+// projections' GEMMs read, and read dO there (no head split or merge copies on those four).
 //
 // The tensor-level forward() with nothing saved (no backward follows: inference) on the CPU in
 // float or double keeps no probabilities: BackendTraits<Cpu>::attention_forward takes each (batch row,
@@ -264,19 +266,18 @@ class MultiHeadAttention {
     return false;
   }
 
+  /// Whether the per-head path takes cpu/attention_head.hpp's register tiles (float, d_h a
+  /// multiple of 16, AVX-512): they read and write concat_h's layout [batch, L, d] in place.
+  bool head_tiles() const {
+    if constexpr (std::is_same_v<B, Cpu> && std::is_same_v<T, float>) return BT::template attention_head_tiles<T>(dh_);
+    return false;
+  }
+
   /// The attention part of the saving forward for `bh` (batch, head) pairs, heads layout, over
   /// `sm` as a mask of bh / h batch rows (or one head as a 1 × 1 batch):
   ///   P = softmax(scale·Q·Kᵀ + mask) (into probs) ; O = P·V
   void head_forward(int64_t lq, int64_t lk, bool blocks, int64_t offset, const T* q, const T* k, const T* v,
                     T* probs, T* o, const SoftmaxMask& sm, int64_t bh) const {
-    // One head on one thread (a task of the per-head loop, or a one-thread run): the AVX-512 tiles
-    // of cpu/attention_head.hpp if they apply; otherwise, or for a head alone on several
-    // threads, the GEMMs below, which split a product's rows between threads.
-    if constexpr (std::is_same_v<B, Cpu> && std::is_same_v<T, float>)
-      if (bh == 1 && cpu::parallel_threads() == 1 &&
-          BT::attention_head_forward(*ctx_, q, k, v, probs, o, lq, lk, dh_, blocks, offset,
-                                     blocks ? kCausalBlock : lq, scale(), sm))
-        return;
     for (int64_t r0 = 0; r0 < lq; r0 += blocks ? kCausalBlock : lq) {
       const int64_t r1 = blocks ? std::min(lq, r0 + kCausalBlock) : lq;
       const int64_t keys = blocks ? visible_keys(r1, offset, lk) : lk;
@@ -295,11 +296,6 @@ class MultiHeadAttention {
   /// to 0 (P is 0 there: the softmax backward then reads 0·0, never stale memory).
   void head_backward(int64_t lq, int64_t lk, bool blocks, int64_t offset, const T* p, const T* dO, const T* q,
                      const T* k, const T* v, T* dp, C dq_beta, T* dQ, T* dK, T* dV, int64_t bh) const {
-    if constexpr (std::is_same_v<B, Cpu> && std::is_same_v<T, float>)  // as in head_forward
-      if (bh == 1 && cpu::parallel_threads() == 1 &&
-          BT::attention_head_backward(*ctx_, p, dO, q, k, v, dQ, dK, dV, lq, lk, dh_, blocks, offset,
-                                      blocks ? kCausalBlock : lq, scale(), dq_beta))
-        return;
     for (int64_t r0 = 0; r0 < lq; r0 += blocks ? kCausalBlock : lq) {
       const int64_t r1 = blocks ? std::min(lq, r0 + kCausalBlock) : lq;
       const int64_t keys = blocks ? visible_keys(r1, offset, lk) : lk;
@@ -369,6 +365,17 @@ class MultiHeadAttention {
     BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, d_, C(1), dy.data(), d_, 0, w_[i]->value.data(), d_, 0,
              add_dx_to ? C(1) : C(0), out, d_, 0, 1);
     return dx;
+  }
+
+  /// The projections' backward from dQ, dK, dV in concat_h's layout [batch, L, d]: parameter
+  /// gradients accumulated, dx_q and dx_kv (dK·W_Kᵀ + dV·W_Vᵀ) returned when asked.
+  InputGrads input_grads(const Saved& s, const Tens& dQ, const Tens& dK, const Tens& dV, bool need_dxq,
+                         bool need_dxkv) const {
+    InputGrads out;
+    out.dxq = affine_backward(s.xq, dQ, 0, need_dxq);
+    out.dxkv = affine_backward(s.xkv, dK, 1, need_dxkv);
+    affine_backward(s.xkv, dV, 2, need_dxkv, &out.dxkv);  // dx_kv += dV·W_Vᵀ
+    return out;
   }
 
   /// [batch, L, d] → [batch, h, L, d_h].
@@ -447,20 +454,32 @@ auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, con
   const bool blocks = causal_blocks(mask.causal, lq);
   // Without blocks, one block of all rows seeing all keys. Entries of S a block skips are
   // hidden by the mask: the softmax neither reads them nor leaves them unwritten.
-  Tens o(Shape{batch, h_, lq, dh_}, ctx.arena());
-  const bool per_head = per_head_on_threads(batch * h_);
+  Tens merged(Shape{batch, lq, d_}, ctx.arena());
+  const bool per_head = per_head_on_threads(batch * h_), tiles = per_head && head_tiles();
+  Tens o = tiles ? Tens() : Tens(Shape{batch, h_, lq, dh_}, ctx.arena());  // the heads' outputs before concat_h
   if constexpr (std::is_same_v<B, Cpu>) {  // (the branch keeps other backends well-formed)
     if (per_head) {
       // One (batch, head) at a time per thread: its S goes from the product to the softmax and to
       // A·V while in cache, rather than through memory between three passes over the whole tensor.
       // The softmax of one head: its padding row and ALiBi slope passed as those of a 1 × 1 batch.
+      // The tiles write the head's output into concat_h in place (row stride d).
       cpu::parallel_for(batch * h_, std::max<int64_t>(1, 4 * lq * keys_seen(lq, lk, blocks, mask.query_offset) * dh_), [&](int64_t begin, int64_t end) {
         for (int64_t b = begin; b < end; ++b) {
           SoftmaxMask head_mask = sm;
           if (sm.key_padding) head_mask.key_padding = sm.key_padding + (b / h_) * lk;
           if (sm.alibi_slopes) head_mask.alibi_slopes = sm.alibi_slopes + b % h_;
-          head_forward(lq, lk, blocks, mask.query_offset, q.data() + b * lq * dh_, k.data() + b * lk * dh_,
-                       v.data() + b * lk * dh_, probs.data() + b * lq * lk, o.data() + b * lq * dh_, head_mask, 1);
+          const T* qb = q.data() + b * lq * dh_;
+          const T* kb = k.data() + b * lk * dh_;
+          const T* vb = v.data() + b * lk * dh_;
+          T* pb = probs.data() + b * lq * lk;
+          if constexpr (std::is_same_v<T, float>)
+            if (tiles) {
+              BT::attention_head_forward(ctx, qb, kb, vb, pb, merged.data() + (b / h_) * lq * d_ + (b % h_) * dh_, d_,
+                                         lq, lk, dh_, blocks, mask.query_offset, blocks ? kCausalBlock : lq, scale(),
+                                         head_mask);
+              continue;
+            }
+          head_forward(lq, lk, blocks, mask.query_offset, qb, kb, vb, pb, o.data() + b * lq * dh_, head_mask, 1);
         }
       });
     }
@@ -469,8 +488,7 @@ auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, con
     head_forward(lq, lk, blocks, mask.query_offset, q.data(), k.data(), v.data(), probs.data(), o.data(), sm,
                  batch * h_);
   }
-  Tens merged(Shape{batch, lq, d_}, ctx.arena());
-  BT::permute_0213(ctx, o.data(), merged.data(), batch, h_, lq, dh_);
+  if (!tiles) BT::permute_0213(ctx, o.data(), merged.data(), batch, h_, lq, dh_);
   Tens y = affine(merged, 3);
   if (saved) {
     saved->xq = xq;
@@ -496,14 +514,34 @@ auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool nee
   const int64_t nb = s.batch, lq = s.lq, lk = s.lk, bh = nb * h_;
   // Output projection.
   Tens dmerged = affine_backward(s.merged, dy, 3, true);
+  const bool blocks = causal_blocks(s.causal, lq);
+  const bool per_head = per_head_on_threads(bh);
+  if constexpr (std::is_same_v<B, Cpu> && std::is_same_v<T, float>) {
+    if (per_head && head_tiles()) {
+      // The tiles, one (batch, head) at a time per thread, read dO from concat_h's gradient and
+      // write dQ, dK and dV in concat_h's layout (row stride d): no head split or merge copies.
+      Tens dQ(Shape{nb, lq, d_}, ctx.arena()), dK(Shape{nb, lk, d_}, ctx.arena()), dV(Shape{nb, lk, d_}, ctx.arena());
+      if (extra_dq_heads) BT::permute_0213(ctx, extra_dq_heads->data(), dQ.data(), nb, h_, lq, dh_);
+      cpu::parallel_for(bh, std::max<int64_t>(1, 10 * lq * keys_seen(lq, lk, blocks, s.query_offset) * dh_),
+                        [&](int64_t begin, int64_t end) {
+        for (int64_t b = begin; b < end; ++b) {
+          const int64_t row_q = (b / h_) * lq * d_ + (b % h_) * dh_, row_k = (b / h_) * lk * d_ + (b % h_) * dh_;
+          BT::attention_head_backward(ctx, s.probs.data() + b * lq * lk, dmerged.data() + row_q, d_,
+                                      s.q.data() + b * lq * dh_, s.k.data() + b * lk * dh_, s.v.data() + b * lk * dh_,
+                                      dQ.data() + row_q, dK.data() + row_k, dV.data() + row_k, d_, lq, lk, dh_, blocks,
+                                      s.query_offset, blocks ? kCausalBlock : lq, scale(),
+                                      extra_dq_heads ? C(1) : C(0));
+        }
+      });
+      return input_grads(s, dQ, dK, dV, need_dxq, need_dxkv);
+    }
+  }
   Tens dO(Shape{nb, h_, lq, dh_}, ctx.arena());
   BT::permute_0213(ctx, dmerged.data(), dO.data(), nb, lq, h_, dh_);
-  const bool blocks = causal_blocks(s.causal, lq);
   Tens dV(Shape{nb, h_, lk, dh_}, ctx.arena());
   Tens dQ(Shape{nb, h_, lq, dh_}, ctx.arena());
   if (extra_dq_heads) dQ.copy_from(*extra_dq_heads);
   Tens dK(Shape{nb, h_, lk, dh_}, ctx.arena());
-  const bool per_head = per_head_on_threads(bh);
   if constexpr (std::is_same_v<B, Cpu>) {  // (the branch keeps other backends well-formed)
     if (per_head) {
       // One (batch, head) at a time per thread, its dP = dS (Lq × Lk) in a per-thread buffer that
@@ -528,11 +566,8 @@ auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool nee
     head_backward(lq, lk, blocks, s.query_offset, s.probs.data(), dO.data(), s.q.data(), s.k.data(), s.v.data(),
                   dP.data(), extra_dq_heads ? C(1) : C(0), dQ.data(), dK.data(), dV.data(), bh);
   }
-  InputGrads out;
-  out.dxq = affine_backward(s.xq, merge_heads(dQ, nb, lq), 0, need_dxq);
-  out.dxkv = affine_backward(s.xkv, merge_heads(dK, nb, lk), 1, need_dxkv);
-  affine_backward(s.xkv, merge_heads(dV, nb, lk), 2, need_dxkv, &out.dxkv);  // dx_kv += dV·W_Vᵀ
-  return out;
+  return input_grads(s, merge_heads(dQ, nb, lq), merge_heads(dK, nb, lk), merge_heads(dV, nb, lk), need_dxq,
+                     need_dxkv);
 }
 
 }  // namespace mnemo::nn

@@ -42,25 +42,32 @@
 
 namespace mnemo::cpu {
 
-/// The saving forward of one (batch row, head) as above: q, o [lq, d_h], k, v [lk, d_h], p [lq, lk]
-/// (written whole: 0 where masked), contiguous; queries in blocks of `block` rows, with `causal` a
+/// The saving forward of one (batch row, head) as above: q [lq, d_h], k, v [lk, d_h] and p [lq, lk]
+/// (written whole: 0 where masked) contiguous, o [lq, d_h] with row stride ld_o (d_h for the heads
+/// layout, d to write concat_h in place); queries in blocks of `block` rows, with `causal` a
 /// block ending at r1 seeing keys [0, r1 + query_offset) ∩ [0, lk); `mask` that of this head as a
 /// 1 × 1 batch. Returns false, having written nothing, where the AVX-512 tiles do not apply.
 template <class T>
-bool attention_head_forward(const T* q, const T* k, const T* v, T* p, T* o, int64_t lq, int64_t lk, int64_t head_dim,
-                            bool causal, int64_t query_offset, int64_t block, compute_t<T> scale,
+bool attention_head_forward(const T* q, const T* k, const T* v, T* p, T* o, int64_t ld_o, int64_t lq, int64_t lk,
+                            int64_t head_dim, bool causal, int64_t query_offset, int64_t block, compute_t<T> scale,
                             const SoftmaxMask& mask);
 
-/// The attention backward of one (batch row, head) as above: p [lq, lk] (0 where masked), q, dO,
-/// dQ [lq, d_h], k, v, dK, dV [lk, d_h], all contiguous; queries in blocks of `block` rows, with
+/// The attention backward of one (batch row, head) as above: p [lq, lk] (0 where masked), q [lq, d_h]
+/// and k, v [lk, d_h] contiguous; dO [lq, d_h] with row stride ld_do, dQ [lq, d_h] and dK, dV
+/// [lk, d_h] with row stride ld_grad (d_h for the heads layout, d for concat_h in place); queries in blocks of `block` rows, with
 /// `causal` a block ending at r1 seeing keys [0, r1 + query_offset) ∩ [0, lk). dK and dV are
 /// overwritten, dQ = dS·K + dq_beta·dQ. Returns false, having written nothing, where the AVX-512
 /// tiles do not apply. The definitions follow, or, in a user TU of the compiled mode, are in
 /// mnemo::compiled for float.
 template <class T>
-bool attention_head_backward(const T* p, const T* dO, const T* q, const T* k, const T* v, T* dQ, T* dK, T* dV,
-                             int64_t lq, int64_t lk, int64_t head_dim, bool causal, int64_t query_offset,
-                             int64_t block, compute_t<T> scale, compute_t<T> dq_beta);
+bool attention_head_backward(const T* p, const T* dO, int64_t ld_do, const T* q, const T* k, const T* v, T* dQ, T* dK,
+                             T* dV, int64_t ld_grad, int64_t lq, int64_t lk, int64_t head_dim, bool causal,
+                             int64_t query_offset, int64_t block, compute_t<T> scale, compute_t<T> dq_beta);
+
+/// Whether attention_head_forward and attention_head_backward take their tiles (and so accept
+/// any ld_o, ld_do, ld_grad) for this element type and head width on this CPU.
+template <class T>
+bool attention_head_tiles(int64_t head_dim);
 
 #if MNEMO_COMPILED_BODIES
 namespace detail {
@@ -95,8 +102,8 @@ inline int64_t attention_head_keys(bool causal, int64_t r1, int64_t query_offset
 }
 
 inline void attention_head_forward_avx512(const float* q, const float* k, const float* v, float* p, float* o,
-                                          int64_t lq, int64_t lk, int64_t dh, bool causal, int64_t query_offset,
-                                          int64_t block, float scale, const SoftmaxMask& mask) {
+                                          int64_t ld_o, int64_t lq, int64_t lk, int64_t dh, bool causal,
+                                          int64_t query_offset, int64_t block, float scale, const SoftmaxMask& mask) {
   constexpr int64_t kKeyChunk = 128;  // P·V over chunks of keys: a chunk of V stays in L1
   const int64_t lk_pad = (lk + 15) / 16 * 16, ld = lk_pad + 16, rows_max = std::min(block, lq);
   // Kᵀ in panels of 16 keys (lk_pad × d_h), the block's S then E (rows_max × ld), and its 1 / ΣE.
@@ -107,10 +114,10 @@ inline void attention_head_forward_avx512(const float* q, const float* k, const 
   const SoftmaxDims dims{1, 1, lq, lk};
   for (int64_t r0 = 0; r0 < lq; r0 += block) {
     const int64_t r1 = std::min(lq, r0 + block), m = r1 - r0, keys = attention_head_keys(causal, r1, query_offset, lk);
-    float* ob = o + r0 * dh;
+    float* ob = o + r0 * ld_o;
     if (keys == 0) {  // no key visible: P and O are 0
       std::fill(p + r0 * lk, p + r1 * lk, 0.0f);
-      std::fill(ob, ob + m * dh, 0.0f);
+      for (int64_t i = 0; i < m; ++i) std::fill(ob + i * ld_o, ob + i * ld_o + dh, 0.0f);
       continue;
     }
     attention_tile_avx512<false>(m, (keys + 15) / 16, dh, q + r0 * dh, dh, kt, 16, 16 * dh, s, ld);  // S = Q·Kᵀ
@@ -127,87 +134,103 @@ inline void attention_head_forward_avx512(const float* q, const float* k, const 
     }
     for (int64_t c0 = 0; c0 < keys; c0 += kKeyChunk) {  // O = (E·V) / ΣE
       const int64_t kc = std::min(kKeyChunk, keys - c0);
-      if (c0 == 0) attention_tile_avx512<false>(m, dh / 16, kc, s, ld, v, dh, 16, ob, dh);
-      else attention_tile_avx512<true>(m, dh / 16, kc, s + c0, ld, v + c0 * dh, dh, 16, ob, dh);
+      if (c0 == 0) attention_tile_avx512<false>(m, dh / 16, kc, s, ld, v, dh, 16, ob, ld_o);
+      else attention_tile_avx512<true>(m, dh / 16, kc, s + c0, ld, v + c0 * dh, dh, 16, ob, ld_o);
     }
-    for (int64_t i = 0; i < m; ++i) Eigen::Map<Eigen::ArrayXf>(ob + i * dh, dh) *= inv[i];
+    for (int64_t i = 0; i < m; ++i) Eigen::Map<Eigen::ArrayXf>(ob + i * ld_o, dh) *= inv[i];
   }
 }
 
-inline void attention_head_backward_avx512(const float* p, const float* dO, const float* q, const float* k,
-                                           const float* v, float* dQ, float* dK, float* dV, int64_t lq, int64_t lk,
-                                           int64_t dh, bool causal, int64_t query_offset, int64_t block,
-                                           float scale, float dq_beta) {
+inline void attention_head_backward_avx512(const float* p, const float* dO, int64_t ld_do, const float* q,
+                                           const float* k, const float* v, float* dQ, float* dK, float* dV,
+                                           int64_t ld_grad, int64_t lq, int64_t lk, int64_t dh, bool causal,
+                                           int64_t query_offset, int64_t block, float scale, float dq_beta) {
   constexpr int64_t kKeyChunk = 128;  // dQ = dS·K over chunks of keys: a chunk of K stays in L1
   const int64_t lk_pad = (lk + 15) / 16 * 16, ld = lk_pad + 16, rows_max = std::min(block, lq);
-  // Vᵀ in panels of 16 keys (lk_pad × d_h), then the block's dP = dS and its copy of P (rows_max × ld each).
-  float* vt = thread_scratch<float, ScratchSlot::AttentionHead>(lk_pad * dh + 2 * rows_max * ld);
+  // Vᵀ in panels of 16 keys (lk_pad × d_h); the block's dP = dS and its copy of P (rows_max × ld
+  // each); the block's dO, contiguous (rows_max × d_h: rows d·4 bytes apart would share L1 sets).
+  float* vt = thread_scratch<float, ScratchSlot::AttentionHead>(lk_pad * dh + rows_max * (2 * ld + dh));
   float* ds = vt + lk_pad * dh;
   float* p_copy = ds + rows_max * ld;
+  float* dOb = p_copy + rows_max * ld;
   for (int64_t c0 = 0; c0 < lk_pad; c0 += 16)
     attention_pack_kt_avx512(v + c0 * dh, dh, std::min<int64_t>(16, lk - c0), dh, vt + c0 * dh);
-  std::fill(dK, dK + lk * dh, 0.0f);
-  std::fill(dV, dV + lk * dh, 0.0f);
+  for (int64_t j = 0; j < lk; ++j) {
+    std::fill(dK + j * ld_grad, dK + j * ld_grad + dh, 0.0f);
+    std::fill(dV + j * ld_grad, dV + j * ld_grad + dh, 0.0f);
+  }
   for (int64_t r0 = 0; r0 < lq; r0 += block) {
     const int64_t r1 = std::min(lq, r0 + block), m = r1 - r0;
     const int64_t keys = attention_head_keys(causal, r1, query_offset, lk);
-    const float* dOb = dO + r0 * dh;
-    float* dQb = dQ + r0 * dh;
-    if (dq_beta == 0.0f) {
-      if (keys == 0) std::fill(dQb, dQb + m * dh, 0.0f);
-    } else if (dq_beta != 1.0f) {
-      for (int64_t i = 0; i < m * dh; ++i) dQb[i] *= dq_beta;
+    float* dQb = dQ + r0 * ld_grad;
+    for (int64_t i = 0; i < m; ++i) {  // dQ's rows: β·dQ, or 0 when no key is visible
+      float* row = dQb + i * ld_grad;
+      if (dq_beta == 0.0f) {
+        if (keys == 0) std::fill(row, row + dh, 0.0f);
+      } else if (dq_beta != 1.0f) {
+        for (int64_t e = 0; e < dh; ++e) row[e] *= dq_beta;
+      }
     }
     if (keys == 0) continue;
+    for (int64_t i = 0; i < m; ++i) std::copy(dO + (r0 + i) * ld_do, dO + (r0 + i) * ld_do + dh, dOb + i * dh);
     attention_tile_avx512<false>(m, (keys + 15) / 16, dh, dOb, dh, vt, 16, 16 * dh, ds, ld);  // dP = dO·Vᵀ
     for (int64_t i = 0; i < m; ++i)
       attention_row_softmax_backward_avx512(p + (r0 + i) * lk, ds + i * ld, p_copy + i * ld, keys, scale);
     for (int64_t c0 = 0; c0 < keys; c0 += kKeyChunk) {  // dQ = dS·K (+ β·dQ)
       const int64_t kc = std::min(kKeyChunk, keys - c0);
-      if (c0 == 0 && dq_beta == 0.0f) attention_tile_avx512<false>(m, dh / 16, kc, ds, ld, k, dh, 16, dQb, dh);
-      else attention_tile_avx512<true>(m, dh / 16, kc, ds + c0, ld, k + c0 * dh, dh, 16, dQb, dh);
+      if (c0 == 0 && dq_beta == 0.0f) attention_tile_avx512<false>(m, dh / 16, kc, ds, ld, k, dh, 16, dQb, ld_grad);
+      else attention_tile_avx512<true>(m, dh / 16, kc, ds + c0, ld, k + c0 * dh, dh, 16, dQb, ld_grad);
     }
-    attention_tile_avx512<true, true>(keys, dh / 16, m, p_copy, ld, dOb, dh, 16, dV, dh);      // dV += Pᵀ·dO
-    attention_tile_avx512<true, true>(keys, dh / 16, m, ds, ld, q + r0 * dh, dh, 16, dK, dh);  // dK += dSᵀ·Q
+    attention_tile_avx512<true, true>(keys, dh / 16, m, p_copy, ld, dOb, dh, 16, dV, ld_grad);     // dV += Pᵀ·dO
+    attention_tile_avx512<true, true>(keys, dh / 16, m, ds, ld, q + r0 * dh, dh, 16, dK, ld_grad);  // dK += dSᵀ·Q
   }
 }
 #endif  // MNEMO_SMALL_GEMM_X86
 }  // namespace detail
 
 template <class T>
+bool attention_head_tiles([[maybe_unused]] int64_t head_dim) {
+#if defined(MNEMO_SMALL_GEMM_X86)
+  return detail::attention_use_avx512<T>(head_dim);
+#else
+  return false;
+#endif
+}
+
+template <class T>
 bool attention_head_forward([[maybe_unused]] const T* q, [[maybe_unused]] const T* k, [[maybe_unused]] const T* v,
-                            [[maybe_unused]] T* p, [[maybe_unused]] T* o, [[maybe_unused]] int64_t lq,
-                            [[maybe_unused]] int64_t lk, int64_t head_dim, [[maybe_unused]] bool causal,
-                            [[maybe_unused]] int64_t query_offset, [[maybe_unused]] int64_t block,
-                            [[maybe_unused]] compute_t<T> scale, [[maybe_unused]] const SoftmaxMask& mask) {
+                            [[maybe_unused]] T* p, [[maybe_unused]] T* o, [[maybe_unused]] int64_t ld_o,
+                            [[maybe_unused]] int64_t lq, [[maybe_unused]] int64_t lk, int64_t head_dim,
+                            [[maybe_unused]] bool causal, [[maybe_unused]] int64_t query_offset,
+                            [[maybe_unused]] int64_t block, [[maybe_unused]] compute_t<T> scale,
+                            [[maybe_unused]] const SoftmaxMask& mask) {
+  if (!attention_head_tiles<T>(head_dim) || lq <= 0 || lk <= 0) return false;
 #if defined(MNEMO_SMALL_GEMM_X86)
   if constexpr (std::is_same_v<T, float>) {
-    if (!detail::attention_use_avx512<T>(head_dim) || lq <= 0 || lk <= 0) return false;
-    detail::attention_head_forward_avx512(q, k, v, p, o, lq, lk, head_dim, causal, query_offset,
+    detail::attention_head_forward_avx512(q, k, v, p, o, ld_o, lq, lk, head_dim, causal, query_offset,
                                           std::max<int64_t>(block, 1), scale, mask);
     return true;
   }
 #endif
-  (void)head_dim;
   return false;
 }
 
 template <class T>
-bool attention_head_backward([[maybe_unused]] const T* p, [[maybe_unused]] const T* dO, [[maybe_unused]] const T* q,
-                             [[maybe_unused]] const T* k, [[maybe_unused]] const T* v, [[maybe_unused]] T* dQ,
-                             [[maybe_unused]] T* dK, [[maybe_unused]] T* dV, [[maybe_unused]] int64_t lq,
-                             [[maybe_unused]] int64_t lk, int64_t head_dim, [[maybe_unused]] bool causal,
-                             [[maybe_unused]] int64_t query_offset, [[maybe_unused]] int64_t block,
-                             [[maybe_unused]] compute_t<T> scale, [[maybe_unused]] compute_t<T> dq_beta) {
+bool attention_head_backward([[maybe_unused]] const T* p, [[maybe_unused]] const T* dO, [[maybe_unused]] int64_t ld_do,
+                             [[maybe_unused]] const T* q, [[maybe_unused]] const T* k, [[maybe_unused]] const T* v,
+                             [[maybe_unused]] T* dQ, [[maybe_unused]] T* dK, [[maybe_unused]] T* dV,
+                             [[maybe_unused]] int64_t ld_grad, [[maybe_unused]] int64_t lq, [[maybe_unused]] int64_t lk,
+                             int64_t head_dim, [[maybe_unused]] bool causal, [[maybe_unused]] int64_t query_offset,
+                             [[maybe_unused]] int64_t block, [[maybe_unused]] compute_t<T> scale,
+                             [[maybe_unused]] compute_t<T> dq_beta) {
+  if (!attention_head_tiles<T>(head_dim) || lq <= 0 || lk <= 0) return false;
 #if defined(MNEMO_SMALL_GEMM_X86)
   if constexpr (std::is_same_v<T, float>) {
-    if (!detail::attention_use_avx512<T>(head_dim) || lq <= 0 || lk <= 0) return false;
-    detail::attention_head_backward_avx512(p, dO, q, k, v, dQ, dK, dV, lq, lk, head_dim, causal, query_offset,
-                                           std::max<int64_t>(block, 1), scale, dq_beta);
+    detail::attention_head_backward_avx512(p, dO, ld_do, q, k, v, dQ, dK, dV, ld_grad, lq, lk, head_dim, causal,
+                                           query_offset, std::max<int64_t>(block, 1), scale, dq_beta);
     return true;
   }
 #endif
-  (void)head_dim;
   return false;
 }
 #endif  // MNEMO_COMPILED_BODIES
@@ -218,11 +241,12 @@ bool attention_head_backward([[maybe_unused]] const T* p, [[maybe_unused]] const
 // sees the declaration above.
 #if defined(MNEMO_COMPILED)
 namespace mnemo::cpu {
+extern template bool attention_head_tiles<float>(int64_t);
 extern template bool attention_head_forward<float>(const float*, const float*, const float*, float*, float*, int64_t,
-                                                   int64_t, int64_t, bool, int64_t, int64_t, float,
+                                                   int64_t, int64_t, int64_t, bool, int64_t, int64_t, float,
                                                    const SoftmaxMask&);
-extern template bool attention_head_backward<float>(const float*, const float*, const float*, const float*,
+extern template bool attention_head_backward<float>(const float*, const float*, int64_t, const float*, const float*,
                                                     const float*, float*, float*, float*, int64_t, int64_t, int64_t,
-                                                    bool, int64_t, int64_t, float, float);
+                                                    int64_t, bool, int64_t, int64_t, float, float);
 }  // namespace mnemo::cpu
 #endif  // MNEMO_COMPILED
