@@ -56,9 +56,9 @@ bool attention_head_forward(const T* q, const T* k, const T* v, T* p, T* o, int6
 /// and k, v [lk, d_h] contiguous; dO [lq, d_h] with row stride ld_do, dQ [lq, d_h] and dK, dV
 /// [lk, d_h] with row stride ld_grad (d_h for the heads layout, d for concat_h in place); queries
 /// in blocks of `block` rows, with `causal` a block ending at r1 seeing keys [0, r1 + query_offset)
-/// ∩ [0, lk). dK and dV are overwritten, dQ = dS·K + dq_beta·dQ. Returns false, having written nothing, where the AVX-512
-/// tiles do not apply. The definitions follow, or, in a user TU of the compiled mode, are in
-/// mnemo::compiled for float.
+/// ∩ [0, lk). dK and dV are overwritten, dQ = dS·K + dq_beta·dQ. Returns false, having written
+/// nothing, where the AVX-512 tiles do not apply. The definitions follow, or, in a user TU of the
+/// compiled mode, are in mnemo::compiled for float.
 template <class T>
 bool attention_head_backward(const T* p, const T* dO, int64_t ld_do, const T* q, const T* k, const T* v, T* dQ, T* dK,
                              T* dV, int64_t ld_grad, int64_t lq, int64_t lk, int64_t head_dim, bool causal,
