@@ -406,7 +406,8 @@ TEST_CASE("float attention backward at head width 64 equals the double backward 
   };
   const Case cases[] = {{2, 150, 150, 0, false}, {2, 150, 150, 0, true},     {2, 70, 200, 130, true},
                         {1, 150, 150, 0, true},  {2, 160, 160, 0, true},     {2, 160, 160, 0, false, true, true},
-                        {2, 70, 208, 138, true}, {2, 40, 96, 0, true, false}, {1, 160, 160, 0, true}};
+                        {2, 70, 208, 138, true}, {2, 40, 96, 0, true, false}, {1, 160, 160, 0, true},
+                        {4, 160, 160, 0, true}, {4, 64, 144, 80, false}};
   const auto slopes = Tensor<float, Cpu>::from_host({heads}, {0.5f, 0.125f});
   for (int threads : {1, 2, 3}) {
     cpu::set_num_threads(threads);
@@ -441,10 +442,15 @@ TEST_CASE("float attention backward at head width 64 equals the double backward 
       const TensorD y = mha.forward(xq, xkv, mask, &saved);
       const auto g = mha.backward(saved, dy, true, true);
       nn::MultiHeadAttention<float, Cpu>::Saved saved_f;
-      const auto xq_f = convert<float>(xq), xkv_f = convert<float>(xkv);
+      const auto xq_f = convert<float>(xq), xkv_f = self ? xq_f : convert<float>(xkv);  // self: one tensor
       const auto y_f = mha_f.forward(xq_f, xkv_f, mask, &saved_f);
       const auto g_f = mha_f.backward(saved_f, convert<float>(dy), true, true);
       CHECK(rel_error(y_f, y) < 1e-5);
+      // batch·Lk ≥ 4d (the last two cases): Q, K, V as one stacked product and one pass that
+      // splits the heads and adds the biases, in both precisions: hence the loops' reference.
+      std::vector<uint8_t> padding_ref = c.padding ? padding : std::vector<uint8_t>{};
+      const std::vector<double> slopes_d = c.alibi ? std::vector<double>{0.5, 0.125} : std::vector<double>{};
+      CHECK(rel_error(y, reference_attention(mha, xq, xkv, c.causal, c.offset, padding_ref, slopes_d)) < 1e-12);
       CHECK(rel_error(g_f.dxq, g.dxq) < 1e-4);
       CHECK(rel_error(g_f.dxkv, g.dxkv) < 1e-4);
       for (int i = 0; i < 4; ++i) {
@@ -464,6 +470,18 @@ TEST_CASE("float attention backward at head width 64 equals the double backward 
       const auto g2_f = mha_f.backward(saved_f, convert<float>(dy), true, false, &extra_f);
       CHECK(rel_error(g2_f.dxq, g2.dxq) < 1e-4);
       CHECK(rel_error(g2.dxq, g.dxq) > 1e-2);  // the extra gradient did reach dx_q
+      // sum_input_grads (one input, as operator() passes for mha(x, x)): dxq = dx_q + dx_kv, in
+      // float self-attention one GEMM over [dQ | dK | dV].
+      if (self) {
+        TensorD sum = g.dxq.clone();
+        for (int64_t i = 0; i < sum.numel(); ++i) sum[i] += g.dxkv[i];
+        const auto g3 = mha.backward(saved, dy, true, true, nullptr, true);
+        const auto g3_f = mha_f.backward(saved_f, convert<float>(dy), true, true, nullptr, true);
+        CHECK(!g3.dxkv.defined());
+        CHECK(!g3_f.dxkv.defined());
+        CHECK(rel_error(g3.dxq, sum) < 1e-12);
+        CHECK(rel_error(g3_f.dxq, sum) < 1e-4);
+      }
     }
   }
   cpu::set_num_threads(before);

@@ -150,9 +150,10 @@ auto InfiniteFormerLayer<T, B>::attend(const Var& xq, const Var& xkv, const nn::
           g = self.ltm_->read_backward(*read_saved, dz, kl_grad, true, sb != nullptr);
           if (sb) sb->accumulate(c, std::move(g.dcoefficients));
         }
-        auto dx = self.attn_.backward(*mha_saved, dz, sq != nullptr, skv != nullptr, read_saved ? &g.dq_heads : nullptr);
+        auto dx = self.attn_.backward(*mha_saved, dz, sq != nullptr, skv != nullptr, read_saved ? &g.dq_heads : nullptr,
+                                      sq && sq == skv);
         if (sq) sq->accumulate(c, std::move(dx.dxq));
-        if (skv) skv->accumulate(c, std::move(dx.dxkv));
+        if (skv && dx.dxkv.defined()) skv->accumulate(c, std::move(dx.dxkv));
       },
       std::move(outputs));
   return {out, kl_out};

@@ -30,8 +30,14 @@
 // Q, K and V on the CPU: the three products x·W_i and their bias adds run in one parallel region,
 // each product in column blocks (one per thread), instead of three fork/joins and three bias
 // passes on the calling thread; the taped and untaped paths share it (MRBP's replay stays bitwise).
-// The forward without probabilities, at batch·Lk ≥ 4d, instead stacks the weights: [Q | K | V]
-// (self-attention) or [K | V] as one GEMM of 3d or 2d columns, read in place by attention_forward.
+// At batch·Lk ≥ 4d both forwards instead stack the weights: [Q | K | V] (self-attention) or
+// [K | V] as one GEMM of 3d or 2d columns (about a fifth faster than three GEMMs of d columns with
+// oneDNN at 8192 × 512 inputs), read in place by attention_forward or, in the saving forward,
+// split into head layout by one pass that also adds the biases (cpu::split_heads_add_bias).
+// The backward of float self-attention on the tiles keeps [dQ | dK | dV] side by side for the
+// same reason: the three weight gradients read it in place, the bias gradients come from one row
+// sum, and when query and key_value are one Var the input gradient dx_q + dx_kv is one GEMM of
+// inner dimension 3d (no second [batch, L, d] tensor, no pass to add them).
 #pragma once
 
 #include <algorithm>
@@ -40,6 +46,7 @@
 #include <type_traits>
 
 #include "mnemo/autograd/ops/common.hpp"
+#include "mnemo/backend/cpu/elementwise.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/cpu/thread_scratch.hpp"
 #include "mnemo/backend/primitives.hpp"
@@ -76,7 +83,7 @@ class MultiHeadAttention {
     int64_t query_offset = 0;
   };
   struct InputGrads {
-    Tens dxq, dxkv;  // undefined when not requested
+    Tens dxq, dxkv;  // undefined when not requested; with sum_input_grads, dxq = dx_q + dx_kv, dxkv undefined
   };
 
   /// Registers "<name>.{q,k,v,o}_proj.weight" [d, d] and, with bias, "<name>.{q,k,v,o}_proj.bias".
@@ -105,8 +112,11 @@ class MultiHeadAttention {
   /// Tensor-level backward: returns dxq / dxkv (when asked) and accumulates every parameter
   /// gradient. `extra_dq_heads` [batch, h, Lq, d_h] is added to the gradient of the head-layout
   /// queries (used when another reader, such as ∞-former's long-term memory, shares them).
+  /// `sum_input_grads` (both gradients asked for, and query and key_value are one input, as in
+  /// self-attention through one Var): dxq returns dx_q + dx_kv and dxkv stays undefined; in float
+  /// self-attention on the CPU's tiles that sum is one GEMM (see input_grads_stacked).
   InputGrads backward(const Saved& s, const Tens& dy, bool need_dxq, bool need_dxkv,
-                      const Tens* extra_dq_heads = nullptr) const;
+                      const Tens* extra_dq_heads = nullptr, bool sum_input_grads = false) const;
 
   /// Softmax logit scale 1/√d_h.
   C scale() const { return C(1) / std::sqrt(static_cast<C>(dh_)); }
@@ -186,14 +196,8 @@ class MultiHeadAttention {
   /// against the product's 2·rows·n·d² FLOPs: ≤ 1/(8d) of them at rows ≥ 4d), one GEMM, one bias
   /// pass.
   Tens stacked_affine(const Tens& x, int first) const {
-    const int64_t n = 3 - first, cols = n * d_, rows = x.shape().rows();
-    Tens w(Shape{d_, cols}, ctx_->arena());
-    for (int i = first; i < 3; ++i)  // d rows of d elements into columns [(i − first)·d, …)
-      BT::copy_2d(*ctx_, w.data() + (i - first) * d_, cols * sizeof(T), w_[i]->value.data(), d_ * sizeof(T),
-                  d_ * sizeof(T), d_);
-    Tens y(x.shape().with_last(cols), ctx_->arena());
-    BT::gemm(*ctx_, Trans::N, Trans::N, rows, cols, d_, C(1), x.data(), d_, 0, w.data(), cols, 0, C(0), y.data(),
-             cols, 0, 1);
+    const int64_t cols = (3 - first) * d_, rows = x.shape().rows();
+    Tens y = stacked_product(x, first, 3);
     if (b_[first]) {
       Tens bias(Shape{cols}, ctx_->arena());
       for (int i = first; i < 3; ++i)
@@ -201,6 +205,65 @@ class MultiHeadAttention {
       BT::add_row_broadcast(*ctx_, y.data(), bias.data(), y.data(), rows, cols);
     }
     return y;
+  }
+
+  /// x·[W_first | … | W_{last−1}] without the biases: one GEMM of (last − first)·d columns against
+  /// the weights side by side in a [d, (last − first)·d] copy made per call (stacked_affine).
+  Tens stacked_product(const Tens& x, int first, int last) const {
+    const int64_t cols = (last - first) * d_, rows = x.shape().rows();
+    if (last - first == 1) {
+      Tens y(x.shape().with_last(d_), ctx_->arena());
+      BT::gemm(*ctx_, Trans::N, Trans::N, rows, d_, d_, C(1), x.data(), d_, 0, w_[first]->value.data(), d_, 0, C(0),
+               y.data(), d_, 0, 1);
+      return y;
+    }
+    const Tens w = stacked_weights(first, last);
+    Tens y(x.shape().with_last(cols), ctx_->arena());
+    BT::gemm(*ctx_, Trans::N, Trans::N, rows, cols, d_, C(1), x.data(), d_, 0, w.data(), cols, 0, C(0), y.data(),
+             cols, 0, 1);
+    return y;
+  }
+
+  /// [W_first | … | W_{last−1}] side by side, [d, (last − first)·d].
+  Tens stacked_weights(int first, int last) const {
+    const int64_t cols = (last - first) * d_;
+    Tens w(Shape{d_, cols}, ctx_->arena());
+    for (int i = first; i < last; ++i)  // d rows of d elements into columns [(i − first)·d, …)
+      BT::copy_2d(*ctx_, w.data() + (i - first) * d_, cols * sizeof(T), w_[i]->value.data(), d_ * sizeof(T),
+                  d_ * sizeof(T), d_);
+    return w;
+  }
+
+  /// Q, K and V of the saving forward in head layout [batch, h, L, d_h]. On the CPU at
+  /// batch·Lk ≥ 4d: the products stacked (stacked_product: [Q | K | V] for self-attention, Q and
+  /// [K | V] otherwise) and one pass that splits the heads and adds the biases
+  /// (cpu::split_heads_add_bias); otherwise project_qkv and a head split per product.
+  void project_heads_qkv(const Tens& xq, const Tens& xkv, Tens& q, Tens& k, Tens& v) const {
+    const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
+    if constexpr (std::is_same_v<B, Cpu>) {
+      if (batch * lk >= 4 * d_) {
+        q = Tens(Shape{batch, h_, lq, dh_}, ctx_->arena());
+        k = Tens(Shape{batch, h_, lk, dh_}, ctx_->arena());
+        v = Tens(Shape{batch, h_, lk, dh_}, ctx_->arena());
+        const T* bias[3] = {b_[0] ? b_[0]->value.data() : nullptr, b_[1] ? b_[1]->value.data() : nullptr,
+                            b_[2] ? b_[2]->value.data() : nullptr};
+        T* heads[3] = {q.data(), k.data(), v.data()};
+        if (xq.data() == xkv.data() && lq == lk) {
+          const Tens qkv = stacked_product(xkv, 0, 3);
+          cpu::split_heads_add_bias(qkv.data(), 3 * d_, batch, lq, h_, dh_, 3, heads, bias);
+        } else {
+          const Tens qp = stacked_product(xq, 0, 1), kv = stacked_product(xkv, 1, 3);
+          cpu::split_heads_add_bias(qp.data(), d_, batch, lq, h_, dh_, 1, heads, bias);
+          cpu::split_heads_add_bias(kv.data(), 2 * d_, batch, lk, h_, dh_, 2, heads + 1, bias + 1);
+        }
+        return;
+      }
+    }
+    Tens qkv[3];
+    project_qkv(xq, xkv, qkv);
+    q = heads_of(qkv[0], batch, lq);
+    k = heads_of(qkv[1], batch, lk);
+    v = heads_of(qkv[2], batch, lk);
   }
 
   /// The probabilities path without the head split/merge copies (CPU types without
@@ -378,6 +441,50 @@ class MultiHeadAttention {
     return out;
   }
 
+  /// The projections' backward of self-attention from g = [dQ | dK | dV] [batch, L, 3d] (one
+  /// input x): dW_i += xᵀ·g_i (g_i read in place, row stride 3d), db_i += Σ g_i from one row sum,
+  /// and, when asked, dx_q = g_Q·W_Qᵀ and dx_kv = g_K·W_Kᵀ + g_V·W_Vᵀ, or their sum (backward()'s
+  /// sum_input_grads): at rows ≥ 4d one GEMM g·[W_Q | W_K | W_V]ᵀ of inner dimension 3d, below
+  /// that three GEMMs into one dx (β = 1), where the weights' copy would cost more than it saves.
+  InputGrads input_grads_stacked(const Saved& s, const Tens& g, bool need_dxq, bool need_dxkv, bool sum) const {
+    const int64_t rows = s.xq.shape().rows(), ld = 3 * d_;
+    for (int i = 0; i < 3; ++i)
+      BT::gemm(*ctx_, Trans::T, Trans::N, d_, d_, rows, C(1), s.xq.data(), d_, 0, g.data() + i * d_, ld, 0, C(1),
+               w_[i]->grad.data(), d_, 0, 1);
+    if (b_[0]) {
+      Tens db(Shape{ld}, ctx_->arena());
+      BT::sum_rows(*ctx_, g.data(), db.data(), rows, ld, false);
+      for (int i = 0; i < 3; ++i) BT::axpby(*ctx_, d_, C(1), db.data() + i * d_, C(1), b_[i]->grad.data());
+    }
+    InputGrads out;
+    if (sum && need_dxq && need_dxkv && rows >= 4 * d_) {  // the weights' copy (3d²) ≤ 1/(8d) of the FLOPs
+      const Tens w = stacked_weights(0, 3);
+      out.dxq = Tens(s.xq.shape(), ctx_->arena());
+      BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, ld, C(1), g.data(), ld, 0, w.data(), ld, 0, C(0), out.dxq.data(),
+               d_, 0, 1);
+      return out;
+    }
+    // Otherwise a GEMM per product, each adding to the one before it (β = 1) where they share dx.
+    const bool one = sum && need_dxq && need_dxkv;
+    for (int i = 0; i < 3; ++i) {
+      if (!(i == 0 ? need_dxq : need_dxkv)) continue;
+      Tens& dx = i == 0 || one ? out.dxq : out.dxkv;
+      const bool fresh = !dx.defined();
+      if (fresh) dx = Tens(s.xq.shape(), ctx_->arena());
+      BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, d_, C(1), g.data() + i * d_, ld, 0, w_[i]->value.data(), d_, 0,
+               fresh ? C(0) : C(1), dx.data(), d_, 0, 1);
+    }
+    return out;
+  }
+
+  /// backward()'s sum_input_grads on the paths that compute dx_q and dx_kv apart: dx_q += dx_kv.
+  InputGrads summed(InputGrads g, bool sum) const {
+    if (!sum || !g.dxq.defined() || !g.dxkv.defined()) return g;
+    BT::axpby(*ctx_, g.dxq.numel(), C(1), g.dxkv.data(), C(1), g.dxq.data());
+    g.dxkv = Tens();
+    return g;
+  }
+
   /// [batch, L, d] → [batch, h, L, d_h].
   Tens heads_of(const Tens& x, int64_t batch, int64_t len) const {
     Tens y(Shape{batch, h_, len, dh_}, ctx_->arena());
@@ -421,9 +528,9 @@ auto MultiHeadAttention<T, B>::operator()(const Var& query, const Var& key_value
   note_parameter_uses();
   autograd::recording_tape()->record(
       [self = *this, saved = std::move(saved), sq = query.slot(), skv = key_value.slot(), so = out.slot()] {
-        InputGrads g = self.backward(saved, so->grad(), sq != nullptr, skv != nullptr);
+        InputGrads g = self.backward(saved, so->grad(), sq != nullptr, skv != nullptr, nullptr, sq && sq == skv);
         if (sq) sq->accumulate(*self.ctx_, std::move(g.dxq));
-        if (skv) skv->accumulate(*self.ctx_, std::move(g.dxkv));
+        if (skv && g.dxkv.defined()) skv->accumulate(*self.ctx_, std::move(g.dxkv));
       },
       {out.slot()});
   return out;
@@ -444,11 +551,8 @@ auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, con
   const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
   if constexpr (std::is_same_v<B, Cpu> && !kFusedForward)  // bf16 inference (see strided_heads_forward)
     if (!saved && allow_fused && !causal_blocks(mask.causal, lq)) return strided_heads_forward(xq, xkv, sm);
-  Tens qkv[3];
-  project_qkv(xq, xkv, qkv);
-  Tens q = heads_of(qkv[0], batch, lq);
-  Tens k = heads_of(qkv[1], batch, lk);
-  Tens v = heads_of(qkv[2], batch, lk);
+  Tens q, k, v;
+  project_heads_qkv(xq, xkv, q, k, v);
   // S = Q·Kᵀ per (batch, head); the 1/√d_h goes into the softmax scale.
   Tens probs(Shape{batch, h_, lq, lk}, ctx.arena());
   const bool blocks = causal_blocks(mask.causal, lq);
@@ -509,7 +613,7 @@ auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, con
 
 template <class T, class B>
 auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool need_dxq, bool need_dxkv,
-    const Tens* extra_dq_heads) const -> InputGrads {
+    const Tens* extra_dq_heads, bool sum_input_grads) const -> InputGrads {
   Context<B>& ctx = *ctx_;
   const int64_t nb = s.batch, lq = s.lq, lk = s.lk, bh = nb * h_;
   // Output projection.
@@ -519,21 +623,39 @@ auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool nee
   if constexpr (std::is_same_v<B, Cpu> && std::is_same_v<T, float>) {
     if (per_head && head_tiles()) {
       // The tiles, one (batch, head) at a time per thread, read dO from concat_h's gradient and
-      // write dQ, dK and dV in concat_h's layout (row stride d): no head split or merge copies.
-      Tens dQ(Shape{nb, lq, d_}, ctx.arena()), dK(Shape{nb, lk, d_}, ctx.arena()), dV(Shape{nb, lk, d_}, ctx.arena());
-      if (extra_dq_heads) BT::permute_0213(ctx, extra_dq_heads->data(), dQ.data(), nb, h_, lq, dh_);
+      // write dQ, dK and dV in concat_h's layout: no head split or merge copies. Self-attention
+      // puts them side by side, [dQ | dK | dV] [batch, L, 3d] (row stride 3d), for
+      // input_grads_stacked; otherwise three [batch, L, d] tensors (row stride d).
+      const bool self = s.xq.data() == s.xkv.data() && lq == lk;
+      const int64_t ld = self ? 3 * d_ : d_;
+      Tens g, dQ, dK, dV;
+      if (self) {
+        g = Tens(Shape{nb, lq, ld}, ctx.arena());
+      } else {
+        dQ = Tens(Shape{nb, lq, d_}, ctx.arena());
+        dK = Tens(Shape{nb, lk, d_}, ctx.arena());
+        dV = Tens(Shape{nb, lk, d_}, ctx.arena());
+      }
+      T* const gq = self ? g.data() : dQ.data();
+      T* const gk = self ? g.data() + d_ : dK.data();
+      T* const gv = self ? g.data() + 2 * d_ : dV.data();
+      if (extra_dq_heads)  // [batch, h, Lq, d_h] → columns h·d_h of dQ's rows
+        for (int64_t b = 0; b < bh; ++b)
+          BT::copy_2d(ctx, gq + (b / h_) * lq * ld + (b % h_) * dh_, ld * sizeof(T),
+                      extra_dq_heads->data() + b * lq * dh_, dh_ * sizeof(T), dh_ * sizeof(T), lq);
       cpu::parallel_for(bh, std::max<int64_t>(1, 10 * lq * keys_seen(lq, lk, blocks, s.query_offset) * dh_),
                         [&](int64_t begin, int64_t end) {
         for (int64_t b = begin; b < end; ++b) {
-          const int64_t row_q = (b / h_) * lq * d_ + (b % h_) * dh_, row_k = (b / h_) * lk * d_ + (b % h_) * dh_;
-          BT::attention_head_backward(ctx, s.probs.data() + b * lq * lk, dmerged.data() + row_q, d_,
-                                      s.q.data() + b * lq * dh_, s.k.data() + b * lk * dh_, s.v.data() + b * lk * dh_,
-                                      dQ.data() + row_q, dK.data() + row_k, dV.data() + row_k, d_, lq, lk, dh_, blocks,
-                                      s.query_offset, blocks ? kCausalBlock : lq, scale(),
-                                      extra_dq_heads ? C(1) : C(0));
+          const int64_t row_q = (b / h_) * lq * ld + (b % h_) * dh_, row_k = (b / h_) * lk * ld + (b % h_) * dh_;
+          const T* dob = dmerged.data() + (b / h_) * lq * d_ + (b % h_) * dh_;
+          BT::attention_head_backward(ctx, s.probs.data() + b * lq * lk, dob, d_, s.q.data() + b * lq * dh_,
+                                      s.k.data() + b * lk * dh_, s.v.data() + b * lk * dh_, gq + row_q, gk + row_k,
+                                      gv + row_k, ld, lq, lk, dh_, blocks, s.query_offset,
+                                      blocks ? kCausalBlock : lq, scale(), extra_dq_heads ? C(1) : C(0));
         }
       });
-      return input_grads(s, dQ, dK, dV, need_dxq, need_dxkv);
+      if (self) return input_grads_stacked(s, g, need_dxq, need_dxkv, sum_input_grads);
+      return summed(input_grads(s, dQ, dK, dV, need_dxq, need_dxkv), sum_input_grads);
     }
   }
   Tens dO(Shape{nb, h_, lq, dh_}, ctx.arena());
@@ -566,8 +688,9 @@ auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool nee
     head_backward(lq, lk, blocks, s.query_offset, s.probs.data(), dO.data(), s.q.data(), s.k.data(), s.v.data(),
                   dP.data(), extra_dq_heads ? C(1) : C(0), dQ.data(), dK.data(), dV.data(), bh);
   }
-  return input_grads(s, merge_heads(dQ, nb, lq), merge_heads(dK, nb, lk), merge_heads(dV, nb, lk), need_dxq,
-                     need_dxkv);
+  return summed(input_grads(s, merge_heads(dQ, nb, lq), merge_heads(dK, nb, lk), merge_heads(dV, nb, lk), need_dxq,
+                            need_dxkv),
+                sum_input_grads);
 }
 
 }  // namespace mnemo::nn

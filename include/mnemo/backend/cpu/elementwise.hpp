@@ -84,6 +84,32 @@ void permute_0213(const T* x, T* y, int64_t d0, int64_t d1, int64_t d2, int64_t 
   });
 }
 
+/// Splits `parts` projections stored side by side in x [batch·len, ld] (part i in columns
+/// [i·heads·dh, (i+1)·heads·dh)) into head layout [batch, heads, len, dh], adding each part's bias
+/// on the way (none where bias[i] is null): one pass instead of a bias pass and a permute per part.
+///   y[i][b, h, l, :] = x[b·len + l, i·heads·dh + h·dh + (0..dh)] + bias[i][h·dh + (0..dh)]
+template <class T>
+void split_heads_add_bias(const T* x, int64_t ld, int64_t batch, int64_t len, int64_t heads, int64_t dh, int parts,
+                          T* const* y, const T* const* bias) {
+  using C = compute_t<T>;
+  parallel_for(batch * len, parts * heads * dh, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / len, l = row % len;
+      for (int i = 0; i < parts; ++i)
+        for (int64_t h = 0; h < heads; ++h) {
+          const T* src = x + row * ld + (i * heads + h) * dh;
+          T* dst = y[i] + ((b * heads + h) * len + l) * dh;
+          if (!bias[i]) {
+            std::memcpy(dst, src, sizeof(T) * static_cast<size_t>(dh));
+            continue;
+          }
+          const T* add = bias[i] + h * dh;
+          for (int64_t j = 0; j < dh; ++j) dst[j] = static_cast<T>(static_cast<C>(src[j]) + static_cast<C>(add[j]));
+        }
+    }
+  });
+}
+
 /// out[r, :] = select[r] ? a[r, :] : b[r, :]   (a may be broadcast: a_stride = 0)
 template <class T>
 void select_rows(const uint8_t* select, const T* a, int64_t a_stride, const T* b, T* out,
