@@ -54,9 +54,9 @@ bool attention_head_forward(const T* q, const T* k, const T* v, T* p, T* o, int6
 
 /// The attention backward of one (batch row, head) as above: p [lq, lk] (0 where masked), q [lq, d_h]
 /// and k, v [lk, d_h] contiguous; dO [lq, d_h] with row stride ld_do, dQ [lq, d_h] and dK, dV
-/// [lk, d_h] with row stride ld_grad (d_h for the heads layout, d for concat_h in place); queries
-/// in blocks of `block` rows, with `causal` a block ending at r1 seeing keys [0, r1 + query_offset)
-/// ∩ [0, lk). dK and dV are overwritten, dQ = dS·K + dq_beta·dQ. Returns false, having written
+/// [lk, d_h] with row stride ld_grad (d_h for the heads layout, d for concat_h in place, 3d for
+/// [dQ | dK | dV] side by side); queries in blocks of `block` rows, with `causal` a block ending at
+/// r1 seeing keys [0, r1 + query_offset) ∩ [0, lk). dK and dV are overwritten, dQ = dS·K + dq_beta·dQ. Returns false, having written
 /// nothing, where the AVX-512 tiles do not apply. The definitions follow, or, in a user TU of the
 /// compiled mode, are in mnemo::compiled for float.
 template <class T>
