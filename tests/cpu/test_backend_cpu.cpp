@@ -292,6 +292,27 @@ TEMPLATE_TEST_CASE("layer_norm forward and backward (dx written, dγ and dβ acc
   BT::layer_norm_forward<T>(ctx(), x.data(), gamma.data(), beta.data(), y_no_stats.data(), nullptr, nullptr, rows,
                             cols, static_cast<A>(eps));
   CHECK(same_bits(y_no_stats, y));
+  if constexpr (std::is_same_v<T, float>) {
+    // Float runs blocks of 8 rows with their sums interleaved (cpu/layer_norm_rows.hpp; 130 rows:
+    // 16 blocks and a tail of 2): each row's sums still add in column order, so every output has
+    // the bits of the one-row-at-a-time float loop.
+    std::vector<float> y_seq(n), mean_seq(static_cast<size_t>(rows)), rstd_seq(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x.data() + r * cols;
+      float sum = 0, var = 0;
+      for (int64_t c = 0; c < cols; ++c) sum += xr[c];
+      const float m = sum / static_cast<float>(cols);
+      for (int64_t c = 0; c < cols; ++c) var += (xr[c] - m) * (xr[c] - m);
+      const float rsr = 1.0f / std::sqrt(var / static_cast<float>(cols) + static_cast<float>(eps));
+      mean_seq[size_t(r)] = m;
+      rstd_seq[size_t(r)] = rsr;
+      for (int64_t c = 0; c < cols; ++c)
+        y_seq[size_t(r * cols + c)] = (xr[c] - m) * rsr * gamma[size_t(c)] + beta[size_t(c)];
+    }
+    CHECK(same_bits(y, y_seq));
+    CHECK(same_bits(mean, mean_seq));
+    CHECK(same_bits(rstd, rstd_seq));
+  }
 
   // Backward: x̂ = (x − μ)·rstd, g = dy·γ, dx = rstd·(g − mean(g) − x̂·mean(g·x̂)),
   // dγ += Σ_rows dy·x̂, dβ += Σ_rows dy.

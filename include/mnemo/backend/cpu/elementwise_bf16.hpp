@@ -24,6 +24,7 @@
 #include <cstring>
 #include "mnemo/backend/activation_functions.hpp"
 #include "mnemo/backend/cpu/gelu_float.hpp"
+#include "mnemo/backend/cpu/layer_norm_rows.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/cpu/thread_scratch.hpp"
 #include "mnemo/core/bfloat16.hpp"
@@ -47,8 +48,6 @@ void add_row_broadcast(const T* x, const T* row, T* y, int64_t rows, int64_t col
 /// out = a + b (out may alias a or b).
 template <class T>
 void add(int64_t n, const T* a, const T* b, T* out);
-/// Rows of layer_norm_forward whose sums run interleaved.
-inline constexpr int64_t kLayerNormRows = 8;
 /// Layer normalisation forward (cpu/layer_norm.hpp's formula and order, fp32 sums).
 template <class T>
 void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, float* mean, float* rstd, int64_t rows,
@@ -146,9 +145,8 @@ void add(int64_t n, const T* a, const T* b, T* out) {
 template <class T>
 void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, float* mean, float* rstd, int64_t rows,
                         int64_t cols, float eps) {
-  // Rows go kLayerNormRows at a time: each row's sums keep the sequential order of
-  // cpu/layer_norm.hpp (bit for bit), but the rows' chains of dependent additions interleave, so
-  // the adder is not idle for an addition's latency at every element.
+  // Rows go kLayerNormRows at a time, widened to fp32 (cpu/layer_norm_rows.hpp: each row's sums in
+  // the order of cpu/layer_norm.hpp, the rows' additions interleaved).
   constexpr int64_t kRows = kLayerNormRows;
   parallel_for((rows + kRows - 1) / kRows, 6 * kRows * cols, [&](int64_t begin, int64_t end) {
     const detail::FloatRows s(kRows * cols);
@@ -160,29 +158,8 @@ void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, float* 
     for (int64_t blk = begin; blk < end; ++blk) {
       const int64_t r0 = blk * kRows, n = std::min(kRows, rows - r0);
       widen(x + r0 * cols, xf, n * cols);
-      float sum[kRows] = {}, var[kRows] = {}, mu[kRows] = {}, rs[kRows] = {};
-      if (n == kRows) {
-        for (int64_t c = 0; c < cols; ++c)
-          for (int64_t r = 0; r < kRows; ++r) sum[r] += xf[r * cols + c];
-      } else {
-        for (int64_t r = 0; r < n; ++r)
-          for (int64_t c = 0; c < cols; ++c) sum[r] += xf[r * cols + c];
-      }
-      for (int64_t r = 0; r < n; ++r) mu[r] = sum[r] / static_cast<float>(cols);
-      if (n == kRows) {
-        for (int64_t c = 0; c < cols; ++c)
-          for (int64_t r = 0; r < kRows; ++r) var[r] += (xf[r * cols + c] - mu[r]) * (xf[r * cols + c] - mu[r]);
-      } else {
-        for (int64_t r = 0; r < n; ++r)
-          for (int64_t c = 0; c < cols; ++c) var[r] += (xf[r * cols + c] - mu[r]) * (xf[r * cols + c] - mu[r]);
-      }
-      for (int64_t r = 0; r < n; ++r) {
-        rs[r] = 1.0f / std::sqrt(var[r] / static_cast<float>(cols) + eps);
-        if (mean) mean[r0 + r] = mu[r];
-        if (rstd) rstd[r0 + r] = rs[r];
-        float* xr = xf + r * cols;
-        for (int64_t c = 0; c < cols; ++c) xr[c] = (xr[c] - mu[r]) * rs[r] * gf[c] + bf[c];
-      }
+      cpu::detail::layer_norm_rows_f32(xf, gf, bf, xf, mean ? mean + r0 : nullptr, rstd ? rstd + r0 : nullptr, n,
+                                       cols, eps);
       narrow(xf, y + r0 * cols, n * cols);
     }
   });

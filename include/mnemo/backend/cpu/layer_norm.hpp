@@ -3,7 +3,8 @@
 //   backward: x̂ = (x − μ)·rstd, g = dy·γ,
 //             dx = rstd·(g − mean(g) − x̂·mean(g·x̂)),  dγ += Σ_rows dy·x̂,  dβ += Σ_rows dy
 // γ/β gradients are reduced over fixed blocks of rows, then the blocks in order: the result does
-// not depend on the thread count.
+// not depend on the thread count. The float forward runs blocks of kLayerNormRows rows whose sums
+// interleave (cpu/layer_norm_rows.hpp): each row's sums keep the column order of the loop below.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "mnemo/backend/cpu/elementwise_bf16.hpp"
+#include "mnemo/backend/cpu/layer_norm_rows.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/core/precision.hpp"
 
@@ -25,6 +27,17 @@ void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, accumul
                         accumulate_t<T>* rstd, int64_t rows, int64_t cols, accumulate_t<T> eps) {
   if constexpr (std::is_same_v<T, bfloat16>) {  // through fp32 rows, cpu/elementwise_bf16.hpp
     bf16_rows::layer_norm_forward(x, gamma, beta, y, mean, rstd, rows, cols, eps);
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {  // blocks of rows, sums interleaved: cpu/layer_norm_rows.hpp
+    constexpr int64_t kRows = kLayerNormRows;
+    parallel_for((rows + kRows - 1) / kRows, 6 * kRows * cols, [&](int64_t begin, int64_t end) {
+      for (int64_t blk = begin; blk < end; ++blk) {
+        const int64_t r0 = blk * kRows, n = std::min(kRows, rows - r0);
+        detail::layer_norm_rows_f32(x + r0 * cols, gamma, beta, y + r0 * cols, mean ? mean + r0 : nullptr,
+                                    rstd ? rstd + r0 : nullptr, n, cols, eps);
+      }
+    });
     return;
   }
   using A = accumulate_t<T>;
