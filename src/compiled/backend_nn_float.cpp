@@ -58,7 +58,8 @@ template void bf16_rows::widen<bfloat16>(const bfloat16*, float*, int64_t);
 template void bf16_rows::narrow<bfloat16>(const float*, bfloat16*, int64_t);
 template void bf16_rows::bias_activation_forward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t,
                                                            int64_t, Activation);
-template void bf16_rows::add_row_broadcast<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t, int64_t);
+template void bf16_rows::add_row_broadcast<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t, int64_t,
+                                                     int64_t);
 template void bf16_rows::add<bfloat16>(int64_t, const bfloat16*, const bfloat16*, bfloat16*);
 template void bf16_rows::layer_norm_forward<bfloat16>(const bfloat16*, const bfloat16*, const bfloat16*, bfloat16*,
                                                       float*, float*, int64_t, int64_t, float);

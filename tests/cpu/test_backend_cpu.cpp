@@ -582,6 +582,15 @@ TEMPLATE_TEST_CASE("axpby, add, mul and add_row_broadcast", "[backend][elementwi
     for (int64_t c = 0; c < cols; ++c) bref[size_t(r * cols + c)] = double(a[size_t(r * cols + c)]) + double(row[size_t(c)]);
   BT::add_row_broadcast<T>(ctx(), xy.data(), row.data(), xy.data(), rows, cols);
   CHECK_CLOSE(xy, bref);
+
+  // Rows ld apart (a block of columns of a wider tensor, as nn::MultiHeadAttention's project_qkv
+  // adds a bias block): the columns [lo, lo + w) of every row change, no other entry does.
+  const int64_t lo = 200, w = 300;
+  auto wide = std::vector<T>(a.begin(), a.begin() + rows * cols), wide_ref = wide;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = lo; c < lo + w; ++c) wide_ref[size_t(r * cols + c)] += row[size_t(c - lo)];
+  cpu::add_row_broadcast<T>(wide.data() + lo, row.data(), wide.data() + lo, rows, w, cols);
+  CHECK(same_bits(wide, wide_ref));
 }
 
 TEMPLATE_TEST_CASE("dropout: inverted scaling, mask reproducible from the key, offsets, keep rate",

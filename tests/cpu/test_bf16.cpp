@@ -202,6 +202,15 @@ TEST_CASE("bf16 elementwise kernels equal the per-element fp32 formulas bit for 
   BackendTraits<Cpu>::add_row_broadcast<bf16>(ctx, x.data(), row.data(), got.data(), rows, cols);
   for (int64_t i = 0; i < rows * cols; ++i) want[size_t(i)] = bf16(f(x[size_t(i)]) + f(row[size_t(i % cols)]));
   CHECK(bits_of(got) == bits_of(want));
+  {  // rows `cols` apart, columns [lo, lo + w) only (a bias block of project_qkv): the rest unchanged
+    const int64_t lo = 37, w = 150;
+    std::vector<bf16> block = x, block_want = x;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = lo; c < lo + w; ++c)
+        block_want[size_t(r * cols + c)] = bf16(f(x[size_t(r * cols + c)]) + f(row[size_t(c - lo)]));
+    cpu::add_row_broadcast<bf16>(block.data() + lo, row.data(), block.data() + lo, rows, w, cols);
+    CHECK(bits_of(block) == bits_of(block_want));
+  }
 
   BackendTraits<Cpu>::add<bf16>(ctx, rows * cols, x.data(), other.data(), got.data());
   for (size_t i = 0; i < x.size(); ++i) want[i] = bf16(f(x[i]) + f(other[i]));

@@ -232,7 +232,7 @@ struct BackendTraits<Cpu> {
   static void mul(Context&, int64_t n, const T* a, const T* b, T* out) { cpu::mul(n, a, b, out); }
   template <class T>
   static void add_row_broadcast(Context&, const T* x, const T* row, T* y, int64_t rows, int64_t cols) {
-    cpu::add_row_broadcast(x, row, y, rows, cols);
+    cpu::add_row_broadcast(x, row, y, rows, cols, cols);
   }
   template <class T>
   static void dropout(Context&, int64_t n, const T* x, T* y, float p, RngKey key, uint64_t offset) {

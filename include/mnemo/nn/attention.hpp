@@ -407,9 +407,7 @@ class MultiHeadAttention {
           T* y = out[i].data();
           BT::gemm(*ctx_, Trans::N, Trans::N, rows[i], hi - lo, d_, C(1), x[i], d_, 0, w_[i]->value.data() + lo, d_,
                    0, C(0), y + lo, d_, 0, 1);
-          if (b_[i])
-            for (int64_t r = 0; r < rows[i]; ++r)
-              BT::add_row_broadcast(*ctx_, y + r * d_ + lo, b_[i]->value.data() + lo, y + r * d_ + lo, 1, hi - lo);
+          if (b_[i]) cpu::add_row_broadcast(y + lo, b_[i]->value.data() + lo, y + lo, rows[i], hi - lo, d_);
         }
       });
     }

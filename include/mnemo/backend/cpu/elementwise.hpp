@@ -46,16 +46,17 @@ void mul(int64_t n, const T* a, const T* b, T* out) {
   });
 }
 
-/// y[r, c] = x[r, c] + row[c]   (y may alias x; bfloat16: through fp32 rows)
+/// y[r, c] = x[r, c] + row[c] for r < rows, c < cols, rows ld apart in x and y (ld ≥ cols; the
+/// entries between rows are not touched); y may alias x; bfloat16: through fp32 rows.
 template <class T>
-void add_row_broadcast(const T* x, const T* row, T* y, int64_t rows, int64_t cols) {
+void add_row_broadcast(const T* x, const T* row, T* y, int64_t rows, int64_t cols, int64_t ld) {
   if constexpr (std::is_same_v<T, bfloat16>) {
-    bf16_rows::add_row_broadcast(x, row, y, rows, cols);
+    bf16_rows::add_row_broadcast(x, row, y, rows, cols, ld);
     return;
   }
   parallel_for(rows, cols, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r)
-      for (int64_t c = 0; c < cols; ++c) y[r * cols + c] = x[r * cols + c] + row[c];
+      for (int64_t c = 0; c < cols; ++c) y[r * ld + c] = x[r * ld + c] + row[c];
   });
 }
 

@@ -42,9 +42,9 @@ void narrow(const float* src, T* dst, int64_t n);
 /// y = act(x + bias) over [rows, cols] (bias nullable; y may alias x).
 template <class T>
 void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int64_t cols, Activation act);
-/// y[r, c] = x[r, c] + row[c] (y may alias x).
+/// y[r, c] = x[r, c] + row[c], rows ld apart in x and y (y may alias x).
 template <class T>
-void add_row_broadcast(const T* x, const T* row, T* y, int64_t rows, int64_t cols);
+void add_row_broadcast(const T* x, const T* row, T* y, int64_t rows, int64_t cols, int64_t ld);
 /// out = a + b (out may alias a or b).
 template <class T>
 void add(int64_t n, const T* a, const T* b, T* out);
@@ -111,16 +111,16 @@ void bias_activation_forward(const T* x, const T* bias, T* y, int64_t rows, int6
 }
 
 template <class T>
-void add_row_broadcast(const T* x, const T* row, T* y, int64_t rows, int64_t cols) {
+void add_row_broadcast(const T* x, const T* row, T* y, int64_t rows, int64_t cols, int64_t ld) {
   parallel_for(rows, cols, [&](int64_t begin, int64_t end) {
     const detail::FloatRows s(cols);
     float* xf = s.a;
     float* rf = s.b;
     widen(row, rf, cols);
     for (int64_t r = begin; r < end; ++r) {
-      widen(x + r * cols, xf, cols);
+      widen(x + r * ld, xf, cols);
       for (int64_t c = 0; c < cols; ++c) xf[c] += rf[c];
-      narrow(xf, y + r * cols, cols);
+      narrow(xf, y + r * ld, cols);
     }
   });
 }
@@ -175,7 +175,8 @@ extern template void widen<bfloat16>(const bfloat16*, float*, int64_t);
 extern template void narrow<bfloat16>(const float*, bfloat16*, int64_t);
 extern template void bias_activation_forward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t, int64_t,
                                                        Activation);
-extern template void add_row_broadcast<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t, int64_t);
+extern template void add_row_broadcast<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t, int64_t,
+                                                 int64_t);
 extern template void add<bfloat16>(int64_t, const bfloat16*, const bfloat16*, bfloat16*);
 extern template void layer_norm_forward<bfloat16>(const bfloat16*, const bfloat16*, const bfloat16*, bfloat16*, float*,
                                                   float*, int64_t, int64_t, float);
