@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The Zen 4 sessions of 2026-12-03 night (run from /work/main): CPU identification, two runs of the
+# afternoon's finalbench2.sh (unchanged: 2 peer sessions, LTM alone, contention each), then the
+# fp32 and bf16 streaming steps at 2 and 1 threads.
+set -uo pipefail
+OUT=docs/results/peers-2026-12-03-zen4
+BIN=/work/lead/benchdnn/bench/mnemo_bench_cpu
+{ lscpu; grep -m1 -o 'avx512[a-z_0-9]*' /proc/cpuinfo | sort -u; } > "$OUT/lscpu.txt"
+git log -1 --format='%h %s' > "$OUT/commit.txt"
+for r in 1 2; do bash docs/results/peers-2026-12-03-afternoon/finalbench2.sh "$OUT/run$r"; done
+for t in 2 1; do
+  MNEMO_NUM_THREADS=$t $BIN --benchmark_filter='^BM_(Bf16StreamStep|MemformerStreamStep|MemformerGemmCeiling)' \
+    --benchmark_repetitions=5 --benchmark_out="$OUT/step_t$t.json" --benchmark_out_format=json > "$OUT/step_t$t.txt" 2>&1
+done
+echo "all done $(date -u +%T) $(uptime)" >> "$OUT/load.txt"
