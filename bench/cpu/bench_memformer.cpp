@@ -45,58 +45,10 @@
 #include "mnemo/bench/flops.hpp"
 #include "mnemo/mnemo.hpp"
 
-// Heap allocations of this process (malloc, calloc, realloc and the aligned ones; operator new
-// and Eigen's dynamic arrays come through them): glibc's allocator wrapped by a counter, so that the streaming step
-// can report its mallocs per step. Not under sanitizers, which bring their own malloc.
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define MNEMO_BENCH_COUNT_MALLOC 1
-#include <atomic>
-extern "C" {
-void* __libc_malloc(size_t);
-void* __libc_calloc(size_t, size_t);
-void* __libc_realloc(void*, size_t);
-void* __libc_memalign(size_t, size_t);
-}
-namespace {
-std::atomic<int64_t> heap_allocations{0};
-}  // namespace
-extern "C" void* malloc(size_t n) noexcept {
-  heap_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(n);
-}
-extern "C" void* calloc(size_t count, size_t n) noexcept {
-  heap_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(count, n);
-}
-extern "C" void* realloc(void* p, size_t n) noexcept {
-  heap_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, n);
-}
-extern "C" void* aligned_alloc(size_t alignment, size_t n) noexcept {
-  heap_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(alignment, n);
-}
-extern "C" void* memalign(size_t alignment, size_t n) noexcept {
-  heap_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(alignment, n);
-}
-extern "C" int posix_memalign(void** p, size_t alignment, size_t n) noexcept {
-  heap_allocations.fetch_add(1, std::memory_order_relaxed);
-  *p = __libc_memalign(alignment, n);
-  return *p || n == 0 ? 0 : 12;  // ENOMEM
-}
-#endif
+// Heap allocations of this process, all threads (mallocs_per_step).
+#include "mnemo/bench/heap_allocation_counter.hpp"
 
 namespace {
-
-/// Heap allocations so far (0 where they are not counted).
-int64_t heap_allocation_count() {
-#if defined(MNEMO_BENCH_COUNT_MALLOC)
-  return heap_allocations.load(std::memory_order_relaxed);
-#else
-  return 0;
-#endif
-}
 
 using namespace mnemo;
 using Model = models::Memformer<float, Cpu>;
@@ -201,14 +153,14 @@ void BM_MemformerStreamStep(benchmark::State& state) {
   size_t i = 0;
   s.state = s.model.step(s.state, s.segments[0], &s.segments[1]).next;  // warm-up
   const auto t0 = Clock::now();
-  const int64_t allocations0 = heap_allocation_count();
+  const int64_t allocations0 = bench::heap_allocation_count();
   for (auto _ : state) {
     const auto out = s.model.step(s.state, s.segments[i % 8], &s.segments[(i + 1) % 8]);
     s.state = out.next;
     ++i;
     benchmark::DoNotOptimize(out.logits.data());
   }
-  const int64_t allocations = heap_allocation_count() - allocations0;
+  const int64_t allocations = bench::heap_allocation_count() - allocations0;
   report_rate(state, bench::memformer_step_flops(s.cfg, 1, true), std::chrono::duration<double>(Clock::now() - t0).count());
   // malloc/calloc/realloc calls per step, all threads (0 where not counted: sanitizer builds).
   state.counters["mallocs_per_step"] = static_cast<double>(allocations) / static_cast<double>(state.iterations());

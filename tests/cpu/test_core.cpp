@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "support/testing.hpp"
@@ -85,6 +86,23 @@ TEST_CASE("check_shape: the message names what, the actual shape and the named e
         "ShapeError: ids has shape [4], expected [batch=4, len]");
 }
 
+TEST_CASE("Shape::appended adds one dimension and keeps the rank limit", "[core][shape][errors]") {
+  CHECK(Shape{4, 5}.appended(6) == Shape{4, 5, 6});
+  CHECK(Shape{}.appended(3) == Shape{3});
+  CHECK(Shape{2}.appended(0).numel() == 0);
+  MNEMO_CHECK_THROWS(Shape({1, 2, 3, 4, 5, 6, 7, 8}).appended(9), ShapeError, "rank 9 exceeds the maximum rank 8");
+  MNEMO_CHECK_THROWS(Shape{2}.appended(-1), ShapeError, "negative extent -1 in dimension 1");
+}
+
+TEST_CASE("Label: a two-part name reads as one in every check's message", "[core][shape][errors]") {
+  const Label tokens("Memformer::encode: input", " tokens");
+  CHECK(detail::cat(tokens, " has ", 3) == "Memformer::encode: input tokens has 3");
+  CHECK(detail::cat(Label("plain")) == "plain");
+  CHECK(message_of([&] { check_shape(tokens, Shape{2, 5}, {{"batch", 2}, {"segment_length", 4}}); }) ==
+        "ShapeError: Memformer::encode: input tokens has shape [2, 5], expected [batch=2, segment_length=4]");
+  CHECK_NOTHROW(check_shape(tokens, Shape{2, 4}, {{"batch", 2}, {"segment_length", 4}}));
+}
+
 TEST_CASE("detail::cat prints every argument as std::ostream << does with default flags", "[core][errors]") {
   // core/error.hpp builds messages with snprintf instead of <sstream>; the text must not change.
   const auto streamed = [](const auto&... args) {
@@ -141,6 +159,56 @@ TEST_CASE("Tensor: copies alias, clone() is independent", "[core][tensor]") {
   CHECK_FALSE(undefined.clone().defined());
   CHECK(Tensor<float, Cpu>::zeros({3}).to_host() == std::vector<float>{0, 0, 0});
   CHECK(Tensor<int32_t, Cpu>::full({2}, -7).to_host() == std::vector<int32_t>{-7, -7});
+}
+
+TEST_CASE("Tensor: the shared count's block is recycled on the thread that frees it", "[core][tensor]") {
+  using Block = detail::BlockFreeList<64, 16>;
+  // Drain this thread's list first, so the counts below start from a known state.
+  std::vector<void*> drained;
+  while (Block::cached() > 0) drained.push_back(Block::take());
+  for (void* p : drained) ::operator delete(p, std::align_val_t{16});
+  void* a = Block::take();
+  void* b = Block::take();
+  CHECK(Block::cached() == 0);
+  Block::give(a);
+  Block::give(b);
+  CHECK(Block::cached() == 2);
+  CHECK(Block::take() == b);  // last in, first out
+  CHECK(Block::take() == a);
+  CHECK(Block::cached() == 0);
+  // A block freed on another thread joins that thread's list, not this one's; the list is freed
+  // when that thread ends.
+  void* c = Block::take();
+  std::size_t cached_there = 0;
+  std::thread([c, &cached_there] {
+    Block::give(c);
+    cached_there = Block::cached();
+  }).join();
+  CHECK(cached_there == 1);
+  CHECK(Block::cached() == 0);
+  // At most kCachedBlocks stay cached; the rest go back to operator delete.
+  std::vector<void*> many(Block::kCachedBlocks + 3);
+  for (auto& p : many) p = Block::take();
+  for (void* p : many) Block::give(p);
+  CHECK(Block::cached() == Block::kCachedBlocks);
+
+  // Tensors on pooled control blocks: an alias keeps the storage alive after the original goes
+  // (that no heap block is taken per tensor is asserted by the streaming-step test,
+  // test_memformer_model.cpp).
+  Tensor<float, Cpu> keep;
+  {
+    Tensor<float, Cpu> t(Shape{3});
+    t.fill(2.0f);
+    keep = t.reshape(Shape{1, 3});
+  }
+  CHECK(keep.unique());
+  CHECK(keep.at({0, 2}) == 2.0f);
+  // Made on a thread that has ended (its list freed with it), released on this one.
+  Tensor<float, Cpu> made_elsewhere;
+  std::thread([&made_elsewhere] { made_elsewhere = Tensor<float, Cpu>::full(Shape{2}, 5.0f); }).join();
+  CHECK(made_elsewhere[1] == 5.0f);
+  made_elsewhere = Tensor<float, Cpu>();
+  CHECK_FALSE(made_elsewhere.defined());
 }
 
 TEST_CASE("Tensor: slice aliases rows and checks its bounds", "[core][tensor][errors]") {

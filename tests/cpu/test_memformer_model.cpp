@@ -6,7 +6,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
+#include "mnemo/bench/heap_allocation_counter.hpp"  // defines malloc & co. for this test program
+#include "mnemo/core/bfloat16.hpp"
 #include "mnemo/io/safetensors.hpp"
 #include "mnemo/io/slot_state_io.hpp"
 #include "mnemo/models/memformer.hpp"
@@ -217,6 +220,51 @@ TEST_CASE("the inference step equals the recorded path's encode and decode to ro
     cpu::set_num_threads(threads);
     check_inference_step_against_recorded_path<double>(1e-12);
     check_inference_step_against_recorded_path<float>(1e-5);
+  }
+  cpu::set_num_threads(before);
+}
+
+namespace {
+/// Heap allocations (all threads) of `steps` warm steps of a Memformer<T, Cpu> at a shape whose
+/// GEMM panels exceed Eigen's stack limit (d 128, ffn 512, L 32, K 16), after two warm-up steps.
+template <class T>
+int64_t heap_allocations_per_warm_steps(int steps) {
+  models::MemformerConfig c;
+  c.vocab = 64;
+  c.d_model = 128;
+  c.heads = 4;
+  c.d_ff = 512;
+  c.slots = 16;
+  c.encoder_layers = 2;
+  c.decoder_layers = 2;
+  c.segment_length = 32;
+  models::Memformer<T, Cpu> model(c, 5);
+  const auto segment = make_segment(1, c.segment_length, c.vocab, 77);
+  auto state = model.initial_state(1);
+  for (int i = 0; i < 2; ++i) state = model.step(state, segment, &segment).next;
+  const int64_t before = bench::heap_allocation_count();
+  for (int i = 0; i < steps; ++i) state = model.step(state, segment, &segment).next;
+  return bench::heap_allocation_count() - before;
+}
+}  // namespace
+
+TEST_CASE("a warm streaming step makes no heap allocation (Eigen's GEMM)", "[memformer][model][streaming]") {
+  // Counted where glibc's allocator can be wrapped (not under the sanitizers); with a BLAS
+  // provider its GEMM allocates its own buffers, so the assertion is on Eigen's build (the default).
+  if constexpr (!bench::heap_allocations_counted()) {
+    WARN("heap allocations are not counted in this build (sanitizer or not glibc): nothing checked");
+    return;
+  }
+  if (std::string(cpu::gemm_provider_name()) != "eigen") {
+    WARN("GEMM provider " << cpu::gemm_provider_name() << " allocates its own buffers: nothing checked");
+    return;
+  }
+  const int before = cpu::num_threads();
+  for (int threads : {1, 2}) {
+    INFO(threads << " thread(s)");
+    cpu::set_num_threads(threads);
+    CHECK(heap_allocations_per_warm_steps<float>(3) == 0);
+    CHECK(heap_allocations_per_warm_steps<bfloat16>(3) == 0);
   }
   cpu::set_num_threads(before);
 }

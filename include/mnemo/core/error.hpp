@@ -66,15 +66,28 @@ class StateError : public Error {
   explicit StateError(const std::string& m) : Error("StateError", m) {}
 };
 
+/// What a check names in its error message, in up to two parts joined only when a message is
+/// built ("Memformer::encode: input" + " tokens"): checks on the success path of a streaming step
+/// then build no string. A plain `const char*` converts to a one-part label.
+struct Label {
+  Label(const char* head) : head(head) {}  // NOLINT: implicit, so every check takes a C string as before
+  Label(const char* head, const char* tail) : head(head), tail(tail) {}
+  const char* head;
+  const char* tail = "";
+};
+
 namespace detail {
 /// Appends one message argument to `out`, printed as `std::ostream << value` with default flags
 /// prints it (so messages read as before, without parsing <sstream> in every TU): text as is, a
-/// char (also `int8_t`/`uint8_t`) as that character, bool as 1/0, integers in decimal, floating
+/// char (also `int8_t`/`uint8_t`) as that character, a Label as its two parts, bool as 1/0, integers in decimal, floating
 /// point as printf's "%g" (6 significant digits), an unscoped enum as its integer.
 template <class V>
 MNEMO_COLD void append_arg(std::string& out, const V& value) {
   using U = std::remove_cv_t<V>;
-  if constexpr (std::is_convertible_v<const U&, std::string_view>) {
+  if constexpr (std::is_same_v<U, Label>) {
+    out.append(value.head);
+    out.append(value.tail);
+  } else if constexpr (std::is_convertible_v<const U&, std::string_view>) {
     out.append(std::string_view(value));
   } else if constexpr (std::is_same_v<U, char> || std::is_same_v<U, signed char> || std::is_same_v<U, unsigned char>) {
     out.push_back(static_cast<char>(value));

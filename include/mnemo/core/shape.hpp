@@ -45,6 +45,16 @@ class Shape {
     return s;
   }
 
+  /// This shape with one more dimension of extent `n` at the back (ShapeError past kMaxRank).
+  Shape appended(int64_t n) const {
+    std::array<int64_t, kMaxRank + 1> dims{};
+    for (int i = 0; i < rank_; ++i) dims[static_cast<size_t>(i)] = dims_[static_cast<size_t>(i)];
+    dims[static_cast<size_t>(rank_)] = n;
+    Shape s;
+    s.assign(dims.data(), static_cast<size_t>(rank_) + 1);
+    return s;
+  }
+
   friend bool operator==(const Shape& a, const Shape& b) {
     if (a.rank_ != b.rank_) return false;
     for (int i = 0; i < a.rank_; ++i)
@@ -106,7 +116,7 @@ struct Dim {
 
 namespace detail {
 /// check_shape's error path: builds the message and throws ShapeError.
-[[noreturn]] MNEMO_COLD inline void throw_shape_mismatch(const char* what, const Shape& actual,
+[[noreturn]] MNEMO_COLD inline void throw_shape_mismatch(Label what, const Shape& actual,
                                                          std::initializer_list<Dim> expected) {
   std::string want = "[";
   int i = 0;
@@ -122,7 +132,7 @@ namespace detail {
 
 /// Checks `actual` against named expected extents; on mismatch throws
 /// "ShapeError: <what> has shape [2, 64, 256], expected [batch=2, slots=64, d_model=512]".
-inline void check_shape(const char* what, const Shape& actual, std::initializer_list<Dim> expected) {
+inline void check_shape(Label what, const Shape& actual, std::initializer_list<Dim> expected) {
   bool ok = actual.rank() == static_cast<int>(expected.size());
   int i = 0;
   for (const Dim& d : expected) {

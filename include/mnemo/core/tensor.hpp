@@ -3,7 +3,9 @@
 //
 // Copying a Tensor is cheap and aliases the same storage (like a shared_ptr); `clone()` makes
 // a deep copy. Storage comes from the backend context's arena and returns to it when the last
-// alias goes. `slice(start, count)` aliases a range along dimension 0 (still contiguous).
+// alias goes; the shared count's own block comes from a per-thread free list
+// (core/control_block_pool.hpp), so a warm step takes no heap block per tensor.
+// `slice(start, count)` aliases a range along dimension 0 (still contiguous).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,7 @@
 
 #include "mnemo/backend/tags.hpp"
 #include "mnemo/core/arena.hpp"
+#include "mnemo/core/control_block_pool.hpp"
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/shape.hpp"
 
@@ -45,7 +48,7 @@ class Tensor {
 
   /// Uninitialised storage from `arena`.
   Tensor(const Shape& shape, Arena& arena) : shape_(shape) {
-    storage_ = std::make_shared<Storage>(arena, checked_bytes(shape));
+    storage_ = std::allocate_shared<Storage>(detail::PooledAllocator<Storage>{}, arena, checked_bytes(shape));
   }
 
   /// Bytes of a tensor of `shape`: ShapeError naming the shape when the count (or the byte count)

@@ -112,8 +112,7 @@ class SlotMemory {
     return w;
   }
   void check_memory(const char* who, const Tens& m) const {
-    const std::string what = detail::cat(who, ": memory");
-    check_shape(what.c_str(), m.shape(), {{"batch", Dim::any}, {"slots", opt_.slots}, {"d_model", opt_.d_model}});
+    check_shape(Label(who, ": memory"), m.shape(), {{"batch", Dim::any}, {"slots", opt_.slots}, {"d_model", opt_.d_model}});
   }
 
   Context<B>* ctx_;

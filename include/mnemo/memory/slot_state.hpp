@@ -68,11 +68,11 @@ class SlotState {
   /// accepts any batch), and ValueError if it holds NaN or Inf.
   void check(const char* who, int64_t expected_batch, int64_t slots, int64_t d) const {
     if (!defined()) throw StateError(detail::cat(who, ": the memory state is empty (use initial_state(batch))"));
-    const std::string what = detail::cat(who, ": memory state");
+    const Label what(who, ": memory state");
     if (batch() < 1)
       throw ShapeError(detail::cat(what, " has shape ", slots_.shape().str(), ", expected batch >= 1"));
-    check_shape(what.c_str(), slots_.shape(), {{"batch", expected_batch}, {"slots", slots}, {"d_model", d}});
-    autograd::check_finite(BT::default_context(), what.c_str(), slots_);
+    check_shape(what, slots_.shape(), {{"batch", expected_batch}, {"slots", slots}, {"d_model", d}});
+    autograd::check_finite(BT::default_context(), what, slots_);
   }
 
  private:

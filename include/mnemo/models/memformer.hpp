@@ -195,14 +195,12 @@ class Memformer {
   }
 
   void check_segment(const char* who, const Segment& s, int64_t batch) const {
-    const std::string tokens = detail::cat(who, " tokens");
-    check_shape(tokens.c_str(), s.tokens.shape(), {{"batch", batch < 0 ? Dim::any : batch},
-                                                   {"segment_length", config_.segment_length}});
-    if (s.has_padding()) {
-      const std::string pad = detail::cat(who, " padding");
-      check_shape(pad.c_str(), s.padding.shape(), {{"batch", s.batch()}, {"segment_length", s.length()}});
-    }
-    autograd::check_ids(BackendTraits<Cpu>::default_context(), tokens.c_str(), s.tokens, config_.vocab);
+    const Label tokens(who, " tokens");
+    check_shape(tokens, s.tokens.shape(), {{"batch", batch < 0 ? Dim::any : batch},
+                                           {"segment_length", config_.segment_length}});
+    if (s.has_padding())
+      check_shape(Label(who, " padding"), s.padding.shape(), {{"batch", s.batch()}, {"segment_length", s.length()}});
+    autograd::check_ids(BackendTraits<Cpu>::default_context(), tokens, s.tokens, config_.vocab);
   }
 
   void check_state(const char* who, const State& state, int64_t batch) const {
@@ -377,17 +375,20 @@ auto Memformer<T, B>::decode(const Var& hidden, const Mask& hidden_padding, cons
   check_segment("Memformer::decode: target", target, batch);
   const int64_t L = target.length();
   // Decoder input: BOS then the target shifted right; its padding shifted likewise.
-  std::vector<int32_t> in(static_cast<size_t>(batch * L));
-  std::vector<uint8_t> in_pad(target.has_padding() ? in.size() : 0);
+  // Built in host tensors (the arena's blocks: no heap allocation on the CPU, where to_backend
+  // hands them over as they are).
+  Tensor<int32_t, Cpu> in(Shape{batch, L});
+  Tensor<uint8_t, Cpu> in_pad;
+  if (target.has_padding()) in_pad = Tensor<uint8_t, Cpu>(Shape{batch, L});
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t n = 0; n < L; ++n) {
-      const size_t i = static_cast<size_t>(b * L + n);
-      in[i] = n == 0 ? config_.bos_id : target.tokens[b * L + n - 1];
-      if (!in_pad.empty()) in_pad[i] = n == 0 ? 0 : target.padding[b * L + n - 1];
+      const int64_t i = b * L + n;
+      in[i] = n == 0 ? config_.bos_id : target.tokens[i - 1];
+      if (in_pad.defined()) in_pad[i] = n == 0 ? 0 : target.padding[i - 1];
     }
-  const Ids ids = Ids::from_host(Shape{batch, L}, in);
+  const Ids ids = to_backend(in);
   Mask self_pad;
-  if (!in_pad.empty()) self_pad = Mask::from_host(Shape{batch, L}, in_pad);
+  if (in_pad.defined()) self_pad = to_backend(in_pad);
   return decode_ids(hidden, hidden_padding, ids, self_pad, dropout_key, true);
 }
 

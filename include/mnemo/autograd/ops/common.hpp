@@ -27,7 +27,7 @@ inline void check_same_shape(const char* op, const char* a_name, const Shape& a,
 
 /// Throws ValueError if `t` holds NaN or ±Inf (used at public entry points on user inputs).
 template <class T, class B>
-void check_finite(Context<B>& ctx, const char* what, const Tensor<T, B>& t) {
+void check_finite(Context<B>& ctx, Label what, const Tensor<T, B>& t) {
   const int64_t bad = BackendTraits<B>::template count_nonfinite<T>(ctx, t.data(), t.numel());
   if (bad > 0)
     throw ValueError(detail::cat(what, " holds ", bad, " non-finite value(s) (NaN or Inf), expected finite values"));

@@ -13,7 +13,7 @@ inline constexpr int64_t kNoIgnoreIndex = INT64_MIN;
 
 /// Throws ValueError when an id lies outside [0, vocab) (ids equal to `allowed` pass).
 template <class B>
-void check_ids(Context<B>& ctx, const char* what, const Tensor<int32_t, B>& ids, int64_t vocab,
+void check_ids(Context<B>& ctx, Label what, const Tensor<int32_t, B>& ids, int64_t vocab,
                int64_t allowed = kNoIgnoreIndex) {
   const int64_t bad = BackendTraits<B>::count_invalid_ids(ctx, ids.data(), ids.numel(), vocab, allowed);
   if (bad > 0)
@@ -27,9 +27,7 @@ Var<T, B> embedding(Context<B>& ctx, const Var<T, B>& table, const Tensor<int32_
     throw ShapeError(detail::cat("embedding: table has shape ", table.shape().str(), ", expected [vocab, dim]"));
   const int64_t vocab = table.shape()[0], dim = table.shape()[1];
   check_ids(ctx, "embedding: ids", ids, vocab);
-  std::vector<int64_t> dims(ids.shape().begin(), ids.shape().end());
-  dims.push_back(dim);
-  auto y = new_tensor<T, B>(ctx, Shape(dims));
+  auto y = new_tensor<T, B>(ctx, ids.shape().appended(dim));
   BackendTraits<B>::embedding_gather(ctx, table.data(), ids.data(), y.data(), ids.numel(), dim);
   const bool track = should_record(table);
   Var<T, B> out = make_output(std::move(y), track);

@@ -54,10 +54,10 @@ Var<T, B> matmul(Context<B>& ctx, const Var<T, B>& a, const Var<T, B>& b, Trans 
   using BT = BackendTraits<B>;
   using C = compute_t<T>;
   const auto d = detail::matmul_dims(a.shape(), b.shape(), ta, tb);
-  std::vector<int64_t> out_dims(a.shape().begin(), a.shape().end() - 2);
-  out_dims.push_back(d.m);
-  out_dims.push_back(d.n);
-  auto y = new_tensor<T, B>(ctx, Shape(out_dims));
+  Shape out_shape = a.shape();  // a's batch dimensions, then [m, n]
+  out_shape[-2] = d.m;
+  out_shape[-1] = d.n;
+  auto y = new_tensor<T, B>(ctx, out_shape);
   const int64_t lda = a.shape()[-1], ldb = b.shape()[-1];
   if (d.broadcast_b)
     BT::gemm(ctx, Trans::N, tb, d.batch * d.m, d.n, d.k, C(1), a.data(), lda, 0, b.data(), ldb, 0,

@@ -19,6 +19,7 @@
 #endif
 
 #include "mnemo/backend/cpu/parallel.hpp"
+#include "mnemo/backend/cpu/thread_scratch.hpp"
 #include "mnemo/backend/primitives.hpp"
 
 #if defined(MNEMO_CPU_GEMM_OPENBLAS) + defined(MNEMO_CPU_GEMM_BLIS) + defined(MNEMO_CPU_GEMM_ONEDNN) > 1
@@ -66,13 +67,31 @@ namespace detail {
 /// threading; its kernel, called directly without parallel info, never starts a thread.
 /// Row-major C is column-major C^T = op(B)^T · op(A)^T: op(B)^T is column-major when B is
 /// stored k×n (Trans::N), op(A)^T when A is stored m×k.
+/// Eigen's blocking sizes for one thread, with the packed panels in the calling thread's scratch
+/// (thread_scratch.hpp) instead of a heap block per call (Eigen's own gemm_blocking_space
+/// allocates them whenever they exceed its stack limit, i.e. at most of the models' shapes).
+template <class T>
+class ScratchBlocking : public Eigen::internal::level3_blocking<T, T> {
+ public:
+  ScratchBlocking(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth) {
+    this->m_mc = rows;
+    this->m_nc = cols;
+    this->m_kc = depth;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1, Eigen::Index>(this->m_kc, this->m_mc, this->m_nc,
+                                                                          Eigen::Index{1});
+    constexpr Eigen::Index kLanes = 64 / sizeof(T);  // panel B starts on a 64-byte boundary too
+    const Eigen::Index size_a = (this->m_mc * this->m_kc + kLanes - 1) / kLanes * kLanes;
+    T* panels = aligned_thread_scratch<T, ScratchSlot::GemmPack>(size_a + this->m_kc * this->m_nc);
+    this->m_blockA = panels;
+    this->m_blockB = panels + size_a;
+  }
+};
+
 template <class T, int StorageB, int StorageA>
 void eigen_kernel(int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda, const T* B,
                   int64_t ldb, T* C, int64_t ldc) {
   using Index = Eigen::Index;
-  Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic, 1,
-                                       false>
-      blocking(n, m, k, 1, true);
+  ScratchBlocking<T> blocking(n, m, k);
   Eigen::internal::general_matrix_matrix_product<Index, T, StorageB, false, T, StorageA, false, Eigen::ColMajor,
                                                  1>::run(n, m, k, B, ldb, A, lda, C, 1, ldc, alpha, blocking,
                                                          nullptr);

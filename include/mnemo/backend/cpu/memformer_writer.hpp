@@ -32,6 +32,7 @@
 
 #include "mnemo/backend/cpu/gemm.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
+#include "mnemo/backend/cpu/thread_scratch.hpp"
 #include "mnemo/backend/memformer_writer_rule.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/core/precision.hpp"
@@ -68,6 +69,14 @@ std::vector<U> converted(const T* x, int64_t n) {
   return out;
 }
 
+/// x[0, n) converted to U into out[0, n); returns out (nullptr when x is nullptr).
+template <class U, class T>
+U* converted_into(const T* x, int64_t n, U* out) {
+  if (!x) return nullptr;
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<U>(x[i]);
+  return out;
+}
+
 /// out[0, x.size()) = x converted to T.
 template <class T, class U>
 void store_converted(const std::vector<U>& x, T* out) {
@@ -98,12 +107,20 @@ void memformer_writer_forward(const T* q, const T* k_self, const T* k_tok, const
   if constexpr (!std::is_same_v<T, compute_t<T>>) {  // 16-bit storage: the fp32 kernel, outputs rounded once
     using C = compute_t<T>;
     const int64_t slot_n = dims.batch * K * dims.width(), tok_n = dims.batch * L * dims.width();
-    std::vector<C> pc(static_cast<size_t>(dims.batch * dims.heads * K * P)), mc(static_cast<size_t>(slot_n));
-    memformer_writer_forward<C>(converted<C>(q, slot_n).data(), converted<C>(k_self, slot_n).data(),
-                                converted<C>(k_tok, tok_n).data(), converted<C>(v_tok, tok_n).data(),
-                                converted<C>(m, slot_n).data(), padding, pc.data(), mc.data(), dims, scale);
-    store_converted(pc, probs);
-    store_converted(mc, m_out);
+    const int64_t probs_n = dims.batch * dims.heads * K * P;
+    // The widened inputs and fp32 outputs in this thread's scratch (no heap block per step).
+    C* pc = detail::thread_scratch<C, detail::ScratchSlot::WriterWidened>(probs_n + 4 * slot_n + 2 * tok_n);
+    C* mc = pc + probs_n;
+    C* q32 = mc + slot_n;
+    C* ks32 = q32 + slot_n;
+    C* m32 = ks32 + slot_n;
+    C* kt32 = m32 + slot_n;
+    C* vt32 = kt32 + tok_n;
+    memformer_writer_forward<C>(converted_into(q, slot_n, q32), converted_into(k_self, slot_n, ks32),
+                                converted_into(k_tok, tok_n, kt32), converted_into(v_tok, tok_n, vt32),
+                                converted_into(m, slot_n, m32), padding, pc, mc, dims, scale);
+    for (int64_t i = 0; i < probs_n; ++i) probs[i] = static_cast<T>(pc[i]);
+    for (int64_t i = 0; i < slot_n; ++i) m_out[i] = static_cast<T>(mc[i]);
     return;
   }
   parallel_for(dims.batch * dims.heads, 4 * K * P * dims.head_dim, [&](int64_t begin, int64_t end) {

@@ -22,6 +22,8 @@ enum class ScratchSlot : int {
   SmallGemm,  ///< a transposed B of the small-matrix GEMM (cpu/small_gemm.hpp)
   AttentionDp,  ///< dP = dS of one (batch row, head), Lq × Lk, in the attention backward (nn/attention.hpp)
   AttentionHead,  ///< Kᵀ or Vᵀ panels, dS and P of one block of queries (cpu/attention_head.hpp)
+  GemmPack,       ///< the packed A and B panels of Eigen's GEMM kernel (cpu/gemm.hpp)
+  WriterWidened,  ///< a bf16 memory writer's inputs and outputs in fp32 (cpu/memformer_writer.hpp)
 };
 
 /// The calling thread's buffer `Slot` of at least `n` elements of T (contents unspecified; valid
@@ -31,6 +33,15 @@ inline T* thread_scratch(int64_t n) {
   thread_local std::vector<T> buffer;
   if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
   return buffer.data();
+}
+
+/// As thread_scratch, the start aligned to `Align` bytes (a power of two; SIMD loads of packed panels).
+template <class T, ScratchSlot Slot, std::size_t Align = 64>
+inline T* aligned_thread_scratch(int64_t n) {
+  constexpr int64_t kPad = static_cast<int64_t>((Align + sizeof(T) - 1) / sizeof(T));
+  T* raw = thread_scratch<T, Slot>(n + kPad);
+  const auto address = reinterpret_cast<std::uintptr_t>(raw);
+  return reinterpret_cast<T*>((address + Align - 1) & ~static_cast<std::uintptr_t>(Align - 1));
 }
 
 }  // namespace mnemo::cpu::detail
