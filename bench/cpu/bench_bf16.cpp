@@ -5,7 +5,8 @@
 //   BM_Bf16StreamStep        Memformer<bfloat16, Cpu> at bench_memformer.cpp's streaming shape
 //                            (B1 L64 d256 h4 ffn1024 K64, 4+4 layers, vocab 256): one segment
 //                            step, encoder + writer + teacher-forced decoder logits. Its fp32
-//                            twin is BM_MemformerStreamStep in bench_memformer.cpp.
+//                            twin is BM_MemformerStreamStep in bench_memformer.cpp. Its
+//                            forks_per_step counts the parallel loops shared with the pool.
 //   BM_GemmPrecision<T>/m/n/k   C = A·B, row-major, A m×k, B k×n, T float or bfloat16 (fp32 sums).
 //
 //   build/bench/mnemo_bench_cpu --benchmark_filter='BM_MemformerStreamStep|BM_Bf16|BM_GemmPrecision' \
@@ -40,6 +41,7 @@ void BM_Bf16StreamStep(benchmark::State& state) {
   for (uint64_t i = 0; i < 8; ++i) segments.push_back(bf16_segment(cfg.segment_length, cfg.vocab, 100 + i));
   s = model.step(s, segments[0], &segments[1]).next;  // warm-up
   size_t i = 0;
+  const uint64_t jobs0 = cpu::parallel_jobs();
   for (auto _ : state) {
     const auto out = model.step(s, segments[i % 8], &segments[(i + 1) % 8]);
     s = out.next;
@@ -47,6 +49,9 @@ void BM_Bf16StreamStep(benchmark::State& state) {
     benchmark::DoNotOptimize(out.logits.data());
   }
   state.counters["threads"] = cpu::num_threads();
+  // Parallel loops shared with the pool's workers per step (each one fork and one join).
+  state.counters["forks_per_step"] =
+      static_cast<double>(cpu::parallel_jobs() - jobs0) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_Bf16StreamStep)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 

@@ -15,7 +15,8 @@
 //    BM_MemformerStreamStep   one segment step: encoder + writer + teacher-forced decoder logits
 //                             (the ≈1.1 GFLOP the issue names; FLOPs counted below); its
 //                             mallocs_per_step counter counts heap allocations (malloc and
-//                             the like, all threads) per step;
+//                             the like, all threads) per step, its forks_per_step the parallel
+//                             loops shared with the pool's workers (one fork and one join each);
 //    BM_MemformerStreamRead   encoder + writer only (reading a stream);
 //    BM_MemformerStreamGenerate  64 tokens generated with the decoder cache, then encoded;
 //    BM_MemformerStreamResident  reads MNEMO_BENCH_STREAM_TOKENS tokens (default 1,000,000)
@@ -154,6 +155,7 @@ void BM_MemformerStreamStep(benchmark::State& state) {
   s.state = s.model.step(s.state, s.segments[0], &s.segments[1]).next;  // warm-up
   const auto t0 = Clock::now();
   const int64_t allocations0 = bench::heap_allocation_count();
+  const uint64_t jobs0 = cpu::parallel_jobs();
   for (auto _ : state) {
     const auto out = s.model.step(s.state, s.segments[i % 8], &s.segments[(i + 1) % 8]);
     s.state = out.next;
@@ -164,6 +166,9 @@ void BM_MemformerStreamStep(benchmark::State& state) {
   report_rate(state, bench::memformer_step_flops(s.cfg, 1, true), std::chrono::duration<double>(Clock::now() - t0).count());
   // malloc/calloc/realloc calls per step, all threads (0 where not counted: sanitizer builds).
   state.counters["mallocs_per_step"] = static_cast<double>(allocations) / static_cast<double>(state.iterations());
+  // Parallel loops shared with the pool's workers per step (each one fork and one join).
+  state.counters["forks_per_step"] =
+      static_cast<double>(cpu::parallel_jobs() - jobs0) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_MemformerStreamStep)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 

@@ -22,6 +22,7 @@ void pool_run(int64_t tasks, void (*invoke)(void*, int64_t), void* context) {
 int pool_threads() { return ThreadPool::instance().threads(); }
 void pool_set_threads(int n) { ThreadPool::instance().set_threads(n); }
 bool pool_in_task() { return ThreadPool::in_task(); }
+uint64_t pool_jobs_shared() { return ThreadPool::instance().jobs_shared(); }
 }  // namespace detail
 template void gemm_strided_batched<float>(Trans, Trans, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t,
                                         const float*, int64_t, int64_t, float, float*, int64_t, int64_t, int64_t);

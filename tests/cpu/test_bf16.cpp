@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mnemo/backend/cpu/gemm_bf16.hpp"
+#include "mnemo/backend/cpu/memformer_writer.hpp"
 #include "mnemo/core/bfloat16.hpp"
 #include "mnemo/io/infinite_former_state_io.hpp"
 #include "mnemo/memory/continuous_operators.hpp"  // bodies for bf16 (not in mnemo::compiled)
@@ -383,6 +384,54 @@ TEST_CASE("a bf16 op's gradient agrees with fp32 within bf16 rounding", "[bf16][
   const auto [gxb, gwb] = run(bf16{});
   CHECK(rel_error(gxb, gx32) < 1e-2);
   CHECK(rel_error(gwb, gw32) < 1e-2);
+}
+
+TEST_CASE("the bf16 memory writer is the fp32 writer on widened inputs, each output rounded once",
+          "[bf16][memformer]") {
+  // Forward and backward, bit for bit, at two shapes in turn (the second smaller: the fp32 copies
+  // live in reused thread scratch), with padded token columns.
+  for (const MemformerWriterDims d : {MemformerWriterDims{2, 5, 7, 2, 4}, MemformerWriterDims{1, 3, 4, 2, 3}}) {
+    const int64_t slot_n = d.batch * d.slots * d.width(), tok_n = d.batch * d.tokens * d.width();
+    const int64_t probs_n = d.batch * d.heads * d.slots * d.prob_cols();
+    const auto q = random_bf16(slot_n, 1), ks = random_bf16(slot_n, 2), m = random_bf16(slot_n, 3);
+    const auto kt = random_bf16(tok_n, 4), vt = random_bf16(tok_n, 5), g = random_bf16(slot_n, 6);
+    std::vector<uint8_t> padding(static_cast<size_t>(d.batch * d.tokens), 0);
+    padding.back() = 1;
+    const float scale = 0.5f;
+    auto widened = [](const std::vector<bf16>& x) { return std::vector<float>(x.begin(), x.end()); };
+    auto rounded = [](const std::vector<float>& x) { return std::vector<bf16>(x.begin(), x.end()); };
+    auto same_bits = [](const std::vector<bf16>& a, const std::vector<bf16>& b) {
+      return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(bf16)) == 0;
+    };
+    INFO("batch " << d.batch << ", slots " << d.slots << ", tokens " << d.tokens);
+    // Forward.
+    std::vector<bf16> probs(static_cast<size_t>(probs_n)), out(static_cast<size_t>(slot_n));
+    cpu::memformer_writer_forward<bf16>(q.data(), ks.data(), kt.data(), vt.data(), m.data(), padding.data(),
+                                        probs.data(), out.data(), d, scale);
+    std::vector<float> probs32(probs.size()), out32(out.size());
+    cpu::memformer_writer_forward<float>(widened(q).data(), widened(ks).data(), widened(kt).data(),
+                                         widened(vt).data(), widened(m).data(), padding.data(), probs32.data(),
+                                         out32.data(), d, scale);
+    CHECK(same_bits(probs, rounded(probs32)));
+    CHECK(same_bits(out, rounded(out32)));
+    // Backward, from the bf16 forward's probabilities.
+    std::vector<bf16> dq(q.size()), dks(q.size()), dm(q.size()), dkt(kt.size()), dvt(kt.size());
+    cpu::memformer_writer_backward<bf16>(q.data(), ks.data(), kt.data(), vt.data(), m.data(), probs.data(), g.data(),
+                                         dq.data(), dks.data(), dkt.data(), dvt.data(), dm.data(), d, scale);
+    std::vector<float> dq32(q.size()), dks32(q.size()), dm32(q.size()), dkt32(kt.size()), dvt32(kt.size());
+    cpu::memformer_writer_backward<float>(widened(q).data(), widened(ks).data(), widened(kt).data(),
+                                          widened(vt).data(), widened(m).data(), widened(probs).data(),
+                                          widened(g).data(), dq32.data(), dks32.data(), dkt32.data(), dvt32.data(),
+                                          dm32.data(), d, scale);
+    CHECK(same_bits(dq, rounded(dq32)));
+    CHECK(same_bits(dks, rounded(dks32)));
+    CHECK(same_bits(dkt, rounded(dkt32)));
+    CHECK(same_bits(dvt, rounded(dvt32)));
+    CHECK(same_bits(dm, rounded(dm32)));
+    // The padded column's token gets no gradient.
+    const int64_t last_token = (d.batch * d.tokens - 1) * d.width();
+    for (int64_t i = 0; i < d.width(); ++i) CHECK(static_cast<float>(dkt[size_t(last_token + i)]) == 0.0f);
+  }
 }
 
 TEST_CASE("bf16 attention inside an inference scope (heads read in place) equals the saving forward",

@@ -1,6 +1,7 @@
 // mnemo's CPU thread pool (backend/cpu/thread_pool.hpp): every task runs exactly once, over many
 // consecutive jobs (workers asleep and spinning), from two calling threads at once, with nested
-// loops, and after a task threw; parallel_for covers its range exactly once with any thread count.
+// loops, and after a task threw; it counts the jobs it shares; parallel_for covers its range
+// exactly once with any thread count.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -105,6 +106,25 @@ TEST_CASE("thread pool rethrows a task's exception and stays usable", "[cpu][thr
                   std::runtime_error);
   CHECK(ran.load() == 8);  // the other tasks still ran
   CHECK(each_task_once(9));
+}
+
+TEST_CASE("thread pool counts the jobs it shares with its workers", "[cpu][thread_pool]") {
+  auto& pool = cpu::ThreadPool::instance();
+  auto jobs_during = [&](auto&& work) {
+    const uint64_t before = cpu::parallel_jobs();
+    work();
+    return cpu::parallel_jobs() - before;
+  };
+  PoolThreads two(2);
+  CHECK(jobs_during([&] { pool.run(4, [](int64_t) {}); }) == 1);
+  CHECK(jobs_during([&] { pool.run(1, [](int64_t) {}); }) == 0);  // one task: nothing to share
+  // A loop inside a task runs serially: the outer job is the only one.
+  CHECK(jobs_during([&] { pool.run(2, [&](int64_t) { pool.run(3, [](int64_t) {}); }); }) == 1);
+  // parallel_for shares only loops worth at least kParallelWork.
+  CHECK(jobs_during([] { cpu::parallel_for(64, cpu::kParallelWork / 64 - 1, [](int64_t, int64_t) {}); }) == 0);
+  CHECK(jobs_during([] { cpu::parallel_for(64, cpu::kParallelWork / 64, [](int64_t, int64_t) {}); }) == 1);
+  PoolThreads one(1);
+  CHECK(jobs_during([&] { pool.run(4, [](int64_t) {}); }) == 0);
 }
 
 TEST_CASE("parallel_for covers its range once for any length and thread count", "[cpu][thread_pool]") {

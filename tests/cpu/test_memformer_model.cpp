@@ -225,10 +225,9 @@ TEST_CASE("the inference step equals the recorded path's encode and decode to ro
 }
 
 namespace {
-/// Heap allocations (all threads) of `steps` warm steps of a Memformer<T, Cpu> at a shape whose
-/// GEMM panels exceed Eigen's stack limit (d 128, ffn 512, L 32, K 16), after two warm-up steps.
-template <class T>
-int64_t heap_allocations_per_warm_steps(int steps) {
+/// A shape whose GEMM panels exceed Eigen's stack limit and whose projections are worth sharing
+/// between threads: d 128, ffn 512, L 32, K 16, 2 + 2 layers.
+models::MemformerConfig mid_config() {
   models::MemformerConfig c;
   c.vocab = 64;
   c.d_model = 128;
@@ -238,6 +237,14 @@ int64_t heap_allocations_per_warm_steps(int steps) {
   c.encoder_layers = 2;
   c.decoder_layers = 2;
   c.segment_length = 32;
+  return c;
+}
+
+/// Heap allocations (all threads) of `steps` warm steps of a Memformer<T, Cpu> at mid_config(),
+/// after two warm-up steps.
+template <class T>
+int64_t heap_allocations_per_warm_steps(int steps) {
+  const auto c = mid_config();
   models::Memformer<T, Cpu> model(c, 5);
   const auto segment = make_segment(1, c.segment_length, c.vocab, 77);
   auto state = model.initial_state(1);
@@ -266,6 +273,34 @@ TEST_CASE("a warm streaming step makes no heap allocation (Eigen's GEMM)", "[mem
     CHECK(heap_allocations_per_warm_steps<float>(3) == 0);
     CHECK(heap_allocations_per_warm_steps<bfloat16>(3) == 0);
   }
+  cpu::set_num_threads(before);
+}
+
+namespace {
+/// Jobs the pool shared with its workers (fork/joins) per warm step of a float Memformer, 2 threads.
+double parallel_jobs_per_warm_step(const models::MemformerConfig& c) {
+  models::Memformer<float, Cpu> model(c, 5);
+  const auto segment = make_segment(1, c.segment_length, c.vocab, 78);
+  auto state = model.initial_state(1);
+  for (int i = 0; i < 2; ++i) state = model.step(state, segment, &segment).next;
+  const uint64_t before = cpu::parallel_jobs();
+  constexpr int kSteps = 3;
+  for (int i = 0; i < kSteps; ++i) state = model.step(state, segment, &segment).next;
+  return static_cast<double>(cpu::parallel_jobs() - before) / kSteps;
+}
+}  // namespace
+
+TEST_CASE("a streaming step forks only for work worth sharing", "[memformer][model][streaming]") {
+  const int before = cpu::num_threads();
+  cpu::set_num_threads(2);
+  // Every product of the tiny model is far below kParallelWork: the step runs on its caller alone.
+  CHECK(parallel_jobs_per_warm_step(tiny_config()) == 0.0);
+  // At mid_config() each layer's projections and FFN products are shared, a handful of jobs per
+  // layer; a fork per small op (norms, softmax rows, bias) would be hundreds.
+  const double jobs = parallel_jobs_per_warm_step(mid_config());
+  INFO("jobs per step " << jobs);
+  CHECK(jobs > 0.0);
+  CHECK(jobs <= 48.0);  // 38 on 2026-12-04
   cpu::set_num_threads(before);
 }
 

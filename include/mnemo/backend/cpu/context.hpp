@@ -1,6 +1,7 @@
 // mnemo/backend/cpu/context.hpp — the CPU context (its arena), host allocation and threading.
 #pragma once
 
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
@@ -36,12 +37,16 @@ class CpuContext {
 /// Threads mnemo's CPU kernels (GEMM included) may use, the calling thread included: its own
 /// pool (cpu/thread_pool.hpp), not OpenMP. Default: MNEMO_NUM_THREADS, else OMP_NUM_THREADS,
 /// else the hardware's thread count.
+/// parallel_jobs(): parallel loops handed to the pool's workers since the process started (each
+/// is one fork and one join; a loop too small to share runs on its caller and is not counted).
 #if defined(MNEMO_COMPILED)
 inline void set_num_threads(int n) { detail::pool_set_threads(n); }
 inline int num_threads() { return detail::pool_threads(); }
+inline uint64_t parallel_jobs() { return detail::pool_jobs_shared(); }
 #else
 inline void set_num_threads(int n) { ThreadPool::instance().set_threads(n); }
 inline int num_threads() { return ThreadPool::instance().threads(); }
+inline uint64_t parallel_jobs() { return ThreadPool::instance().jobs_shared(); }
 #endif
 
 }  // namespace mnemo::cpu

@@ -23,7 +23,6 @@
 #include <cstdint>
 #include <limits>
 #include <type_traits>
-#include <vector>
 
 #include "mnemo/core/config.hpp"
 #if MNEMO_COMPILED_BODIES  // a user TU of the compiled mode only declares the kernels (see the end)
@@ -61,26 +60,13 @@ auto head_slice(P* base, const MemformerWriterDims& d, int64_t rows, int64_t b, 
   return Map(base + b * rows * d.width() + h * d.head_dim, rows, d.head_dim, Eigen::OuterStride<>(d.width()));
 }
 
-/// x[0, n) converted to U (nullptr stays empty).
-template <class U, class T>
-std::vector<U> converted(const T* x, int64_t n) {
-  std::vector<U> out(x ? static_cast<size_t>(n) : 0);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<U>(x[i]);
-  return out;
-}
-
-/// x[0, n) converted to U into out[0, n); returns out (nullptr when x is nullptr).
+/// x[0, n) converted to U into out[0, n); returns out (nullptr when x is nullptr: an absent input
+/// stays absent).
 template <class U, class T>
 U* converted_into(const T* x, int64_t n, U* out) {
   if (!x) return nullptr;
   for (int64_t i = 0; i < n; ++i) out[i] = static_cast<U>(x[i]);
   return out;
-}
-
-/// out[0, x.size()) = x converted to T.
-template <class T, class U>
-void store_converted(const std::vector<U>& x, T* out) {
-  for (size_t i = 0; i < x.size(); ++i) out[i] = static_cast<T>(x[i]);
 }
 
 /// The writer's inputs for one (batch row, head) task.
@@ -166,19 +152,29 @@ void memformer_writer_backward(const T* q, const T* k_self, const T* k_tok, cons
   if constexpr (!std::is_same_v<T, compute_t<T>>) {  // 16-bit storage: the fp32 kernel, outputs rounded once
     using C = compute_t<T>;
     const int64_t slot_n = dims.batch * K * dims.width(), tok_n = dims.batch * L * dims.width();
-    std::vector<C> gq(static_cast<size_t>(slot_n)), gks(gq.size()), gm(gq.size());
-    std::vector<C> gkt(static_cast<size_t>(tok_n)), gvt(gkt.size());
-    memformer_writer_backward<C>(converted<C>(q, slot_n).data(), converted<C>(k_self, slot_n).data(),
-                                 converted<C>(k_tok, tok_n).data(), converted<C>(v_tok, tok_n).data(),
-                                 converted<C>(m, slot_n).data(),
-                                 converted<C>(probs, dims.batch * dims.heads * K * P).data(),
-                                 converted<C>(d_out, slot_n).data(), gq.data(), gks.data(), gkt.data(), gvt.data(),
-                                 gm.data(), dims, scale);
-    store_converted(gq, dq);
-    store_converted(gks, dk_self);
-    store_converted(gkt, dk_tok);
-    store_converted(gvt, dv_tok);
-    store_converted(gm, dm);
+    const int64_t probs_n = dims.batch * dims.heads * K * P;
+    // Widened inputs and fp32 gradients in this thread's scratch, as in the forward.
+    C* p32 = detail::thread_scratch<C, detail::ScratchSlot::WriterWidened>(probs_n + 9 * slot_n + 4 * tok_n);
+    C* q32 = p32 + probs_n;
+    C* ks32 = q32 + slot_n;
+    C* m32 = ks32 + slot_n;
+    C* g32 = m32 + slot_n;  // d_out
+    C* gq = g32 + slot_n;
+    C* gks = gq + slot_n;
+    C* gm = gks + slot_n;
+    C* kt32 = gm + slot_n;
+    C* vt32 = kt32 + tok_n;
+    C* gkt = vt32 + tok_n;
+    C* gvt = gkt + tok_n;
+    memformer_writer_backward<C>(converted_into(q, slot_n, q32), converted_into(k_self, slot_n, ks32),
+                                 converted_into(k_tok, tok_n, kt32), converted_into(v_tok, tok_n, vt32),
+                                 converted_into(m, slot_n, m32), converted_into(probs, probs_n, p32),
+                                 converted_into(d_out, slot_n, g32), gq, gks, gkt, gvt, gm, dims, scale);
+    converted_into(gq, slot_n, dq);
+    converted_into(gks, slot_n, dk_self);
+    converted_into(gkt, tok_n, dk_tok);
+    converted_into(gvt, tok_n, dv_tok);
+    converted_into(gm, slot_n, dm);
     return;
   }
   parallel_for(dims.batch * dims.heads, 10 * K * P * dims.head_dim, [&](int64_t begin, int64_t end) {

@@ -27,6 +27,8 @@ int pool_threads();
 void pool_set_threads(int n);
 /// ThreadPool::in_task(): true on a worker, and on a caller while it runs tasks.
 bool pool_in_task();
+/// ThreadPool::instance().jobs_shared(): jobs opened to the workers so far.
+uint64_t pool_jobs_shared();
 }  // namespace detail
 #endif
 

@@ -66,6 +66,10 @@ class ThreadPool {
   int threads() const { return threads_.load(std::memory_order_relaxed); }
   void set_threads(int n) { threads_.store(std::clamp(n, 1, kMaxThreads), std::memory_order_relaxed); }
 
+  /// Jobs opened to the workers since the process started (each is one fork and one join; a job
+  /// that runs serially on its caller is not counted). Benchmarks divide it by the steps they ran.
+  uint64_t jobs_shared() const { return jobs_shared_.load(std::memory_order_relaxed); }
+
   /// True on a worker, and on a caller while it runs tasks: parallel loops there run serially.
   static bool in_task() { return in_task_flag(); }
 
@@ -82,6 +86,7 @@ class ThreadPool {
       return;
     }
     start_workers(static_cast<int>(helpers));
+    jobs_shared_.fetch_add(1, std::memory_order_relaxed);
     invoke_ = [](void* ctx, int64_t i) { (*static_cast<std::remove_reference_t<Task>*>(ctx))(i); };
     context_ = static_cast<void*>(&task);
     tasks_ = tasks;
@@ -172,6 +177,7 @@ class ThreadPool {
   }
 
   std::atomic<int> threads_;
+  std::atomic<uint64_t> jobs_shared_{0};
   std::mutex busy_;  // held by the one caller whose job is open
   int started_ = 0;  // workers started (only the holder of busy_ starts more)
 
