@@ -3,7 +3,7 @@
 // never on timing, so results are reproducible.
 //
 // In the compiled mode (MNEMO_COMPILED, docs/compile_time.md) the loops reach the pool through
-// four functions compiled in mnemo::compiled (detail::pool_*), so that a user TU does not parse
+// five functions compiled in mnemo::compiled (detail::pool_*), so that a user TU does not parse
 // the pool (<thread>, <atomic>, <chrono>); the header-only mode calls the pool directly.
 #pragma once
 
@@ -19,7 +19,7 @@ namespace mnemo::cpu {
 #if defined(MNEMO_COMPILED)
 namespace detail {
 /// ThreadPool::instance().run(tasks, i ↦ invoke(context, i)) (cpu/thread_pool.hpp); compiled in
-/// mnemo::compiled (src/compiled/backend_nn_float.cpp), like the three below.
+/// mnemo::compiled (src/compiled/backend_nn_float.cpp), like the four below.
 void pool_run(int64_t tasks, void (*invoke)(void*, int64_t), void* context);
 /// ThreadPool::instance().threads(): threads a job may use, the calling thread included.
 int pool_threads();
