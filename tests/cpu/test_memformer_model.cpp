@@ -3,9 +3,11 @@
 // cached generation against teacher forcing, and the errors bad configs and inputs get.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "mnemo/bench/heap_allocation_counter.hpp"  // defines malloc & co. for this test program
@@ -240,18 +242,25 @@ models::MemformerConfig mid_config() {
   return c;
 }
 
-/// Heap allocations (all threads) of `steps` warm steps of a Memformer<T, Cpu> at mid_config(),
-/// after two warm-up steps.
+/// The fewest heap allocations (all threads) in `steps` consecutive warm steps of a
+/// Memformer<T, Cpu> at mid_config(), over up to `rounds` rounds after two warm-up steps. Which
+/// thread runs which task depends on timing, so a worker may run a kind of task for the first time
+/// (and grow its thread scratch once) in any early step; an allocation made per step shows in
+/// every round, so the fewest is 0 only when the warm step allocates nothing.
 template <class T>
-int64_t heap_allocations_per_warm_steps(int steps) {
+int64_t fewest_heap_allocations_in_warm_steps(int steps, int rounds) {
   const auto c = mid_config();
   models::Memformer<T, Cpu> model(c, 5);
   const auto segment = make_segment(1, c.segment_length, c.vocab, 77);
   auto state = model.initial_state(1);
   for (int i = 0; i < 2; ++i) state = model.step(state, segment, &segment).next;
-  const int64_t before = bench::heap_allocation_count();
-  for (int i = 0; i < steps; ++i) state = model.step(state, segment, &segment).next;
-  return bench::heap_allocation_count() - before;
+  int64_t fewest = std::numeric_limits<int64_t>::max();
+  for (int round = 0; round < rounds && fewest > 0; ++round) {
+    const int64_t before = bench::heap_allocation_count();
+    for (int i = 0; i < steps; ++i) state = model.step(state, segment, &segment).next;
+    fewest = std::min(fewest, bench::heap_allocation_count() - before);
+  }
+  return fewest;
 }
 }  // namespace
 
@@ -270,8 +279,8 @@ TEST_CASE("a warm streaming step makes no heap allocation (Eigen's GEMM)", "[mem
   for (int threads : {1, 2}) {
     INFO(threads << " thread(s)");
     cpu::set_num_threads(threads);
-    CHECK(heap_allocations_per_warm_steps<float>(3) == 0);
-    CHECK(heap_allocations_per_warm_steps<bfloat16>(3) == 0);
+    CHECK(fewest_heap_allocations_in_warm_steps<float>(3, 20) == 0);
+    CHECK(fewest_heap_allocations_in_warm_steps<bfloat16>(3, 20) == 0);
   }
   cpu::set_num_threads(before);
 }
