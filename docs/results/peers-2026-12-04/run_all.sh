@@ -2,9 +2,9 @@
 # The sessions of 2026-12-04 (run from /work/main, after the fresh-clone CI, machine otherwise idle):
 # CPU identification, one run of the afternoon's finalbench2.sh (unchanged: 2 peer sessions, the
 # LTM alone on 1 and 2 threads, contention), then the fp32 and bf16 streaming steps at 2 and 1
-# threads with their allocation counts.
+# threads with their allocation counts. Usage: run_all.sh [OUTDIR] (default: this folder).
 set -uo pipefail
-OUT=$PWD/docs/results/peers-2026-12-04
+OUT=${1:-$PWD/docs/results/peers-2026-12-04}
 BIN=/work/lead/benchdnn/bench/mnemo_bench_cpu
 { lscpu; grep -m1 -o 'avx512[a-z_0-9]*' /proc/cpuinfo | sort -u; } > "$OUT/lscpu.txt"
 git log -1 --format='%h %s' > "$OUT/commit.txt"
