@@ -8,8 +8,10 @@
 //                            twin is BM_MemformerStreamStep in bench_memformer.cpp. Its
 //                            forks_per_step counts the parallel loops shared with the pool.
 //   BM_GemmPrecision<T>/m/n/k   C = A·B, row-major, A m×k, B k×n, T float or bfloat16 (fp32 sums).
+//   BM_LtmPrecision<T>       the ∞-former's long-term memory, one write + one read, at
+//                            bench_infinite_former.cpp's LTM shape, in float and in bfloat16.
 //
-//   build/bench/mnemo_bench_cpu --benchmark_filter='BM_MemformerStreamStep|BM_Bf16|BM_GemmPrecision' \
+//   build/bench/mnemo_bench_cpu --benchmark_filter='BM_MemformerStreamStep|BM_Bf16|BM_GemmPrecision|BM_LtmPrecision' \
 //       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
@@ -79,5 +81,34 @@ BENCHMARK_TEMPLATE(BM_GemmPrecision, float)
 BENCHMARK_TEMPLATE(BM_GemmPrecision, bfloat16)
     ->Name("BM_GemmPrecision/bf16") MNEMO_GEMM_SHAPES->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(1.0);
 #undef MNEMO_GEMM_SHAPES
+
+// The ∞-former's long-term memory, one write + one read, at bench_infinite_former.cpp's shape (B8,
+// segment 512, d 512, h 8, N 512, the LM preset) on a state of 4096 tokens (8 writes), in float and
+// in bf16 (parameters, activations and the coefficients in bf16; fp32 sums).
+template <class T>
+void BM_LtmPrecision(benchmark::State& state) {
+  constexpr int64_t batch = 8, segment = 512, model = 512, heads = 8;
+  auto config = memory::ContinuousMemoryConfig::lm();
+  config.basis.count = 512;
+  config.segment_length = segment;
+  nn::ParameterStore<T, Cpu> store(1);
+  memory::ContinuousMemory<T, Cpu> ltm(store, "ltm", model, heads, config);
+  Tensor<T, Cpu> x(Shape{batch, segment, model}), q(Shape{batch, heads, segment, model / heads});
+  const RngKey key{2, 0x7e57};
+  for (int64_t i = 0; i < x.numel(); ++i) x[i] = static_cast<T>(key.normal(static_cast<uint64_t>(i)));
+  for (int64_t i = 0; i < q.numel(); ++i) q[i] = static_cast<T>(key.normal(static_cast<uint64_t>(i + x.numel())));
+  autograd::NoGrad off;
+  auto s = ltm.initial_state(batch);
+  for (int k = 0; k < 8; ++k) ltm.write_forward(x, nullptr, s, nullptr);
+  for (auto _ : state) {
+    const auto coeffs = ltm.write_forward(x, nullptr, s, nullptr);
+    double kl = 0;
+    auto z = ltm.read_forward(coeffs, q, s, nullptr, &kl);
+    benchmark::DoNotOptimize(z.data());
+  }
+  state.counters["threads"] = cpu::num_threads();
+}
+BENCHMARK_TEMPLATE(BM_LtmPrecision, float)->Name("BM_LtmPrecision/fp32")->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK_TEMPLATE(BM_LtmPrecision, bfloat16)->Name("BM_LtmPrecision/bf16")->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 }  // namespace

@@ -12,6 +12,9 @@ The cost does not depend on how many tokens the state summarises, so one state i
 Prints JSON: median wall-clock milliseconds per segment and seconds per token over --repeats runs,
 and the same in process CPU time (all threads; the robust figure on a shared machine).
 
+--dtype bfloat16 runs the module, its buffers and the inputs in bfloat16 (the peer of
+BM_LtmPrecision/bf16 in bench/cpu/bench_bf16.cpp); the default is float32.
+
 Variants (--variants, comma list of eager, compile; default eager): compile wraps update and read
 in torch.compile (inductor, which builds C++ with the system compiler). The default output (one
 JSON object, as before) is the first variant's; with several, "variants" holds each one's figures
@@ -31,7 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from peer_common import compiler, parse_variants, session_facts, spread
+from peer_common import DTYPES, compiler, parse_variants, session_facts, spread, torch_dtype
 
 
 def basis(n, widths):
@@ -105,7 +108,9 @@ def main():
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--variants", default="eager", help="comma list of: eager,compile")
+    p.add_argument("--dtype", default="float32", choices=DTYPES, help="the module's and the inputs' dtype")
     args = p.parse_args()
+    dtype = torch_dtype(args.dtype)
     variants = parse_variants(args.variants)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -113,8 +118,9 @@ def main():
     ltm = LongTermMemory(e, H, N, [0.005, 0.01], L, M, 0.5, 0.5, 1e-4).eval()
     for prm in ltm.parameters():
         nn.init.normal_(prm, std=0.02)
-    X = torch.randn(B, L, e)
-    q = torch.randn(B, H, L, e // H)
+    ltm = ltm.to(dtype)  # parameters and the basis/operator buffers
+    X = torch.randn(B, L, e).to(dtype)
+    q = torch.randn(B, H, L, e // H).to(dtype)
     by_variant, unavailable = {}, {}
     for variant in variants:
         try:
@@ -129,7 +135,7 @@ def main():
         raise SystemExit(f"no variant ran: {unavailable}")
     first = by_variant[next(v for v in variants if v in by_variant)]
     best = min(by_variant, key=lambda v: by_variant[v]["ms_per_segment"])
-    print(json.dumps({"case": "ltm_read_update", "batch": B, "segment": L, "d_model": e, "heads": H, "basis": N,
+    print(json.dumps({"case": "ltm_read_update", "dtype": args.dtype, "batch": B, "segment": L, "d_model": e, "heads": H, "basis": N,
                       "samples": M, "threads": args.threads, "torch": torch.__version__, **first,
                       "variants": by_variant, "best": best, "unavailable": unavailable,
                       "session": session_facts()}))
@@ -138,7 +144,7 @@ def main():
 def time_variant(update, read, X, q, B, N, e, warmup, repeats):
     """Timed update + read of one segment: median wall and process CPU ms over repeats."""
     L = X.shape[1]
-    state = torch.zeros(B, N, e)
+    state = torch.zeros(B, N, e, dtype=X.dtype)
     times, cpu_times = [], []
     with torch.no_grad():
         t_first = time.perf_counter()

@@ -12,6 +12,9 @@ Cases (ms per call, the median of --reps timed calls after --warmup untimed ones
   step  encoder + writer + BMN + teacher-forced decoder logits for one segment (≈1.1 GFLOP)
   read  encoder + writer + BMN only
 
+--dtype bfloat16 runs the model (parameters and buffers, hence every activation) in bfloat16: the
+peer of BM_Bf16StreamStep (bench/cpu/bench_bf16.cpp); the default is float32.
+
 Variants (--variants, comma list of eager, compile; default eager): compile wraps encode and
 decode in torch.compile (inductor, which builds C++ with the system compiler on the CPU); the
 first call, which compiles, is warm-up and its time is reported as compile_ms. A variant that
@@ -31,7 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from peer_common import compiler, first_call_ms, parse_variants, session_facts, spread
+from peer_common import DTYPES, compiler, first_call_ms, parse_variants, session_facts, spread, torch_dtype
 
 B, L, D, H, FF, K, N_ENC, N_DEC, V = 1, 64, 256, 4, 1024, 64, 4, 4, 256
 TAU, GAMMA = 0.5, math.sqrt(D)
@@ -143,7 +146,9 @@ def main():
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--json", default="")
     ap.add_argument("--variants", default="eager", help="comma list of: eager,compile")
+    ap.add_argument("--dtype", default="float32", choices=DTYPES, help="the model's dtype (parameters, buffers)")
     args = ap.parse_args()
+    dtype = torch_dtype(args.dtype)
     variants = parse_variants(args.variants)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -151,6 +156,7 @@ def main():
     for p in model.parameters():
         if p.dim() == 2 and p is not model.v_bias:
             nn.init.normal_(p, std=0.02)
+    model = model.to(dtype)
     segs = [torch.randint(0, V, (B, L)) for _ in range(8)]
 
     def cases(encode, decode):
@@ -170,7 +176,7 @@ def main():
 
         return (("step", step), ("read", read))
 
-    results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "session": session_facts(),
+    results = {"torch": torch.__version__, "dtype": args.dtype, "threads": torch.get_num_threads(), "session": session_facts(),
                "variants": variants, "cases": {}, "unavailable": {}}
     with torch.no_grad():
         for variant in variants:

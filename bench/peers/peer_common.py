@@ -29,6 +29,19 @@ def compiler(variant):
     return lambda fn: torch.compile(fn)
 
 
+DTYPES = ("float32", "bfloat16")
+
+
+def torch_dtype(name):
+    """The torch dtype of --dtype NAME: float32 (the default of every peer) or bfloat16, the peer of
+    mnemo's bfloat16 models (parameters, buffers and activations in bfloat16; PyTorch picks its own
+    accumulation, fp32 in its oneDNN/MKL bfloat16 GEMMs)."""
+    import torch
+    if name not in DTYPES:
+        raise SystemExit(f"unknown dtype '{name}' (have {', '.join(DTYPES)})")
+    return getattr(torch, name)
+
+
 def spread(times_ms):
     """Median, min, max and the relative half-range of a list of per-repetition times (ms)."""
     med = statistics.median(times_ms)

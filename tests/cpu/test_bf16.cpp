@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "mnemo/backend/cpu/conv3_winograd.hpp"
 #include "mnemo/backend/cpu/gemm_bf16.hpp"
 #include "mnemo/backend/cpu/memformer_writer.hpp"
 #include "mnemo/core/bfloat16.hpp"
@@ -431,6 +432,49 @@ TEST_CASE("the bf16 memory writer is the fp32 writer on widened inputs, each out
     // The padded column's token gets no gradient.
     const int64_t last_token = (d.batch * d.tokens - 1) * d.width();
     for (int64_t i = 0; i < d.width(); ++i) CHECK(static_cast<float>(dkt[size_t(last_token + i)]) == 0.0f);
+  }
+}
+
+TEST_CASE("the bf16 gate convolution (Winograd F(2,3)) is within bf16 rounding of the double convolution",
+          "[bf16][infformer]") {
+  // Lengths with a partial last tile (odd) and one above the parallel threshold (the transforms
+  // and the GEMM split across the pool), with and without the bias. Bound: 2⁻⁷ of the largest
+  // output (the direct sum rounded once to bf16 is within 2⁻⁹ of each output; F(2,3)'s bf16
+  // operands add about as much again, conv3_winograd.hpp; a wrong coefficient gives O(1)).
+  struct Shape3 {
+    int64_t batch, length, e;
+  };
+  for (const Shape3 sh : {Shape3{3, 1, 37}, Shape3{3, 7, 37}, Shape3{2, 130, 512}}) {
+    INFO("batch " << sh.batch << ", length " << sh.length << ", e " << sh.e);
+    const int64_t n = sh.batch * sh.length * sh.e, e = sh.e;
+    const auto x = random_bf16(n, 31), bias = random_bf16(e, 33);
+    auto w = random_bf16(3 * e * e, 32);
+    for (auto& v : w) v = bf16(static_cast<float>(v) * 0.05f);
+    std::vector<float> scratch(static_cast<size_t>(cpu::conv3_winograd_scratch<bf16>(sh.batch, sh.length, e)));
+    std::vector<bf16> got(static_cast<size_t>(n));
+    for (const bool with_bias : {false, true}) {
+      INFO("bias " << with_bias);
+      cpu::conv3_winograd(x.data(), w.data(), got.data(), sh.batch, sh.length, e, scratch.data(),
+                          with_bias ? bias.data() : nullptr);
+      double worst = 0, largest = 0;
+      const int64_t t_step = sh.length > 16 ? 17 : 1, o_step = e > 64 ? 7 : 1;
+      for (int64_t b = 0; b < sh.batch; ++b)
+        for (int64_t t = 0; t < sh.length; t += t_step)
+          for (int64_t o = 0; o < e; o += o_step) {
+            double ref = with_bias ? static_cast<double>(static_cast<float>(bias[size_t(o)])) : 0.0;
+            for (int64_t k = 0; k < 3; ++k) {
+              const int64_t s = t + k - 1;
+              if (s < 0 || s >= sh.length) continue;
+              for (int64_t i = 0; i < e; ++i)
+                ref += double(static_cast<float>(x[size_t((b * sh.length + s) * e + i)])) *
+                       double(static_cast<float>(w[size_t((k * e + i) * e + o)]));
+            }
+            worst = std::max(worst, std::abs(double(static_cast<float>(got[size_t((b * sh.length + t) * e + o)])) - ref));
+            largest = std::max(largest, std::abs(ref));
+          }
+      CHECK(largest > 0.1);  // the sums are not all near zero
+      CHECK(worst <= largest / 128);
+    }
   }
 }
 

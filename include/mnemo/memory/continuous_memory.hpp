@@ -72,9 +72,10 @@ class ContinuousMemory {
   /// Queries per block of the blocked read (r of a block: kReadBlock·N elements, in cache).
   static constexpr int64_t kReadBlock = 128;
   using WriteMode = ContinuousWriteMode;  // per row (backend/continuous_write_rule.hpp)
-  /// The gate's convolution by Winograd's F(4, 3) (backend/cpu/conv3_winograd.hpp) for float on the
-  /// CPU; the im2col GEMM otherwise (double: the exact products).
-  static constexpr bool kWinogradGate = std::is_same_v<B, Cpu> && std::is_same_v<T, float>;
+  /// The gate's convolution by Winograd's minimal filtering on the CPU (backend/cpu/conv3_winograd.hpp):
+  /// F(4, 3) for float, F(2, 3) for bfloat16; the im2col GEMM otherwise (double: the exact products).
+  static constexpr bool kWinogradGate =
+      std::is_same_v<B, Cpu> && (std::is_same_v<T, float> || std::is_same_v<T, bfloat16>);
 
   /// What write_backward consumes.
   struct WriteSaved {
@@ -148,8 +149,8 @@ class ContinuousMemory {
 
   /// The gate (§4) on xm [rows, L, e] (padded positions already zeroed): X̃ = xm ⊙ sigmoid(U W + b),
   /// U = [X_{t−1} | X_t | X_{t+1}] (zero outside each segment); xm itself without a gate. `u` and
-  /// `z` (nullable) receive U and the pre-gate U W + b for the backward. Float on the CPU convolves
-  /// by Winograd's F(2, 3) and builds U only when `u` asks for it.
+  /// `z` (nullable) receive U and the pre-gate U W + b for the backward. Float and bfloat16 on the
+  /// CPU convolve by Winograd's F(4, 3) and F(2, 3) and build U only when `u` asks for it.
   Tens gated(const Tens& xm, Tens* u, Tens* z) const {
     if (!config_.gate) return xm;
     Context<B>& ctx = *ctx_;
@@ -157,7 +158,7 @@ class ContinuousMemory {
     Tens uu, zz(xm.shape(), ctx.arena()), xt(xm.shape(), ctx.arena());
     if constexpr (kWinogradGate) {  // 2 instead of 3 products of [L, e]·[e, e] per row (cpu/conv3_winograd.hpp)
       const int64_t nb = xm.shape()[0], L = xm.shape()[1];
-      Tens scratch(Shape{cpu::conv3_winograd_scratch(nb, L, e_)}, ctx.arena());
+      Tensor<float, Cpu> scratch(Shape{cpu::conv3_winograd_scratch<T>(nb, L, e_)}, ctx.arena());
       cpu::conv3_winograd(xm.data(), gate_w_->value.data(), zz.data(), nb, L, e_, scratch.data(), gate_b_->value.data());
       if (u) uu = im2col(xm);  // the backward's dW = Uᵀ dZ
     } else {
