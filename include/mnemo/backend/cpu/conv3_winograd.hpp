@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "mnemo/backend/cpu/elementwise_bf16.hpp"
@@ -132,22 +133,23 @@ void conv3_winograd(const T* x, const T* w, T* z, int64_t batch, int64_t length,
   float* m = scratch;                                              // [4, tiles, e] products M_i, fp32
   T* u = reinterpret_cast<T*>(m + 4 * te);                         // [4, e, e] transformed filters Ŵ_i
   T* v = u + 4 * ee;                                               // [4, tiles, e] transformed inputs (Bᵀd)_i
-  // Ŵ = G W in fp32 from the widened taps, rounded to bf16 (Ŵ_0 = W_0 and Ŵ_3 = W_2 exactly).
-  parallel_for(e, 12 * e, [&](int64_t begin, int64_t end) {
-    float* g = detail::thread_scratch<float, detail::ScratchSlot::RowA>(4 * e);
+  // Ŵ = G W: Ŵ_0 = W_0 and Ŵ_3 = W_2 as they are; Ŵ_1, Ŵ_2 = (W_0 ± W_1 + W_2)/2 in fp32 from the
+  // widened taps, rounded to bf16.
+  std::memcpy(u, w, static_cast<size_t>(ee) * sizeof(T));
+  std::memcpy(u + 3 * ee, w + 2 * ee, static_cast<size_t>(ee) * sizeof(T));
+  parallel_for(e, 8 * e, [&](int64_t begin, int64_t end) {
+    float* g = detail::thread_scratch<float, detail::ScratchSlot::RowA>(3 * e);
     for (int64_t r = begin; r < end; ++r) {
       bf16_rows::widen(w + r * e, g, e);
       bf16_rows::widen(w + ee + r * e, g + e, e);
       bf16_rows::widen(w + 2 * ee + r * e, g + 2 * e, e);
       for (int64_t c = 0; c < e; ++c) {
-        const float even = g[c] + g[2 * e + c];
-        g[3 * e + c] = 0.5f * (even + g[e + c]);
-        g[e + c] = 0.5f * (even - g[e + c]);  // Ŵ_2, over W_1 (read above)
+        const float even = g[c] + g[2 * e + c], odd = g[e + c];
+        g[c] = 0.5f * (even + odd);      // Ŵ_1, over W_0
+        g[e + c] = 0.5f * (even - odd);  // Ŵ_2, over W_1
       }
-      bf16_rows::narrow(g, u + r * e, e);                   // Ŵ_0 = W_0
-      bf16_rows::narrow(g + 3 * e, u + ee + r * e, e);      // Ŵ_1
-      bf16_rows::narrow(g + e, u + 2 * ee + r * e, e);      // Ŵ_2
-      bf16_rows::narrow(g + 2 * e, u + 3 * ee + r * e, e);  // Ŵ_3 = W_2
+      bf16_rows::narrow(g, u + ee + r * e, e);
+      bf16_rows::narrow(g + e, u + 2 * ee + r * e, e);
     }
   });
   // V = Bᵀ d per tile of two outputs, d_i = X[t−1+i] (0 outside the row), in fp32, rounded to bf16.
