@@ -12,6 +12,7 @@
 #include "mnemo/backend/cpu/conv3_winograd.hpp"
 #include "mnemo/backend/cpu/gemm_bf16.hpp"
 #include "mnemo/backend/cpu/memformer_writer.hpp"
+#include "mnemo/backend/cpu/sigmoid_gate.hpp"
 #include "mnemo/core/bfloat16.hpp"
 #include "mnemo/io/infinite_former_state_io.hpp"
 #include "mnemo/memory/continuous_operators.hpp"  // bodies for bf16 (not in mnemo::compiled)
@@ -475,6 +476,45 @@ TEST_CASE("the bf16 gate convolution (Winograd F(2,3)) is within bf16 rounding o
       CHECK(largest > 0.1);  // the sums are not all near zero
       CHECK(worst <= largest / 128);
     }
+  }
+}
+
+TEST_CASE("the bf16 sigmoid gate is the float kernel on widened inputs, each output rounded once",
+          "[bf16][infformer][elementwise]") {
+  // Several 1024-element blocks, a tail, and enough work for the pool; z spread over the range
+  // where sigmoid saturates. Forward y = x ⊙ sigmoid(z); backward dz = dy ⊙ x ⊙ s(1 − s), also
+  // in place over dy (what write_backward does).
+  const int64_t n = 9 * 1024 + 301;
+  const auto x = random_bf16(n, 41), dy = random_bf16(n, 43);
+  auto z = random_bf16(n, 42);
+  for (auto& v : z) v = bf16(static_cast<float>(v) * 6.0f);
+  const auto widen = [](const std::vector<bf16>& v) {
+    std::vector<float> f(v.size());
+    for (size_t i = 0; i < v.size(); ++i) f[i] = static_cast<float>(v[i]);
+    return f;
+  };
+  const auto narrow = [](const std::vector<float>& f) {
+    std::vector<bf16> v(f.size());
+    for (size_t i = 0; i < f.size(); ++i) v[i] = bf16(f[i]);
+    return v;
+  };
+  const auto xf = widen(x), zf = widen(z), dyf = widen(dy);
+  std::vector<float> yf(xf.size()), dzf(xf.size());
+  cpu::sigmoid_gate_forward<float>(n, xf.data(), zf.data(), yf.data());
+  cpu::sigmoid_gate_backward<float>(n, xf.data(), zf.data(), dyf.data(), dzf.data());
+
+  std::vector<bf16> y(x.size()), dz(x.size());
+  cpu::sigmoid_gate_forward<bf16>(n, x.data(), z.data(), y.data());
+  cpu::sigmoid_gate_backward<bf16>(n, x.data(), z.data(), dy.data(), dz.data());
+  CHECK(bits_of(y) == bits_of(narrow(yf)));
+  CHECK(bits_of(dz) == bits_of(narrow(dzf)));
+  auto in_place = dy;
+  cpu::sigmoid_gate_backward<bf16>(n, x.data(), z.data(), in_place.data(), in_place.data());
+  CHECK(bits_of(in_place) == bits_of(dz));
+  // And against double: within one bf16 rounding (2⁻⁸ relative) plus the float exp's few ulp.
+  for (int64_t i = 0; i < n; i += 7) {
+    const double xd = xf[size_t(i)], zd = zf[size_t(i)], s = 1 / (1 + std::exp(-zd));
+    REQUIRE(std::abs(double(static_cast<float>(y[size_t(i)])) - xd * s) <= std::abs(xd * s) / 256 + 1e-30);
   }
 }
 
