@@ -65,6 +65,12 @@ inline uint64_t hash_name(std::string_view s) {
   return h;
 }
 
+/// 27 high bits of `high` and 26 of `low` as a double in [0, 1) (53 random bits).
+MNEMO_DEVICE_INLINE double uniform53(uint32_t high, uint32_t low) {
+  const uint64_t hi = high >> 5, lo = low >> 6;
+  return static_cast<double>((hi << 26) | lo) * (1.0 / 9007199254740992.0);
+}
+
 /// A random stream: every draw is element `index` of the stream named by (seed, stream).
 /// `derive(tag)` names a sub-stream (a layer, a draw site, a segment step) deterministically.
 struct RngKey {
@@ -99,14 +105,16 @@ struct RngKey {
 
   /// Uniform in [0, 1) with 53 random bits, from two consecutive words 2i, 2i+1.
   MNEMO_DEVICE_INLINE double uniform_double(uint64_t index) const {
-    const uint64_t hi = bits(2 * index) >> 5, lo = bits(2 * index + 1) >> 6;  // 27 + 26 bits
-    return static_cast<double>((hi << 26) | lo) * (1.0 / 9007199254740992.0);
+    return uniform53(bits(2 * index), bits(2 * index + 1));
   }
 
-  /// Standard normal draw (Box–Muller on two 53-bit uniforms).
+  /// Standard normal draw (Box–Muller on two 53-bit uniforms): the uniforms are
+  /// uniform_double(2i) and uniform_double(2i + 1), i.e. the four words of block i, generated once.
   double normal(uint64_t index) const {
-    const double u1 = 1.0 - uniform_double(2 * index);  // (0, 1]
-    const double u2 = uniform_double(2 * index + 1);
+    uint32_t w[4];
+    block(index, w);
+    const double u1 = 1.0 - uniform53(w[0], w[1]);  // (0, 1]
+    const double u2 = uniform53(w[2], w[3]);
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586476925 * u2);
   }
 

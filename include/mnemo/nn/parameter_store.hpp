@@ -15,6 +15,7 @@
 
 #include "mnemo/autograd/tape.hpp"
 #include "mnemo/autograd/var.hpp"
+#include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/core/error.hpp"
 #include "mnemo/core/rng.hpp"
 #include "mnemo/core/tensor.hpp"
@@ -126,8 +127,13 @@ class ParameterStore {
     if (init.kind == Init::Kind::Constant) {
       for (auto& v : host) v = static_cast<T>(init.value);
     } else {
+      // Each value is a pure function of its index: the draws are shared among mnemo's CPU threads
+      // (a Philox block, a log and a cos: some 64 operations each).
       const RngKey key = RngKey{seed_, 0}.derive(p.name);
-      for (int64_t i = 0; i < n; ++i) host[static_cast<size_t>(i)] = static_cast<T>(init.value * key.normal(static_cast<uint64_t>(i)));
+      cpu::parallel_for(n, 64, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i)
+          host[static_cast<size_t>(i)] = static_cast<T>(init.value * key.normal(static_cast<uint64_t>(i)));
+      });
     }
     if (n > 0) BackendTraits<B>::copy_from_host(*ctx_, p.value.data(), host.data(), host.size() * sizeof(T));
   }
