@@ -35,8 +35,9 @@ template <class T>
 void softmax_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t cols, compute_t<T> scale);
 
 #if MNEMO_COMPILED_BODIES
-/// Cost of one softmax element for parallel_for (a vectorised exp and a few passes over the row).
-inline constexpr int64_t kSoftmaxCostPerElement = 4;
+/// Cost of one softmax element for parallel_for (a vectorised exp and a few passes over the row;
+/// with 8, the streaming step's 4 heads × 64 queries × 64 keys are shared between two threads).
+inline constexpr int64_t kSoftmaxCostPerElement = 8;
 
 namespace detail {
 /// One softmax row as an Eigen array (vectorised arithmetic and exp).
@@ -50,11 +51,18 @@ void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> sca
   using C = compute_t<T>;
   using ConstRow = Eigen::Map<const detail::SoftmaxRow<T>>;
   using Row = Eigen::Map<detail::SoftmaxRow<T>>;
+  using PaddedRow = Eigen::Map<detail::SoftmaxRow<C>, Eigen::Aligned64>;
   constexpr C kMinusInf = -std::numeric_limits<C>::infinity();
+  // The exp runs on whole 64-byte packets: the scratch row starts 64-byte aligned and the visible
+  // keys are padded with −∞ to a multiple of kPacket, so Eigen neither peels a head nor finishes a
+  // tail with scalar std::exp (a causal row has a ragged end); the padding is never read back.
+  constexpr int64_t kPacket = 64 / static_cast<int64_t>(sizeof(C));
+  const auto padded = [](int64_t n) { return (n + kPacket - 1) / kPacket * kPacket; };
   const int64_t cols = dims.cols;
   parallel_for(dims.total_rows(), kSoftmaxCostPerElement * cols, [&](int64_t begin, int64_t end) {
     // This thread's scratch row (cpu/thread_scratch.hpp: no allocation per call once warm).
-    Eigen::Map<detail::SoftmaxRow<C>> z(detail::thread_scratch<C, detail::ScratchSlot::Softmax>(cols), cols);
+    C* const zbuf = detail::aligned_thread_scratch<C, detail::ScratchSlot::Softmax>(padded(cols));
+    Eigen::Map<detail::SoftmaxRow<C>> z(zbuf, cols);
     for (int64_t row = begin; row < end; ++row) {
       const T* xr = x + row * cols;
       T* yr = y + row * cols;
@@ -80,7 +88,9 @@ void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> sca
         std::fill(yr, yr + last, T(0));
         continue;
       }
-      zv = (zv - mx).exp();
+      std::fill(zbuf + last, zbuf + padded(last), kMinusInf);
+      PaddedRow zp(zbuf, padded(last));
+      zp = (zp - mx).exp();
       if (pad)  // Eigen's exp(−∞) is a tiny positive number, not 0
         for (int64_t c = 0; c < last; ++c)
           if (pad[c]) zv[c] = C(0);
