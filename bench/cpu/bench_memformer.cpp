@@ -22,6 +22,7 @@
 //    BM_MemformerStreamResident  reads MNEMO_BENCH_STREAM_TOKENS tokens (default 1,000,000)
 //                             segment by segment and reports the arena's bytes in use and the
 //                             process's resident set after 10k tokens and at the end.
+//    BM_MemformerConstruct    builds the streaming model (8.7M parameters initialised).
 // 3. BM_MemformerGemmCeiling: a 2048³ float GEMM through BackendTraits<Cpu>::gemm, the rate the
 //    streaming GFLOP/s is compared with.
 //
@@ -171,6 +172,24 @@ void BM_MemformerStreamStep(benchmark::State& state) {
       static_cast<double>(cpu::parallel_jobs() - jobs0) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_MemformerStreamStep)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
+// Building the streaming model: 8.7M parameters drawn from N(0, 0.02²) (Philox + Box–Muller per
+// value, nn/parameter_store.hpp), gradients zeroed; what a user waits for before the first step.
+void BM_MemformerConstruct(benchmark::State& state) {
+  const models::MemformerConfig cfg = stream_config();
+  int64_t parameters = 0;
+  const auto t0 = Clock::now();
+  for (auto _ : state) {
+    Model model(cfg, 2);
+    parameters = model.parameters().numel();
+    benchmark::DoNotOptimize(model.parameters()[0].value.data());
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  state.counters["parameters"] = static_cast<double>(parameters);
+  state.counters["ns_per_parameter"] = seconds * 1e9 / static_cast<double>(state.iterations() * parameters);
+  state.counters["threads"] = cpu::num_threads();
+}
+BENCHMARK(BM_MemformerConstruct)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 void BM_MemformerStreamRead(benchmark::State& state) {
   Stream s;

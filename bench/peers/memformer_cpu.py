@@ -11,6 +11,7 @@ vocab 256.
 Cases (ms per call, the median of --reps timed calls after --warmup untimed ones):
   step  encoder + writer + BMN + teacher-forced decoder logits for one segment (≈1.1 GFLOP)
   read  encoder + writer + BMN only
+  construct  building the model and drawing its weights (5 builds; eager only)
 
 --dtype bfloat16 runs the model (parameters and buffers, hence every activation) in bfloat16: the
 peer of BM_Bf16StreamStep (bench/cpu/bench_bf16.cpp); the default is float32.
@@ -152,11 +153,21 @@ def main():
     variants = parse_variants(args.variants)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = Memformer().eval()
-    for p in model.parameters():
-        if p.dim() == 2 and p is not model.v_bias:
-            nn.init.normal_(p, std=0.02)
-    model = model.to(dtype)
+
+    def build():
+        m = Memformer().eval()
+        for p in m.parameters():
+            if p.dim() == 2 and p is not m.v_bias:
+                nn.init.normal_(p, std=0.02)
+        return m.to(dtype)
+
+    # construct: building the model and drawing its weights (the peer of BM_MemformerConstruct).
+    construct_times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        build()
+        construct_times.append((time.perf_counter() - t0) * 1e3)
+    model = build()
     segs = [torch.randint(0, V, (B, L)) for _ in range(8)]
 
     def cases(encode, decode):
@@ -177,7 +188,9 @@ def main():
         return (("step", step), ("read", read))
 
     results = {"torch": torch.__version__, "dtype": args.dtype, "threads": torch.get_num_threads(), "session": session_facts(),
-               "variants": variants, "cases": {}, "unavailable": {}}
+               "variants": variants, "cases": {"construct": spread(construct_times)}, "unavailable": {}}
+    c = results["cases"]["construct"]
+    print(f"construct: median {c['median_ms']:.2f} ms (min {c['min_ms']:.2f}, max {c['max_ms']:.2f}) over 5 builds")
     with torch.no_grad():
         for variant in variants:
             try:
