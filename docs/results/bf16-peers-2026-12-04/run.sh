@@ -4,14 +4,15 @@
 #   docs/results/bf16-peers-2026-12-04/run.sh BENCH OUTDIR
 # BENCH = mnemo_bench_cpu of a Release build with the oneDNN provider (-DMNEMO_CPU_GEMM=onednn).
 # Order: mnemo, the four peer runs, mnemo again (5 repetitions each time), then mnemo on one thread.
-# Each mnemo run includes the 2048³ GEMM in fp32 and bf16 (BM_GemmPrecision): the in-run ceilings.
+# Each mnemo run includes the 2048³ GEMM in fp32 and bf16 (BM_GemmPrecision): the in-run ceilings;
+# since 2026-12-04 15:30 also building the fp32 streaming model (BM_MemformerConstruct).
 set -euo pipefail
 BENCH="${1:?usage: run.sh BENCH OUTDIR}"
 OUT="${2:?usage: run.sh BENCH OUTDIR}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 PY="${PYTHON:-/work/torchvenv/bin/python}"
 mkdir -p "$OUT"
-FILTER='BM_MemformerStreamStep|BM_Bf16StreamStep|BM_LtmPrecision|BM_GemmPrecision/(fp32|bf16)/2048/'
+FILTER='BM_MemformerStreamStep|BM_Bf16StreamStep|BM_LtmPrecision|BM_GemmPrecision/(fp32|bf16)/2048/|BM_MemformerConstruct'
 lscpu > "$OUT/lscpu.txt"
 uptime > "$OUT/load.txt"
 mnemo() {  # mnemo THREADS TAG

@@ -11,7 +11,10 @@ infinite_former_cpu.py's code, as in bench/summarize_peers.py (23.6 GFLOP: a dir
 the fit over M + L, K and V, dense scores and r·V). The LTM, mnemo: its own GEMM work in units of
 U = 2·B·512³ (docs/infinite_former.md, "Third round"): gate 1.5 U by Winograd F(4, 3) in fp32 and
 2 U by F(2, 3) in bf16, banded fit and contraction 1.04 U, V projection, r·V and output projection
-1 U each: 5.54 U = 11.9 GFLOP in fp32, 6.04 U = 13.0 GFLOP in bf16."""
+1 U each: 5.54 U = 11.9 GFLOP in fp32, 6.04 U = 13.0 GFLOP in bf16.
+
+Where the session timed it (after 2026-12-04 15:30), a last line: building the fp32 streaming
+model (BM_MemformerConstruct) against the fp32 peer's "construct" case (nn.Module + nn.init)."""
 import json
 import statistics
 import sys
@@ -87,3 +90,12 @@ for text, name, peer, flop, peer_flop, precision in rows:
     print(line)
 if with_ceiling:
     print(f"\nIn-run 2048³ GEMM, two threads (median GFLOP/s): fp32 {ceilings['fp32']:.1f}, bf16 {ceilings['bf16']:.1f}.")
+construct = "BM_MemformerConstruct"
+if construct in two:
+    peer = json.load(open(f"{out}/peer_step_float32.json"))["cases"].get("construct")
+    line = (f"\nBuilding the fp32 streaming model (8.7M parameters): mnemo {statistics.median(two[construct]):.0f} ms "
+            f"[{min(two[construct]):.0f}–{max(two[construct]):.0f}] on two threads, "
+            f"{statistics.median(one[construct]):.0f} ms on one")
+    if peer:
+        line += f"; torch eager {peer['median_ms']:.0f} ms [{peer['min_ms']:.0f}–{peer['max_ms']:.0f}] (two threads)"
+    print(line + ".")
