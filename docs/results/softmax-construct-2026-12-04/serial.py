@@ -5,9 +5,10 @@ for line in open(sys.argv[1]):
     if not line.strip():
         if cur: samples.append(cur); cur=None
         continue
-    if not line.startswith('\t') and not line.startswith(' '):
-        m=re.match(r'\s*(\d+)\s+([\d.]+):',line)
-        if m: cur=(int(m.group(1)),float(m.group(2)),[])
+    m=re.match(r'^\s*(\d+)\s+([\d.]+):\s*$',line)
+    if m:
+        if cur: samples.append(cur)
+        cur=(int(m.group(1)),float(m.group(2)),[])
         continue
     if cur is not None:
         cur[2].append(line.strip())
