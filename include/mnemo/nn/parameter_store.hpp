@@ -6,6 +6,7 @@
 // the optimizer walks.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -127,12 +128,16 @@ class ParameterStore {
     if (init.kind == Init::Kind::Constant) {
       for (auto& v : host) v = static_cast<T>(init.value);
     } else {
-      // Each value is a pure function of its index: the draws are shared among mnemo's CPU threads
-      // (a Philox block, a log and a cos: some 64 operations each).
+      // Each value is a pure function of its index: the draws are shared among mnemo's CPU threads,
+      // in vectorised passes of RngKey::kNormalLanes (a Philox block, a log and a cos each).
       const RngKey key = RngKey{seed_, 0}.derive(p.name);
-      cpu::parallel_for(n, 64, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i)
-          host[static_cast<size_t>(i)] = static_cast<T>(init.value * key.normal(static_cast<uint64_t>(i)));
+      cpu::parallel_for(n, 16, [&](int64_t begin, int64_t end) {
+        double draws[RngKey::kNormalLanes];
+        for (int64_t i = begin; i < end; i += RngKey::kNormalLanes) {
+          const int64_t count = std::min(RngKey::kNormalLanes, end - i);
+          key.normals(static_cast<uint64_t>(i), count, draws);
+          for (int64_t j = 0; j < count; ++j) host[static_cast<size_t>(i + j)] = static_cast<T>(init.value * draws[j]);
+        }
       });
     }
     if (n > 0) BackendTraits<B>::copy_from_host(*ctx_, p.value.data(), host.data(), host.size() * sizeof(T));
