@@ -429,6 +429,13 @@ TEST_CASE("RngKey::normals(first, count) equals normal(first + j) bit for bit, i
       CHECK(drawn.back() == 42.0);  // nothing written past count
     }
   }
+  double untouched = 42.0;
+  key.normals(0, 0, nullptr);  // nothing to draw, nothing to write
+  CHECK_THROWS_MATCHES(key.normals(0, -1, &untouched), ValueError,
+                       Catch::Matchers::Message("ValueError: RngKey::normals: count -1, expected >= 0"));
+  CHECK_THROWS_MATCHES(key.normals(0, 3, nullptr), ValueError,
+                       Catch::Matchers::Message("ValueError: RngKey::normals: out is null for 3 draws"));
+  CHECK(untouched == 42.0);
 }
 
 TEST_CASE("Box-Muller's own ln is within 1 ulp and cos(2 pi u) within 2^-52 of long double references",

@@ -13,6 +13,7 @@
 
 #include "mnemo/core/box_muller.hpp"
 #include "mnemo/core/config.hpp"
+#include "mnemo/core/error.hpp"
 
 namespace mnemo {
 
@@ -127,8 +128,11 @@ struct RngKey {
 
   /// out[j] = normal(first + j) for j in [0, count), bit for bit (box_muller.hpp: no step is
   /// left for the compiler to fuse differently in a vector loop), kNormalLanes draws a pass in
-  /// loops without calls or branches, which the compiler vectorises.
+  /// loops without calls or branches, which the compiler vectorises. Throws ValueError on a
+  /// negative count or a null `out` with count > 0 (nothing written).
   void normals(uint64_t first, int64_t count, double* out) const {
+    require<ValueError>(count >= 0, "RngKey::normals: count ", count, ", expected >= 0");
+    require<ValueError>(out != nullptr || count == 0, "RngKey::normals: out is null for ", count, " draws");
     for (int64_t done = 0; done < count; done += kNormalLanes) {
       uint32_t w[4][kNormalLanes];
       for (int64_t l = 0; l < kNormalLanes; ++l) {
