@@ -3,6 +3,7 @@
 // bad configurations and shapes get.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -321,7 +322,7 @@ TEST_CASE("the per-row write rule, and the streaming write (every row fitted and
       // empty (all padding), 3 keeps its memory (all padding; emptied when reset).
       auto before = ltm.initial_state(nb, 5);
       before.coefficients = random_tensor({nb, n, e}, 30);
-      for (int64_t i = 0; i < n * e; ++i) before.coefficients[2 * n * e + i] = before.coefficients[n * e + i] = 0.0;
+      std::fill_n(before.coefficients.data() + n * e, 2 * n * e, 0.0);  // rows 1 and 2
       before.has_memory = {1, 0, 0, 1};
       before.tokens_written = {9, 0, 0, 7};
       auto pad = Tensor<uint8_t, Cpu>::zeros({nb, L});
