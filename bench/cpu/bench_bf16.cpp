@@ -8,6 +8,8 @@
 //                            twin is BM_MemformerStreamStep in bench_memformer.cpp. Its
 //                            forks_per_step counts the parallel loops shared with the pool.
 //   BM_GemmPrecision<T>/m/n/k   C = A·B, row-major, A m×k, B k×n, T float or bfloat16 (fp32 sums).
+//   BM_GemmBf16Kernel/<kernel>/m/n/k   the bf16 GEMM with its micro-kernel chosen: avx512
+//                            (VDPBF16PS), avx2 (widening, fp32 FMA), portable; skipped where absent.
 //   BM_LtmPrecision<T>       the ∞-former's long-term memory, one write + one read, at
 //                            bench_infinite_former.cpp's LTM shape, in float and in bfloat16.
 //
@@ -80,6 +82,35 @@ BENCHMARK_TEMPLATE(BM_GemmPrecision, float)
     ->Name("BM_GemmPrecision/fp32") MNEMO_GEMM_SHAPES->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(1.0);
 BENCHMARK_TEMPLATE(BM_GemmPrecision, bfloat16)
     ->Name("BM_GemmPrecision/bf16") MNEMO_GEMM_SHAPES->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(1.0);
+
+// The bfloat16 GEMM with each of its micro-kernels chosen explicitly (cpu::Bf16Kernel), the same
+// shapes: what AVX512-BF16, the AVX2 widening kernel and the portable one each give on this CPU. A
+// kernel the CPU lacks is skipped.
+void BM_GemmBf16Kernel(benchmark::State& state, cpu::Bf16Kernel kernel) {
+  if ((kernel == cpu::Bf16Kernel::Avx512 && !cpu::cpu_has_avx512_bf16()) ||
+      (kernel == cpu::Bf16Kernel::Avx2 && !cpu::cpu_has_avx2_fma())) {
+    state.SkipWithError("this CPU has no such kernel");
+    return;
+  }
+  const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+  Tensor<bfloat16, Cpu> a(Shape{m, k}), b(Shape{k, n}), c(Shape{m, n});
+  const RngKey key{7, 1};
+  for (int64_t i = 0; i < a.numel(); ++i) a[i] = static_cast<bfloat16>(key.normal(static_cast<uint64_t>(i)));
+  for (int64_t i = 0; i < b.numel(); ++i) b[i] = static_cast<bfloat16>(key.normal(static_cast<uint64_t>(i + a.numel())));
+  const auto t0 = Clock::now();
+  for (auto _ : state)
+    cpu::gemm_bf16_strided_batched<bfloat16>(Trans::N, Trans::N, m, n, k, 1.0f, a.data(), k, 0, b.data(), n, 0, 0.0f,
+                                             c.data(), n, 0, 1, kernel);
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  state.counters["GFLOP/s"] = 2.0 * static_cast<double>(m * n * k) * static_cast<double>(state.iterations()) / seconds * 1e-9;
+  state.counters["threads"] = cpu::num_threads();
+}
+BENCHMARK_CAPTURE(BM_GemmBf16Kernel, avx512, cpu::Bf16Kernel::Avx512)
+    MNEMO_GEMM_SHAPES->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(1.0);
+BENCHMARK_CAPTURE(BM_GemmBf16Kernel, avx2, cpu::Bf16Kernel::Avx2)
+    MNEMO_GEMM_SHAPES->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(1.0);
+BENCHMARK_CAPTURE(BM_GemmBf16Kernel, portable, cpu::Bf16Kernel::Portable)
+    MNEMO_GEMM_SHAPES->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(1.0);
 #undef MNEMO_GEMM_SHAPES
 
 // The ∞-former's long-term memory, one write + one read, at bench_infinite_former.cpp's shape (B8,

@@ -90,7 +90,9 @@ CaseResult run_cpu_point(const Invocation& inv, const Point& p, size_t index, si
     if (inv.settings.progress && !said)
       std::fprintf(stderr, "bfloat16 GEMM: %s\n",
                    cpu::cpu_has_avx512_bf16() ? "the AVX512-BF16 kernel (VDPBF16PS)"
-                                              : "the portable kernel (this CPU has no avx512_bf16: expect a lower rate)");
+                   : cpu::cpu_has_avx2_fma()
+                       ? "the AVX2 kernel (this CPU has no avx512_bf16: bfloat16 widened to fp32, fp32 FMA)"
+                       : "the portable kernel (this CPU has neither avx512_bf16 nor AVX2: expect a lower rate)");
     said = true;
   }
   return run_point<T, Cpu>(inv, p, index, total);

@@ -3,9 +3,11 @@
 // run with fp32 master weights; the state IO round trip; one op's gradient against fp32.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -132,9 +134,14 @@ TEST_CASE("bf16 GEMM matches a double reference: transposes, strides, batches, o
       // between threads).
       {Trans::N, Trans::N, 48, 300, 517, 2, 0.75f, -0.5f, 3}, {Trans::N, Trans::N, 64, 96, 64, 1, 1.0f, 1.0f, 0},
       {Trans::N, Trans::N, 16, 1000, 40, 1, 2.0f, 0.5f, 2},
+      // The AVX2 kernel: two blocks of rows (96 + 34), five of k (4 × 256 + 76), a row tile and a
+      // column panel left narrow; alpha = 0 (C = beta·C, A and B unread).
+      {Trans::N, Trans::N, 130, 40, 1100, 1, 1.0f, 0.5f, 1}, {Trans::T, Trans::N, 7, 20, 5, 2, 0.0f, 0.5f, 0},
   };
   std::vector<cpu::Bf16Kernel> kernels = {cpu::Bf16Kernel::Portable, cpu::Bf16Kernel::Auto};
   if (cpu::cpu_has_avx512_bf16()) kernels.push_back(cpu::Bf16Kernel::Avx512);
+  if (cpu::cpu_has_avx2_fma()) kernels.push_back(cpu::Bf16Kernel::Avx2);
+  else WARN("the AVX2 bfloat16 kernel is not checked: this CPU has no AVX2 and FMA");
   for (const auto kernel : kernels)
     for (const auto& g : cases) {
       INFO("kernel " << static_cast<int>(kernel) << " ta " << static_cast<int>(g.ta) << " tb "
@@ -144,13 +151,15 @@ TEST_CASE("bf16 GEMM matches a double reference: transposes, strides, batches, o
       // bf16 output: one rounding (2^-9 relative) on top.
       CHECK(gemm_error<bf16>(g, kernel) < 4e-3);
     }
-  if (!cpu::cpu_has_avx512_bf16()) {
+  // A kernel this CPU (or build) lacks is refused.
+  const auto ask_for = [](cpu::Bf16Kernel kernel) {
     std::vector<bf16> a(4), b(4);
     std::vector<float> c(4);
-    MNEMO_CHECK_THROWS(cpu::gemm_bf16_strided_batched<float>(Trans::N, Trans::N, 2, 2, 2, 1.0f, a.data(), 2, 0, b.data(),
-                                                             2, 0, 0.0f, c.data(), 2, 0, 1, cpu::Bf16Kernel::Avx512),
-                       Error, "avx512_bf16");
-  }
+    cpu::gemm_bf16_strided_batched<float>(Trans::N, Trans::N, 2, 2, 2, 1.0f, a.data(), 2, 0, b.data(), 2, 0, 0.0f,
+                                          c.data(), 2, 0, 1, kernel);
+  };
+  if (!cpu::cpu_has_avx512_bf16()) MNEMO_CHECK_THROWS(ask_for(cpu::Bf16Kernel::Avx512), Error, "avx512_bf16");
+  if (!cpu::cpu_has_avx2_fma()) MNEMO_CHECK_THROWS(ask_for(cpu::Bf16Kernel::Avx2), Error, "no AVX2 and FMA");
 }
 
 TEST_CASE("bf16 GEMM through BackendTraits<Cpu> equals the kernel called directly", "[bf16][gemm]") {
@@ -172,6 +181,31 @@ std::vector<uint16_t> bits_of(const std::vector<bf16>& v) {
   return b;
 }
 }  // namespace
+
+TEST_CASE("bf16 GEMM's bfloat16 C is its fp32 C rounded as Eigen rounds, NaN and infinity included",
+          "[bf16][gemm]") {
+  const int64_t m = 13, n = 37, k = 19;  // a row tile and a column panel left narrow
+  auto A = random_bf16(m * k, 21), B = random_bf16(k * n, 22);
+  A[5] = bf16(std::numeric_limits<float>::infinity());  // row 0: ∞ or NaN (∞ − ∞) in every column
+  A[k + 3] = bf16(std::numeric_limits<float>::quiet_NaN());
+  A[2 * k + 1] = bf16(-3.0e38f);  // row 2: sums beyond fp32's range
+  A[2 * k + 2] = bf16(-3.0e38f);
+  std::vector<cpu::Bf16Kernel> kernels = {cpu::Bf16Kernel::Portable};
+  if (cpu::cpu_has_avx2_fma()) kernels.push_back(cpu::Bf16Kernel::Avx2);
+  for (const auto kernel : kernels) {
+    INFO("kernel " << static_cast<int>(kernel));
+    std::vector<float> cf(m * n);
+    std::vector<bf16> cb(m * n), expected(m * n);
+    cpu::gemm_bf16_strided_batched<float>(Trans::N, Trans::N, m, n, k, 1.5f, A.data(), k, 0, B.data(), n, 0, 0.0f,
+                                          cf.data(), n, 0, 1, kernel);
+    cpu::gemm_bf16_strided_batched<bf16>(Trans::N, Trans::N, m, n, k, 1.5f, A.data(), k, 0, B.data(), n, 0, 0.0f,
+                                         cb.data(), n, 0, 1, kernel);
+    for (size_t i = 0; i < cf.size(); ++i) expected[i] = bf16(cf[i]);
+    CHECK(std::count_if(cf.begin(), cf.end(), [](float v) { return std::isnan(v); }) >= n);
+    CHECK(std::count_if(cf.begin(), cf.end(), [](float v) { return std::isinf(v); }) > 0);
+    CHECK(bits_of(cb) == bits_of(expected));
+  }
+}
 
 TEST_CASE("bf16 row conversions round to nearest even, exactly as Eigen's scalar conversion", "[bf16][elementwise]") {
   // Ties both ways, the largest finite value, overflow to ∞, subnormals, ±0, ±∞, NaNs of both signs.

@@ -444,42 +444,40 @@ TEST_CASE("Box-Muller's own ln is within 1 ulp and cos(2 pi u) within 2^-52 of l
     WARN("not checked: long double has no more precision than double here");
     return;
   }
-  {
-    const long double two_pi = 6.283185307179586476925286766559005768L;
-    const auto ulp = [](long double reference) {
-      const double r = std::fabs(static_cast<double>(reference));
-      return static_cast<long double>(std::nextafter(r, 2 * r + 1) - r);
-    };
-    std::vector<double> logs = {1.0, 0.5, 0x1p-53, 1.0 - 0x1p-53, 0.7071067811865476, 0.7071067811865475,
-                                0.70710678118654746, 1.4142135623730951 / 2, 0.25 + 0x1p-53, 0x1.fffffffffffffp-2};
-    std::vector<double> turns = {0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0 - 0x1p-53,
-                                 0.125 - 0x1p-53, 0.125 + 0x1p-53, 0.25 - 0x1p-53, 0.25 + 0x1p-53, 0x1p-53};
-    const RngKey key{2026, 12};
-    for (uint64_t i = 0; i < 200'000; ++i) {
-      const double u = 1.0 - key.uniform_double(2 * i);               // (0, 1]
-      logs.push_back(i % 5 == 0 ? std::ldexp(u, -static_cast<int>(i % 50)) : u);  // small ones too
-      turns.push_back(key.uniform_double(2 * i + 1));                 // [0, 1)
-    }
-    long double worst_log = 0, worst_cos = 0;
-    for (double u : logs) {
-      const long double reference = std::log(static_cast<long double>(u));
-      const long double error = std::fabs(static_cast<long double>(detail::log_unit(u)) - reference);
-      worst_log = std::max(worst_log, reference == 0 ? error : error / ulp(reference));
-    }
-    for (double u : turns)
-      worst_cos = std::max(worst_cos, std::fabs(static_cast<long double>(detail::cos_turns(u)) -
-                                                std::cos(two_pi * static_cast<long double>(u))));
-    INFO("worst ln error " << static_cast<double>(worst_log) << " ulp; worst cos error "
-                           << static_cast<double>(worst_cos * 0x1p53L) << " * 2^-53");
-    CHECK(worst_log <= 1.0L);
-    CHECK(worst_cos <= 0x1p-52L);
-    // The reduction to a quarter turn is exact: these are exact.
-    CHECK(detail::log_unit(1.0) == 0.0);
-    CHECK(detail::cos_turns(0.0) == 1.0);
-    CHECK(detail::cos_turns(0.5) == -1.0);
-    CHECK(detail::cos_turns(0.25) == 0.0);
-    CHECK(detail::cos_turns(0.75) == 0.0);
+  const long double two_pi = 6.283185307179586476925286766559005768L;
+  const auto ulp = [](long double reference) {
+    const double r = std::fabs(static_cast<double>(reference));
+    return static_cast<long double>(std::nextafter(r, 2 * r + 1) - r);
+  };
+  std::vector<double> logs = {1.0, 0.5, 0x1p-53, 1.0 - 0x1p-53, 0.7071067811865476, 0.7071067811865475,
+                              0.70710678118654746, 1.4142135623730951 / 2, 0.25 + 0x1p-53, 0x1.fffffffffffffp-2};
+  std::vector<double> turns = {0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0 - 0x1p-53,
+                               0.125 - 0x1p-53, 0.125 + 0x1p-53, 0.25 - 0x1p-53, 0.25 + 0x1p-53, 0x1p-53};
+  const RngKey key{2026, 12};
+  for (uint64_t i = 0; i < 200'000; ++i) {
+    const double u = 1.0 - key.uniform_double(2 * i);             // (0, 1]
+    logs.push_back(i % 5 == 0 ? std::ldexp(u, -static_cast<int>(i % 50)) : u);  // small ones too
+    turns.push_back(key.uniform_double(2 * i + 1));               // [0, 1)
   }
+  long double worst_log = 0, worst_cos = 0;
+  for (double u : logs) {
+    const long double reference = std::log(static_cast<long double>(u));
+    const long double error = std::fabs(static_cast<long double>(detail::log_unit(u)) - reference);
+    worst_log = std::max(worst_log, reference == 0 ? error : error / ulp(reference));
+  }
+  for (double u : turns)
+    worst_cos = std::max(worst_cos, std::fabs(static_cast<long double>(detail::cos_turns(u)) -
+                                              std::cos(two_pi * static_cast<long double>(u))));
+  INFO("worst ln error " << static_cast<double>(worst_log) << " ulp; worst cos error "
+                         << static_cast<double>(worst_cos * 0x1p53L) << " * 2^-53");
+  CHECK(worst_log <= 1.0L);
+  CHECK(worst_cos <= 0x1p-52L);
+  // The reduction to a quarter turn is exact: these are exact.
+  CHECK(detail::log_unit(1.0) == 0.0);
+  CHECK(detail::cos_turns(0.0) == 1.0);
+  CHECK(detail::cos_turns(0.5) == -1.0);
+  CHECK(detail::cos_turns(0.25) == 0.0);
+  CHECK(detail::cos_turns(0.75) == 0.0);
 }
 
 TEST_CASE("RngKey::keep keeps a fraction 1 - p, derive() gives distinct reproducible streams", "[core][rng]") {

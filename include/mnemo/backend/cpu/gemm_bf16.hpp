@@ -18,6 +18,7 @@
 
 #include <cstdint>
 
+#include "mnemo/backend/cpu/gemm_bf16_avx2.hpp"
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/core/bfloat16_fwd.hpp"
 #include "mnemo/core/config.hpp"
@@ -48,9 +49,11 @@ namespace mnemo::cpu {
 
 /// Which micro-kernel a bfloat16 GEMM runs.
 enum class Bf16Kernel {
-  Auto,      ///< AVX512-BF16 when this CPU has it, else Portable
+  Auto,      ///< AVX512-BF16 when this CPU has it, else Avx2 when it has AVX2 and FMA, else Portable
   Avx512,    ///< VDPBF16PS; throws mnemo::Error on a CPU without avx512_bf16
   Portable,  ///< plain C++, any CPU
+  Avx2,      ///< bfloat16 widened in registers, fp32 FMA (cpu/gemm_bf16_avx2.hpp); throws mnemo::Error
+             ///< on a CPU without AVX2 and FMA
 };
 
 /// True when this binary has the AVX512-BF16 kernel and the CPU it runs on has avx512_bf16,
@@ -374,6 +377,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void stor
 struct Bf16Scratch {
   std::vector<uint32_t> a, b;
   std::vector<float> c;
+  std::vector<float> a_wide;    ///< the AVX2 kernel's widened op(A) (cpu/gemm_bf16_avx2.hpp)
+  std::vector<bfloat16> panel;  ///< the AVX2 kernel's copied panel of op(B)
   static Bf16Scratch& local() {
     thread_local Bf16Scratch scratch;
     return scratch;
@@ -469,7 +474,11 @@ void gemm_bf16_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t
   if (kernel == Bf16Kernel::Avx512 && !has)
     throw Error("bfloat16 GEMM: the AVX512-BF16 kernel was asked for, but this CPU (or this build) has no "
                 "avx512_bf16; expected Bf16Kernel::Auto or Portable here");
-  const bool avx512 = has && kernel != Bf16Kernel::Portable;
+  if (kernel == Bf16Kernel::Avx2 && !cpu_has_avx2_fma())
+    throw Error("bfloat16 GEMM: the AVX2 kernel was asked for, but this CPU (or this build) has no AVX2 and FMA; "
+                "expected Bf16Kernel::Auto or Portable here");
+  const bool avx512 = has && (kernel == Bf16Kernel::Auto || kernel == Bf16Kernel::Avx512);
+  const bool avx2 = kernel == Bf16Kernel::Avx2 || (kernel == Bf16Kernel::Auto && !has && cpu_has_avx2_fma());
   if (m <= 0 || n <= 0 || batch <= 0) return;
   const bool split_rows = m >= n;
   const int64_t extent = split_rows ? m : n;
@@ -489,10 +498,20 @@ void gemm_bf16_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t
       const bfloat16* a = A + b * stride_a;
       const bfloat16* bm = B + b * stride_b;
       TC* c = C + b * stride_c;
-      if (split_rows)
-        bf16_detail::gemm_block(ta, tb, lo, hi, 0, n, k, alpha, a, lda, bm, ldb, beta, c, ldc, avx512);
-      else
-        bf16_detail::gemm_block(ta, tb, 0, m, lo, hi, k, alpha, a, lda, bm, ldb, beta, c, ldc, avx512);
+      const int64_t i0 = split_rows ? lo : 0, i1 = split_rows ? hi : m;
+      const int64_t j0 = split_rows ? 0 : lo, j1 = split_rows ? n : hi;
+#if MNEMO_CPU_BF16_AVX2
+      if (avx2 && alpha != 0.0f && k > 0) {
+        bf16_detail::Bf16Scratch& s = bf16_detail::Bf16Scratch::local();
+        s.a_wide.resize(static_cast<size_t>(bf16_avx2::kAvx2Mc * bf16_avx2::kAvx2Kc));
+        s.c.resize(static_cast<size_t>(bf16_avx2::kAvx2Mc * bf16_avx2::kAvx2Nc));
+        s.panel.resize(static_cast<size_t>(bf16_avx2::kAvx2Kc * bf16_avx2::kAvx2Nr));
+        bf16_avx2::gemm_block(ta, tb, i0, i1, j0, j1, k, alpha, a, lda, bm, ldb, beta, c, ldc,
+                              bf16_avx2::Avx2Buffers{s.a_wide.data(), s.c.data(), s.panel.data()});
+        continue;
+      }
+#endif
+      bf16_detail::gemm_block(ta, tb, i0, i1, j0, j1, k, alpha, a, lda, bm, ldb, beta, c, ldc, avx512);
     }
   });
 }
