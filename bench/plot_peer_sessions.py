@@ -3,8 +3,8 @@
 
 Reads each results.json that bench/summarize_peers.py --json wrote under RESULTS (default
 docs/results; one per session of bench/run_peers_session.sh) and the mnemo_r1.json beside it (Google
-Benchmark's context: the session's start time and the CPU's L1 data cache, which tells the two hosts
-these sessions ran on apart). Draws one panel per case of issue #17, with its target as a dashed line:
+Benchmark's context: the session's start time and the CPU's L1 data and L2 caches, which tell the
+hosts these sessions ran on apart). Draws one panel per case of issue #17, with its target as a dashed line:
 the ratio faster peer / mnemo (> 1: mnemo faster; log scale), except MHA forward+backward at B16 L512,
 whose target is mnemo's rate as a fraction of the GEMM ceiling measured in the same session. The
 code changed between sessions: a point is what main did at that time, not one build.
@@ -39,6 +39,7 @@ def sessions(results_dir):
             continue
         context = json.load(open(bench))["context"]
         l1 = [c["size"] for c in context.get("caches", []) if c["level"] == 1 and c["type"] == "Data"]
+        l2 = [c["size"] for c in context.get("caches", []) if c["level"] == 2]
         doc = json.load(open(path))
         points = {}
         for row in doc["rows"]:
@@ -48,16 +49,26 @@ def sessions(results_dir):
                     if value is not None:
                         points[prefix] = value
         out.append({"folder": os.path.relpath(folder, results_dir), "date": context["date"][:16],
-                    "l1_kib": l1[0] // 1024 if l1 else None, "points": points})
+                    "host": (l1[0] // 1024 if l1 else None, l2[0] // 1024 if l2 else None), "points": points})
     return sorted(out, key=lambda s: s["date"])
 
 
-def host_label(l1_kib):
-    return f"host with a {l1_kib} KiB L1d"
+# The hosts seen so far, by (L1d, L2) KiB per core.
+HOSTS = {(48, 1024): ("48 KiB L1d host (1 MiB L2)", "tab:blue"), (48, 2048): ("48 KiB L1d, 2 MiB L2 host", "tab:purple"),
+         (32, 1024): ("32 KiB L1d, 1 MiB L2 (Zen 4 EPYC)", "tab:orange"),
+         (32, 512): ("Zen 3 EPYC, AVX2 only (512 KiB L2)", "tab:green")}
+
+
+def host_label(host):
+    return HOSTS.get(host, (f"host with {host[0]} KiB L1d, {host[1]} KiB L2", None))[0]
+
+
+def host_colour(host):
+    return HOSTS.get(host, (None, "tab:gray"))[1]
 
 
 def print_table(runs):
-    print("| session (UTC) | host L1d | " + " | ".join(title for _, title, _, _, _ in CASES) + " |")
+    print("| session (UTC) | host (L1d, L2 KiB) | " + " | ".join(title for _, title, _, _, _ in CASES) + " |")
     print("| --- | ---: |" + " ---: |" * len(CASES))
     for s in runs:
         cells = []
@@ -65,7 +76,7 @@ def print_table(runs):
             v = s["points"].get(prefix)
             text = "" if v is None else (f"{100 * v:.0f} %" if measure == "ceiling" else f"{v:.2f}×")
             cells.append(f"**{text}**" if v is not None and v >= target else text)
-        print(f"| {s['date'].replace('T', ' ')} | {s['l1_kib']} KiB | " + " | ".join(cells) + " |")
+        print(f"| {s['date'].replace('T', ' ')} | {s['host'][0]}, {s['host'][1]} | " + " | ".join(cells) + " |")
 
 
 def plot(runs, out_png):
@@ -73,15 +84,14 @@ def plot(runs, out_png):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {32: "tab:orange", 48: "tab:blue"}
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharex=True)
     xs = list(range(len(runs)))
     for ax, (prefix, title, measure, target, wording) in zip(axes.flat, CASES):
-        for l1 in sorted({s["l1_kib"] for s in runs}):
-            pts = [(x, s["points"][prefix]) for x, s in zip(xs, runs) if s["l1_kib"] == l1 and prefix in s["points"]]
+        for host in sorted({s["host"] for s in runs}, key=str):
+            pts = [(x, s["points"][prefix]) for x, s in zip(xs, runs) if s["host"] == host and prefix in s["points"]]
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] if measure == "ratio" else 100 * p[1] for p in pts], "o",
-                        color=colours.get(l1, "tab:gray"), label=host_label(l1))
+                        color=host_colour(host), label=host_label(host))
         ax.axhline(target if measure == "ratio" else 100 * target, color="tab:red", linestyle="--",
                    label=f"target {wording}")
         if measure == "ratio":
