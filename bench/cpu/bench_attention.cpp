@@ -124,11 +124,15 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
 /// d_h 64, causal, blocks of 64 queries, as nn::MultiHeadAttention runs each (batch row, head) of
 /// the B16 L512 case. kernel 0: cpu/attention_head.hpp's AVX-512 tiles; kernel 1: a GEMM call
 /// (BackendTraits<Cpu>::gemm, the configured provider) per block and product, the softmax kernels
-/// between them (the layer's path where the tiles do not apply). GFLOP/s counts the six products
-/// over the keys each block sees (2·64·keys·d_h each), not the whole square.
+/// between them (the layer's path where the tiles do not apply); kernel 2: the AVX2 tiles (a
+/// kernel the CPU lacks is skipped). GFLOP/s counts the six products over the keys each block
+/// sees (2·64·keys·d_h each), not the whole square.
 void BM_AttentionHead(benchmark::State& state) {
   const int64_t len = state.range(0), dh = 64, block = 64;
-  const bool tiles = state.range(1) == 0;
+  const bool tiles = state.range(1) != 1;
+  const auto kernel = state.range(1) == 0 ? cpu::AttentionKernel::Avx512 : cpu::AttentionKernel::Avx2;
+  if (tiles && !cpu::attention_kernel_available(kernel))
+    return state.SkipWithError("this CPU cannot run this attention kernel");
   const TensorF q = normal_tensor(Shape{len, dh}, 6), k = normal_tensor(Shape{len, dh}, 7),
                 v = normal_tensor(Shape{len, dh}, 8), dO = normal_tensor(Shape{len, dh}, 9);
   TensorF p(Shape{len, len}), dp(Shape{len, len}), o(Shape{len, dh}), dQ(Shape{len, dh}), dK(Shape{len, dh}),
@@ -173,7 +177,11 @@ void BM_AttentionHead(benchmark::State& state) {
                                                dK.data(), dV.data(), dh, len, len, dh, true, 0, block, scale, 0.0f);
   };
   if (len % block != 0) return state.SkipWithError("L must be a multiple of 64");
-  if (tiles && !tile_path()) return state.SkipWithError("the AVX-512 tiles do not apply on this CPU");
+  if (tiles) cpu::set_attention_kernel(kernel);
+  if (tiles && !tile_path()) {
+    cpu::set_attention_kernel(cpu::AttentionKernel::Auto);
+    return state.SkipWithError("the register tiles do not apply on this CPU");
+  }
   const int threads = cpu::num_threads();
   cpu::set_num_threads(1);
   double flops = 0;
@@ -185,6 +193,7 @@ void BM_AttentionHead(benchmark::State& state) {
   });
   state.counters["threads"] = 1;
   cpu::set_num_threads(threads);
+  cpu::set_attention_kernel(cpu::AttentionKernel::Auto);
 }
 
 /// The GEMM ceiling: C = A·B, n×n×n floats, through BackendTraits<Cpu>::gemm (Eigen's kernel on
@@ -245,6 +254,7 @@ BENCHMARK(BM_AttentionHead)
     ->ArgNames({"L", "kernel"})
     ->Args({512, 0})
     ->Args({512, 1})
+    ->Args({512, 2})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime()
     ->Repetitions(repetitions())

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "mnemo/nn/attention.hpp"
@@ -77,6 +78,23 @@ TensorD reference_attention(const nn::MultiHeadAttention<T, Cpu>& mha, const Ten
     }
   return y;
 }
+
+/// The float attention kernels this CPU can run (cpu/attention_kernel.hpp): every tile ISA it has
+/// and the GEMM path.
+std::vector<cpu::AttentionKernel> attention_kernels() {
+  std::vector<cpu::AttentionKernel> kernels;
+  for (auto k : {cpu::AttentionKernel::Avx512, cpu::AttentionKernel::Avx2, cpu::AttentionKernel::Gemm})
+    if (cpu::attention_kernel_available(k)) kernels.push_back(k);
+  return kernels;
+}
+
+/// Sets the attention kernel for a scope; Auto again after it.
+struct AttentionKernelScope {
+  explicit AttentionKernelScope(cpu::AttentionKernel k) { cpu::set_attention_kernel(k); }
+  ~AttentionKernelScope() { cpu::set_attention_kernel(cpu::AttentionKernel::Auto); }
+  AttentionKernelScope(const AttentionKernelScope&) = delete;
+  AttentionKernelScope& operator=(const AttentionKernelScope&) = delete;
+};
 
 }  // namespace
 
@@ -266,8 +284,9 @@ TEST_CASE("grouped Q/K/V projections in column blocks equal a double reference o
 
 TEST_CASE("fused float attention at head width 64 equals a double reference on 1, 2 and 3 threads",
           "[nn][attention][causal_blocks][fused][threads]") {
-  // d_h = 64: the AVX-512 tiles with 4 vectors of columns, Kᵀ in 16-key panels, V and the Q block
-  // copied, E·V in chunks of 128 keys (here up to 200 keys: a second, accumulating chunk). With
+  // d_h = 64, on every kernel the CPU has: the register tiles (AVX-512: 4 vectors of 16 columns;
+  // AVX2: 2 of 8), Kᵀ in 16-key panels, V and the Q block copied, E·V in chunks of 128 keys (here
+  // up to 200 keys: a second, accumulating chunk), and the GEMM path. With
   // batch·Lk ≥ 4d the projections run stacked ([Q | K | V] or [K | V] as one GEMM); the 20-token
   // case takes the small-product path.
   const int before = cpu::num_threads();
@@ -281,37 +300,40 @@ TEST_CASE("fused float attention at head width 64 equals a double reference on 1
   const Case cases[] = {{150, 150, true, 0, false}, {150, 150, true, 0, true}, {70, 200, true, 130, true},
                         {90, 140, false, 0, true}, {20, 20, true, 0, true}};
   const std::vector<double> slopes = {0.5, 0.25};
-  for (int threads : {1, 2, 3}) {
-    cpu::set_num_threads(threads);
-    for (const Case& c : cases) {
-      INFO(threads << " thread(s), Lq " << c.lq << ", Lk " << c.lk << ", causal " << c.causal << ", offset "
-                   << c.offset << ", padding + ALiBi " << c.extras);
-      nn::ParameterStore<float, Cpu> store(24);
-      nn::MultiHeadAttention<float, Cpu> mha(store, "a", d, heads, true, 0.15);
-      for (int i = 0; i < 4; ++i)
-        for (int64_t j = 0; j < d; ++j) mha.bias(i)->value[j] = float(0.05 * double((j * 5 + i) % 7) - 0.15);
-      const TensorD xq = random_tensor({batch, c.lq, d}, 61), xkv = random_tensor({batch, c.lk, d}, 62);
-      std::vector<uint8_t> padding;
-      if (c.extras) {
-        padding.assign(size_t(batch * c.lk), 0);
-        for (int64_t k = 0; k < c.lk; k += 5) padding[size_t(k)] = 1;
-        for (int64_t k = 0; k < 3; ++k) padding[size_t(c.lk + k)] = 1;
+  for (const auto kernel : attention_kernels())
+    for (int threads : {1, 2, 3}) {
+      AttentionKernelScope scope(kernel);
+      cpu::set_num_threads(threads);
+      for (const Case& c : cases) {
+        INFO(cpu::attention_kernel_name(kernel) << " kernel, " << threads << " thread(s), Lq " << c.lq << ", Lk "
+                                                << c.lk << ", causal " << c.causal << ", offset " << c.offset
+                                                << ", padding + ALiBi " << c.extras);
+        nn::ParameterStore<float, Cpu> store(24);
+        nn::MultiHeadAttention<float, Cpu> mha(store, "a", d, heads, true, 0.15);
+        for (int i = 0; i < 4; ++i)
+          for (int64_t j = 0; j < d; ++j) mha.bias(i)->value[j] = float(0.05 * double((j * 5 + i) % 7) - 0.15);
+        const TensorD xq = random_tensor({batch, c.lq, d}, 61), xkv = random_tensor({batch, c.lk, d}, 62);
+        std::vector<uint8_t> padding;
+        if (c.extras) {
+          padding.assign(size_t(batch * c.lk), 0);
+          for (int64_t k = 0; k < c.lk; k += 5) padding[size_t(k)] = 1;
+          for (int64_t k = 0; k < 3; ++k) padding[size_t(c.lk + k)] = 1;
+        }
+        auto pad = Tensor<uint8_t, Cpu>::from_host({batch, c.lk}, padding.empty() ? std::vector<uint8_t>(size_t(batch * c.lk), 0) : padding);
+        auto slope_tensor = Tensor<float, Cpu>::from_host({heads}, {0.5f, 0.25f});
+        nn::AttentionMask<Cpu> mask;
+        mask.causal = c.causal;
+        mask.query_offset = c.offset;
+        if (c.extras) {
+          mask.key_padding = &pad;
+          mask.alibi_slopes = &slope_tensor;
+        }
+        const TensorD expected = reference_attention(mha, xq, xkv, c.causal, c.offset, padding,
+                                                     c.extras ? slopes : std::vector<double>{});
+        const auto got = mha.forward(convert<float>(xq), convert<float>(xkv), mask, nullptr);
+        CHECK(rel_error(got, expected) < 2e-5);
       }
-      auto pad = Tensor<uint8_t, Cpu>::from_host({batch, c.lk}, padding.empty() ? std::vector<uint8_t>(size_t(batch * c.lk), 0) : padding);
-      auto slope_tensor = Tensor<float, Cpu>::from_host({heads}, {0.5f, 0.25f});
-      nn::AttentionMask<Cpu> mask;
-      mask.causal = c.causal;
-      mask.query_offset = c.offset;
-      if (c.extras) {
-        mask.key_padding = &pad;
-        mask.alibi_slopes = &slope_tensor;
-      }
-      const TensorD expected = reference_attention(mha, xq, xkv, c.causal, c.offset, padding,
-                                                   c.extras ? slopes : std::vector<double>{});
-      const auto got = mha.forward(convert<float>(xq), convert<float>(xkv), mask, nullptr);
-      CHECK(rel_error(got, expected) < 2e-5);
     }
-  }
   cpu::set_num_threads(before);
 }
 
@@ -350,10 +372,6 @@ TEST_CASE("attention_forward at head width 64 equals a double reference on the s
         sm.alibi_slopes = slopes;
       }
       const float scale = 0.4f;
-      Tensor<float, Cpu> got({batch, c.lq, d});
-      BackendTraits<Cpu>::attention_forward(BackendTraits<Cpu>::default_context(), xq.data(), ld, xkv.data() + d,
-                                            xkv.data() + 2 * d, ld, got.data(), d,
-                                            SoftmaxDims{batch, heads, c.lq, c.lk}, dh, scale, sm, block);
       TensorD expected = TensorD::zeros({batch, c.lq, d});
       for (int64_t o = 0; o < batch; ++o)
         for (int64_t h = 0; h < heads; ++h)
@@ -379,12 +397,67 @@ TEST_CASE("attention_forward at head width 64 equals a double reference on the s
                 expected[(o * c.lq + r) * d + h * dh + e] += p * double(xkv[(o * c.lk + k) * ld + 2 * d + h * dh + e]);
             }
           }
-      const double err = rel_error(got, expected);
-      INFO("normwise relative error " << err);
-      CHECK(err < 2e-6);
+      for (const auto kernel : attention_kernels()) {
+        AttentionKernelScope scope(kernel);
+        Tensor<float, Cpu> got({batch, c.lq, d});
+        BackendTraits<Cpu>::attention_forward(BackendTraits<Cpu>::default_context(), xq.data(), ld, xkv.data() + d,
+                                              xkv.data() + 2 * d, ld, got.data(), d,
+                                              SoftmaxDims{batch, heads, c.lq, c.lk}, dh, scale, sm, block);
+        const double err = rel_error(got, expected);
+        INFO(cpu::attention_kernel_name(kernel) << " kernel: normwise relative error " << err);
+        CHECK(err < 2e-6);
+      }
     }
   }
   cpu::set_num_threads(before);
+}
+
+TEST_CASE("every float attention kernel weighs keys 88 logits below the best as 0 and passes NaN on",
+          "[nn][attention][causal_blocks][fused]") {
+  // One head of width 16, 21 keys (two whole vectors of 8 and a masked tail of 5): key 0 has a
+  // logit 200 above the others, so every other weight is e^-200, below the float range (0); a NaN
+  // in query 1 makes that query's output NaN and leaves the other queries' outputs as they were.
+  const int64_t lq = 3, lk = 21, dh = 16;
+  std::vector<float> q(size_t(lq * dh), 0.0f), k(size_t(lk * dh), 0.0f), v(size_t(lk * dh));
+  for (int64_t r = 0; r < lq; ++r) q[size_t(r * dh)] = 1.0f;
+  k[0] = 200.0f;  // key 0: logit 200 for every query, the others 0
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i % 7) + 1.0f;  // ≥ 1: a weight of 1e-38 would not show
+  for (const auto kernel : attention_kernels()) {
+    AttentionKernelScope scope(kernel);
+    INFO(cpu::attention_kernel_name(kernel) << " kernel");
+    std::vector<float> o(size_t(lq * dh), -1.0f);
+    cpu::attention_forward<float>(q.data(), dh, k.data(), v.data(), dh, o.data(), dh, SoftmaxDims{1, 1, lq, lk}, dh,
+                                  1.0f, SoftmaxMask{}, 64);
+    for (int64_t r = 0; r < lq; ++r)
+      for (int64_t e = 0; e < dh; ++e) CHECK(o[size_t(r * dh + e)] == v[size_t(e)]);  // weight 1 on key 0 exactly
+    auto q_nan = q;
+    q_nan[size_t(1 * dh + 3)] = std::numeric_limits<float>::quiet_NaN();
+    cpu::attention_forward<float>(q_nan.data(), dh, k.data(), v.data(), dh, o.data(), dh, SoftmaxDims{1, 1, lq, lk},
+                                  dh, 1.0f, SoftmaxMask{}, 64);
+    for (int64_t e = 0; e < dh; ++e) {
+      CHECK(std::isnan(o[size_t(dh + e)]));
+      CHECK(o[size_t(e)] == v[size_t(e)]);
+      CHECK(o[size_t(2 * dh + e)] == v[size_t(e)]);
+    }
+  }
+}
+
+TEST_CASE("an attention kernel the CPU cannot run is refused with mnemo::Error and changes nothing",
+          "[nn][attention][causal_blocks]") {
+  const auto before = cpu::attention_kernel();
+  for (const auto kernel : {cpu::AttentionKernel::Avx512, cpu::AttentionKernel::Avx2}) {
+    if (cpu::attention_kernel_available(kernel)) continue;
+    MNEMO_CHECK_THROWS(cpu::set_attention_kernel(kernel), Error, "cannot run it");
+    CHECK(cpu::attention_kernel() == before);
+  }
+  CHECK(cpu::attention_kernel_for<double>(64) == cpu::AttentionKernel::Gemm);
+  CHECK(cpu::attention_kernel_for<float>(12) == cpu::AttentionKernel::Gemm);
+  {
+    AttentionKernelScope scope(cpu::AttentionKernel::Gemm);
+    CHECK(cpu::attention_kernel_for<float>(64) == cpu::AttentionKernel::Gemm);
+    CHECK_FALSE(cpu::attention_head_tiles<float>(64));
+  }
+  CHECK(cpu::attention_kernel() == before);
 }
 
 TEST_CASE("float attention backward at head width 64 equals the double backward on 1, 2 and 3 threads",
@@ -392,8 +465,8 @@ TEST_CASE("float attention backward at head width 64 equals the double backward 
   // The saving forward and the backward per (batch row, head) on a thread (dP in a per-thread
   // buffer, only over the keys each block sees), in float and in double (the double takes the
   // GEMM path): with the same weights and inputs the outputs and gradients must agree to float
-  // accuracy. In float a head on one thread takes cpu/attention_head.hpp's AVX-512 tiles where the
-  // CPU has them: the backward always, the forward when Lk is a multiple of 16 (150 and 200 keys
+  // accuracy. The float side runs on every attention kernel the CPU has: a head on one thread
+  // takes cpu/attention_head.hpp's register tiles with the AVX-512 and AVX2 kernels: the backward always, the forward when Lk is a multiple of 16 (150 and 200 keys
   // take the GEMMs there, 160 and 208 the tiles). Causal self-attention over 3 blocks (a partial
   // one), with and without padding, with ALiBi, causal cross-attention with a cache offset, and
   // attention without a mask (one block of all queries).
@@ -441,46 +514,59 @@ TEST_CASE("float attention backward at head width 64 equals the double backward 
       nn::MultiHeadAttention<double, Cpu>::Saved saved;
       const TensorD y = mha.forward(xq, xkv, mask, &saved);
       const auto g = mha.backward(saved, dy, true, true);
-      nn::MultiHeadAttention<float, Cpu>::Saved saved_f;
-      const auto xq_f = convert<float>(xq), xkv_f = self ? xq_f : convert<float>(xkv);  // self: one tensor
-      const auto y_f = mha_f.forward(xq_f, xkv_f, mask, &saved_f);
-      const auto g_f = mha_f.backward(saved_f, convert<float>(dy), true, true);
-      CHECK(rel_error(y_f, y) < 1e-5);
+      std::vector<TensorD> weight_grads, bias_grads;  // of this backward alone (later ones add to them)
+      for (int i = 0; i < 4; ++i) {
+        weight_grads.push_back(mha.weight(i).grad.clone());
+        bias_grads.push_back(mha.bias(i)->grad.clone());
+      }
       // batch·Lk ≥ 4d (the last two cases): Q, K, V as one stacked product and one pass that
       // splits the heads and adds the biases, in both precisions: hence the loops' reference.
       std::vector<uint8_t> padding_ref = c.padding ? padding : std::vector<uint8_t>{};
       const std::vector<double> slopes_d = c.alibi ? std::vector<double>{0.5, 0.125} : std::vector<double>{};
       CHECK(rel_error(y, reference_attention(mha, xq, xkv, c.causal, c.offset, padding_ref, slopes_d)) < 1e-12);
-      CHECK(rel_error(g_f.dxq, g.dxq) < 1e-4);
-      CHECK(rel_error(g_f.dxkv, g.dxkv) < 1e-4);
-      for (int i = 0; i < 4; ++i) {
-        INFO("projection " << i);
-        CHECK(rel_error(mha_f.weight(i).grad, mha.weight(i).grad) < 1e-4);
-        // The K bias's gradient is 0 in exact arithmetic (each softmax row is invariant to a
-        // shift of its logits): both sides are rounding noise, measured on the V bias's scale.
-        double v_scale = 0;
-        for (int64_t j = 0; j < d; ++j) v_scale = std::max(v_scale, std::abs(mha.bias(2)->grad[j]));
-        CHECK(rel_error(mha_f.bias(i)->grad, mha.bias(i)->grad, i == 1 ? v_scale : 1e-3) < 1e-4);
-      }
       // A gradient on Q from another path (the ∞-former's long-term read: extra_dq_heads, heads
       // layout), added to dQ before W_Q's backward.
       const TensorD extra = random_tensor({batch, heads, c.lq, d / heads}, 94);
       const auto extra_f = convert<float>(extra);
       const auto g2 = mha.backward(saved, dy, true, false, &extra);
-      const auto g2_f = mha_f.backward(saved_f, convert<float>(dy), true, false, &extra_f);
-      CHECK(rel_error(g2_f.dxq, g2.dxq) < 1e-4);
       CHECK(rel_error(g2.dxq, g.dxq) > 1e-2);  // the extra gradient did reach dx_q
       // sum_input_grads (one input, as operator() passes for mha(x, x)): dxq = dx_q + dx_kv, in
       // float self-attention one GEMM over [dQ | dK | dV].
+      TensorD sum;
       if (self) {
-        TensorD sum = g.dxq.clone();
+        sum = g.dxq.clone();
         for (int64_t i = 0; i < sum.numel(); ++i) sum[i] += g.dxkv[i];
         const auto g3 = mha.backward(saved, dy, true, true, nullptr, true);
-        const auto g3_f = mha_f.backward(saved_f, convert<float>(dy), true, true, nullptr, true);
         CHECK(!g3.dxkv.defined());
-        CHECK(!g3_f.dxkv.defined());
         CHECK(rel_error(g3.dxq, sum) < 1e-12);
-        CHECK(rel_error(g3_f.dxq, sum) < 1e-4);
+      }
+      // The K bias's gradient is 0 in exact arithmetic (each softmax row is invariant to a shift
+      // of its logits): both sides are rounding noise, measured on the V bias's scale.
+      double v_scale = 0;
+      for (int64_t j = 0; j < d; ++j) v_scale = std::max(v_scale, std::abs(bias_grads[2][j]));
+      for (const auto kernel : attention_kernels()) {
+        AttentionKernelScope scope(kernel);
+        INFO(cpu::attention_kernel_name(kernel) << " kernel");
+        store_f.zero_grad();
+        nn::MultiHeadAttention<float, Cpu>::Saved saved_f;
+        const auto xq_f = convert<float>(xq), xkv_f = self ? xq_f : convert<float>(xkv);  // self: one tensor
+        const auto y_f = mha_f.forward(xq_f, xkv_f, mask, &saved_f);
+        const auto g_f = mha_f.backward(saved_f, convert<float>(dy), true, true);
+        CHECK(rel_error(y_f, y) < 1e-5);
+        CHECK(rel_error(g_f.dxq, g.dxq) < 1e-4);
+        CHECK(rel_error(g_f.dxkv, g.dxkv) < 1e-4);
+        for (int i = 0; i < 4; ++i) {
+          INFO("projection " << i);
+          CHECK(rel_error(mha_f.weight(i).grad, weight_grads[size_t(i)]) < 1e-4);
+          CHECK(rel_error(mha_f.bias(i)->grad, bias_grads[size_t(i)], i == 1 ? v_scale : 1e-3) < 1e-4);
+        }
+        const auto g2_f = mha_f.backward(saved_f, convert<float>(dy), true, false, &extra_f);
+        CHECK(rel_error(g2_f.dxq, g2.dxq) < 1e-4);
+        if (self) {
+          const auto g3_f = mha_f.backward(saved_f, convert<float>(dy), true, true, nullptr, true);
+          CHECK(!g3_f.dxkv.defined());
+          CHECK(rel_error(g3_f.dxq, sum) < 1e-4);
+        }
       }
     }
   }

@@ -116,8 +116,8 @@ struct BackendTraits<Cpu> {
                                 const SoftmaxMask& mask, int64_t block) {
     cpu::attention_forward(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask, block);
   }
-  /// CPU only: whether attention_head_forward / attention_head_backward take their AVX-512 tiles
-  /// for T and this head width (float, d_h a multiple of 16, the CPU has AVX-512F).
+  /// CPU only: whether attention_head_forward / attention_head_backward take their register tiles
+  /// for T and this head width (float, d_h a multiple of 16, the CPU has AVX-512F or AVX2; cpu/attention_kernel.hpp).
   template <class T>
   static bool attention_head_tiles(int64_t head_dim) {
     return cpu::attention_head_tiles<T>(head_dim);

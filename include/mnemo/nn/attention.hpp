@@ -14,7 +14,7 @@
 // On the CPU the attention part of the saving forward and of the backward runs one (batch row,
 // head) at a time per thread, so that a head's S or dP stays in cache between its products and
 // its softmax (head_forward, head_backward); the backward's dP is a per-thread buffer. In float
-// with d_h a multiple of 16 on a CPU with AVX-512 such a head takes cpu/attention_head.hpp's
+// with d_h a multiple of 16 on a CPU with AVX-512F or AVX2 such a head takes cpu/attention_head.hpp's
 // register tiles, block of queries by block, instead of a GEMM call per 64-row product; they write
 // the heads' outputs into concat_h and the backward's dQ, dK, dV in the [batch, L, d] layout the
 // projections' GEMMs read, and read dO there (no head split or merge copies on those four).
@@ -330,7 +330,7 @@ class MultiHeadAttention {
   }
 
   /// Whether the per-head path takes cpu/attention_head.hpp's register tiles (float, d_h a
-  /// multiple of 16, AVX-512): they read and write concat_h's layout [batch, L, d] in place.
+  /// multiple of 16, AVX-512F or AVX2): they read and write concat_h's layout [batch, L, d] in place.
   bool head_tiles() const {
     if constexpr (std::is_same_v<B, Cpu> && std::is_same_v<T, float>) return BT::template attention_head_tiles<T>(dh_);
     return false;

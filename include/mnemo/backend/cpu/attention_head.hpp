@@ -8,18 +8,19 @@
 // With a causal mask a block ending at query r1 takes keys [0, r1 + query_offset) only: P is 0
 // beyond them, so the products it skips add 0.
 //
-// The products run on attention_forward.hpp's AVX-512 tiles (float, d_h a multiple of 16): S and
+// The products run on register tiles (float, d_h a multiple of 16; cpu/attention_kernel.hpp picks
+// AVX-512F's or AVX2's, the same layouts and steps with 16- or 8-float vectors): S and
 // dP against Kᵀ and Vᵀ packed once per head in panels of 16 keys, E·V and dS·K against V and K
 // read in place (the heads layout's rows are contiguous) over chunks of 128 keys that stay in L1,
 // and the two transposed ones (Pᵀ·dO, dSᵀ·Q) with A read transposed from a copy of the block's P
-// and from dS. The forward's softmax takes attention_forward.hpp's row exponential: E in the
+// and from dS. The forward's softmax takes the tiles' row exponential: E in the
 // block's buffer, P = E / ΣE written to p (the backward and MRBP's replay read it), O = (E·V) / ΣE.
 // The per-block buffers' rows are padded by 16 floats so that the 6 keys × block queries a
 // transposed register block reads do not fall into a few L1 sets. A BLAS call per 64-row block
 // repacks its operands each time; at d_h = 64 that costs about as much as the product (as in the
 // forward without probabilities). Where the tiles do not apply (not float, d_h not a multiple of
-// 16, no AVX-512F, MNEMO_ATTENTION_AVX512=0) the functions return false, having written nothing,
-// and the caller takes its GEMM path.
+// 16, neither AVX-512F nor AVX2, AttentionKernel::Gemm) the functions return false, having written
+// nothing, and the caller takes its GEMM path.
 #pragma once
 
 #include <cstdint>
@@ -32,10 +33,9 @@
 #include "mnemo/backend/cpu/attention_forward.hpp"
 #include "mnemo/backend/cpu/thread_scratch.hpp"
 #include "mnemo/backend/softmax_row_mask.hpp"
-#if defined(MNEMO_SMALL_GEMM_X86)
-#include <immintrin.h>
 #endif
-#endif
+
+#include "mnemo/backend/cpu/attention_kernel.hpp"
 
 #include "mnemo/backend/primitives.hpp"
 #include "mnemo/core/precision.hpp"
@@ -46,7 +46,7 @@ namespace mnemo::cpu {
 /// (written whole: 0 where masked) contiguous, o [lq, d_h] with row stride ld_o (d_h for the heads
 /// layout, d to write concat_h in place); queries in blocks of `block` rows, with `causal` a
 /// block ending at r1 seeing keys [0, r1 + query_offset) ∩ [0, lk); `mask` that of this head as a
-/// 1 × 1 batch. Returns false, having written nothing, where the AVX-512 tiles do not apply.
+/// 1 × 1 batch. Returns false, having written nothing, where the register tiles do not apply.
 template <class T>
 bool attention_head_forward(const T* q, const T* k, const T* v, T* p, T* o, int64_t ld_o, int64_t lq, int64_t lk,
                             int64_t head_dim, bool causal, int64_t query_offset, int64_t block, compute_t<T> scale,
@@ -57,7 +57,7 @@ bool attention_head_forward(const T* q, const T* k, const T* v, T* p, T* o, int6
 /// [lk, d_h] with row stride ld_grad (d_h for the heads layout, d for concat_h in place, 3d for
 /// [dQ | dK | dV] side by side); queries in blocks of `block` rows, with `causal` a block ending at
 /// r1 seeing keys [0, r1 + query_offset) ∩ [0, lk). dK and dV are overwritten, dQ = dS·K + dq_beta·dQ. Returns false, having written
-/// nothing, where the AVX-512 tiles do not apply. The definitions follow, or, in a user TU of the
+/// nothing, where the register tiles do not apply. The definitions follow, or, in a user TU of the
 /// compiled mode, are in mnemo::compiled for float.
 template <class T>
 bool attention_head_backward(const T* p, const T* dO, int64_t ld_do, const T* q, const T* k, const T* v, T* dQ, T* dK,
@@ -72,45 +72,23 @@ bool attention_head_tiles(int64_t head_dim);
 #if MNEMO_COMPILED_BODIES
 namespace detail {
 #if defined(MNEMO_SMALL_GEMM_X86)
-/// One row of the softmax backward over the `keys` visible keys: ds ← scale·p⊙(ds − <p, ds>)
-/// (ds holds dP on entry), and p copied to p_copy.
-__attribute__((target("avx512f"))) inline void attention_row_softmax_backward_avx512(const float* p, float* ds,
-                                                                                     float* p_copy, int64_t keys,
-                                                                                     float scale) {
-  const int64_t full = keys / 16 * 16;
-  const __mmask16 tail = static_cast<__mmask16>((1u << (keys - full)) - 1u);
-  __m512 dot = _mm512_setzero_ps();
-  for (int64_t c = 0; c < full; c += 16) dot = _mm512_fmadd_ps(_mm512_loadu_ps(p + c), _mm512_loadu_ps(ds + c), dot);
-  if (tail) dot = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, p + full), _mm512_maskz_loadu_ps(tail, ds + full), dot);
-  const __m512 delta = _mm512_set1_ps(_mm512_reduce_add_ps(dot)), vscale = _mm512_set1_ps(scale);
-  for (int64_t c = 0; c < full; c += 16) {
-    const __m512 pc = _mm512_loadu_ps(p + c);
-    _mm512_storeu_ps(p_copy + c, pc);
-    _mm512_storeu_ps(ds + c, _mm512_mul_ps(_mm512_mul_ps(vscale, pc), _mm512_sub_ps(_mm512_loadu_ps(ds + c), delta)));
-  }
-  if (tail) {
-    const __m512 pc = _mm512_maskz_loadu_ps(tail, p + full);
-    _mm512_mask_storeu_ps(p_copy + full, tail, pc);
-    const __m512 d = _mm512_maskz_loadu_ps(tail, ds + full);
-    _mm512_mask_storeu_ps(ds + full, tail, _mm512_mul_ps(_mm512_mul_ps(vscale, pc), _mm512_sub_ps(d, delta)));
-  }
-}
-
 /// Keys a block of queries ending at r1 sees.
 inline int64_t attention_head_keys(bool causal, int64_t r1, int64_t query_offset, int64_t lk) {
   return causal ? std::clamp<int64_t>(r1 + query_offset, 0, lk) : lk;
 }
 
-inline void attention_head_forward_avx512(const float* q, const float* k, const float* v, float* p, float* o,
-                                          int64_t ld_o, int64_t lq, int64_t lk, int64_t dh, bool causal,
-                                          int64_t query_offset, int64_t block, float scale, const SoftmaxMask& mask) {
+/// attention_head_forward on the register tiles `Tiles` (Avx512Tiles or Avx2Tiles).
+template <class Tiles>
+void attention_head_forward_on(const float* q, const float* k, const float* v, float* p, float* o, int64_t ld_o,
+                               int64_t lq, int64_t lk, int64_t dh, bool causal, int64_t query_offset, int64_t block,
+                               float scale, const SoftmaxMask& mask) {
   constexpr int64_t kKeyChunk = 128;  // P·V over chunks of keys: a chunk of V stays in L1
   const int64_t lk_pad = (lk + 15) / 16 * 16, ld = lk_pad + 16, rows_max = std::min(block, lq);
   // Kᵀ in panels of 16 keys (lk_pad × d_h), the block's S then E (rows_max × ld), and its 1 / ΣE.
   float* kt = thread_scratch<float, ScratchSlot::AttentionHead>(lk_pad * dh + rows_max * (ld + 1));
   float* s = kt + lk_pad * dh;
   for (int64_t c0 = 0; c0 < lk_pad; c0 += 16)
-    attention_pack_kt_avx512(k + c0 * dh, dh, std::min<int64_t>(16, lk - c0), dh, kt + c0 * dh);
+    Tiles::pack_kt(k + c0 * dh, dh, std::min<int64_t>(16, lk - c0), dh, kt + c0 * dh);
   const SoftmaxDims dims{1, 1, lq, lk};
   for (int64_t r0 = 0; r0 < lq; r0 += block) {
     const int64_t r1 = std::min(lq, r0 + block), m = r1 - r0, keys = attention_head_keys(causal, r1, query_offset, lk);
@@ -120,13 +98,13 @@ inline void attention_head_forward_avx512(const float* q, const float* k, const 
       for (int64_t i = 0; i < m; ++i) std::fill(ob + i * ld_o, ob + i * ld_o + dh, 0.0f);
       continue;
     }
-    attention_tile_avx512<false>(m, (keys + 15) / 16, dh, q + r0 * dh, dh, kt, 16, 16 * dh, s, ld);  // S = Q·Kᵀ
+    Tiles::template tile<false>(m, (keys + 15) / 16, dh, q + r0 * dh, dh, kt, 16, 16 * dh, s, ld);  // S = Q·Kᵀ
     float* inv = s + rows_max * ld;
     for (int64_t i = 0; i < m; ++i) {  // E = exp(scale·S + mask − rowmax) in the buffer, P = E / ΣE into p
       float* si = s + i * ld;
       const SoftmaxRowMask<float> rm(dims, mask, r0 + i);
       inv[i] = !rm.alibi && !rm.padding && scale > 0
-                   ? attention_row_exp_avx512(si, keys, std::min(rm.visible_end, keys), scale)
+                   ? Tiles::row_exp(si, keys, std::min(rm.visible_end, keys), scale)
                    : attention_row_exp<float>(si, keys, scale, rm);
       float* pi = p + (r0 + i) * lk;
       Eigen::Map<Eigen::ArrayXf>(pi, keys) = Eigen::Map<const Eigen::ArrayXf>(si, keys) * inv[i];
@@ -134,17 +112,19 @@ inline void attention_head_forward_avx512(const float* q, const float* k, const 
     }
     for (int64_t c0 = 0; c0 < keys; c0 += kKeyChunk) {  // O = (E·V) / ΣE
       const int64_t kc = std::min(kKeyChunk, keys - c0);
-      if (c0 == 0) attention_tile_avx512<false>(m, dh / 16, kc, s, ld, v, dh, 16, ob, ld_o);
-      else attention_tile_avx512<true>(m, dh / 16, kc, s + c0, ld, v + c0 * dh, dh, 16, ob, ld_o);
+      if (c0 == 0) Tiles::template tile<false>(m, dh / 16, kc, s, ld, v, dh, 16, ob, ld_o);
+      else Tiles::template tile<true>(m, dh / 16, kc, s + c0, ld, v + c0 * dh, dh, 16, ob, ld_o);
     }
     for (int64_t i = 0; i < m; ++i) Eigen::Map<Eigen::ArrayXf>(ob + i * ld_o, dh) *= inv[i];
   }
 }
 
-inline void attention_head_backward_avx512(const float* p, const float* dO, int64_t ld_do, const float* q,
-                                           const float* k, const float* v, float* dQ, float* dK, float* dV,
-                                           int64_t ld_grad, int64_t lq, int64_t lk, int64_t dh, bool causal,
-                                           int64_t query_offset, int64_t block, float scale, float dq_beta) {
+/// attention_head_backward on the register tiles `Tiles` (Avx512Tiles or Avx2Tiles).
+template <class Tiles>
+void attention_head_backward_on(const float* p, const float* dO, int64_t ld_do, const float* q, const float* k,
+                                const float* v, float* dQ, float* dK, float* dV, int64_t ld_grad, int64_t lq,
+                                int64_t lk, int64_t dh, bool causal, int64_t query_offset, int64_t block, float scale,
+                                float dq_beta) {
   constexpr int64_t kKeyChunk = 128;  // dQ = dS·K over chunks of keys: a chunk of K stays in L1
   const int64_t lk_pad = (lk + 15) / 16 * 16, ld = lk_pad + 16, rows_max = std::min(block, lq);
   // Vᵀ in panels of 16 keys (lk_pad × d_h); the block's dP = dS and its copy of P (rows_max × ld
@@ -154,7 +134,7 @@ inline void attention_head_backward_avx512(const float* p, const float* dO, int6
   float* p_copy = ds + rows_max * ld;
   float* dOb = p_copy + rows_max * ld;
   for (int64_t c0 = 0; c0 < lk_pad; c0 += 16)
-    attention_pack_kt_avx512(v + c0 * dh, dh, std::min<int64_t>(16, lk - c0), dh, vt + c0 * dh);
+    Tiles::pack_kt(v + c0 * dh, dh, std::min<int64_t>(16, lk - c0), dh, vt + c0 * dh);
   for (int64_t j = 0; j < lk; ++j) {
     std::fill(dK + j * ld_grad, dK + j * ld_grad + dh, 0.0f);
     std::fill(dV + j * ld_grad, dV + j * ld_grad + dh, 0.0f);
@@ -173,28 +153,25 @@ inline void attention_head_backward_avx512(const float* p, const float* dO, int6
     }
     if (keys == 0) continue;
     for (int64_t i = 0; i < m; ++i) std::copy(dO + (r0 + i) * ld_do, dO + (r0 + i) * ld_do + dh, dOb + i * dh);
-    attention_tile_avx512<false>(m, (keys + 15) / 16, dh, dOb, dh, vt, 16, 16 * dh, ds, ld);  // dP = dO·Vᵀ
+    Tiles::template tile<false>(m, (keys + 15) / 16, dh, dOb, dh, vt, 16, 16 * dh, ds, ld);  // dP = dO·Vᵀ
     for (int64_t i = 0; i < m; ++i)
-      attention_row_softmax_backward_avx512(p + (r0 + i) * lk, ds + i * ld, p_copy + i * ld, keys, scale);
+      Tiles::row_softmax_backward(p + (r0 + i) * lk, ds + i * ld, p_copy + i * ld, keys, scale);
     for (int64_t c0 = 0; c0 < keys; c0 += kKeyChunk) {  // dQ = dS·K (+ β·dQ)
       const int64_t kc = std::min(kKeyChunk, keys - c0);
-      if (c0 == 0 && dq_beta == 0.0f) attention_tile_avx512<false>(m, dh / 16, kc, ds, ld, k, dh, 16, dQb, ld_grad);
-      else attention_tile_avx512<true>(m, dh / 16, kc, ds + c0, ld, k + c0 * dh, dh, 16, dQb, ld_grad);
+      if (c0 == 0 && dq_beta == 0.0f) Tiles::template tile<false>(m, dh / 16, kc, ds, ld, k, dh, 16, dQb, ld_grad);
+      else Tiles::template tile<true>(m, dh / 16, kc, ds + c0, ld, k + c0 * dh, dh, 16, dQb, ld_grad);
     }
-    attention_tile_avx512<true, true>(keys, dh / 16, m, p_copy, ld, dOb, dh, 16, dV, ld_grad);     // dV += Pᵀ·dO
-    attention_tile_avx512<true, true>(keys, dh / 16, m, ds, ld, q + r0 * dh, dh, 16, dK, ld_grad);  // dK += dSᵀ·Q
+    Tiles::template tile<true, true>(keys, dh / 16, m, p_copy, ld, dOb, dh, 16, dV, ld_grad);     // dV += Pᵀ·dO
+    Tiles::template tile<true, true>(keys, dh / 16, m, ds, ld, q + r0 * dh, dh, 16, dK, ld_grad);  // dK += dSᵀ·Q
   }
 }
 #endif  // MNEMO_SMALL_GEMM_X86
 }  // namespace detail
 
 template <class T>
-bool attention_head_tiles([[maybe_unused]] int64_t head_dim) {
-#if defined(MNEMO_SMALL_GEMM_X86)
-  return detail::attention_use_avx512<T>(head_dim);
-#else
-  return false;
-#endif
+bool attention_head_tiles(int64_t head_dim) {
+  const AttentionKernel kernel = attention_kernel_for<T>(head_dim);
+  return kernel == AttentionKernel::Avx512 || kernel == AttentionKernel::Avx2;
 }
 
 template <class T>
@@ -204,12 +181,21 @@ bool attention_head_forward([[maybe_unused]] const T* q, [[maybe_unused]] const 
                             [[maybe_unused]] bool causal, [[maybe_unused]] int64_t query_offset,
                             [[maybe_unused]] int64_t block, [[maybe_unused]] compute_t<T> scale,
                             [[maybe_unused]] const SoftmaxMask& mask) {
-  if (!attention_head_tiles<T>(head_dim) || lq <= 0 || lk <= 0) return false;
+  if (lq <= 0 || lk <= 0) return false;
 #if defined(MNEMO_SMALL_GEMM_X86)
   if constexpr (std::is_same_v<T, float>) {
-    detail::attention_head_forward_avx512(q, k, v, p, o, ld_o, lq, lk, head_dim, causal, query_offset,
-                                          std::max<int64_t>(block, 1), scale, mask);
-    return true;
+    block = std::max<int64_t>(block, 1);
+    switch (attention_kernel_for<T>(head_dim)) {
+      case AttentionKernel::Avx512:
+        detail::attention_head_forward_on<detail::Avx512Tiles>(q, k, v, p, o, ld_o, lq, lk, head_dim, causal,
+                                                               query_offset, block, scale, mask);
+        return true;
+      case AttentionKernel::Avx2:
+        detail::attention_head_forward_on<detail::Avx2Tiles>(q, k, v, p, o, ld_o, lq, lk, head_dim, causal,
+                                                             query_offset, block, scale, mask);
+        return true;
+      default: break;
+    }
   }
 #endif
   return false;
@@ -223,12 +209,21 @@ bool attention_head_backward([[maybe_unused]] const T* p, [[maybe_unused]] const
                              int64_t head_dim, [[maybe_unused]] bool causal, [[maybe_unused]] int64_t query_offset,
                              [[maybe_unused]] int64_t block, [[maybe_unused]] compute_t<T> scale,
                              [[maybe_unused]] compute_t<T> dq_beta) {
-  if (!attention_head_tiles<T>(head_dim) || lq <= 0 || lk <= 0) return false;
+  if (lq <= 0 || lk <= 0) return false;
 #if defined(MNEMO_SMALL_GEMM_X86)
   if constexpr (std::is_same_v<T, float>) {
-    detail::attention_head_backward_avx512(p, dO, ld_do, q, k, v, dQ, dK, dV, ld_grad, lq, lk, head_dim, causal,
-                                           query_offset, std::max<int64_t>(block, 1), scale, dq_beta);
-    return true;
+    block = std::max<int64_t>(block, 1);
+    switch (attention_kernel_for<T>(head_dim)) {
+      case AttentionKernel::Avx512:
+        detail::attention_head_backward_on<detail::Avx512Tiles>(p, dO, ld_do, q, k, v, dQ, dK, dV, ld_grad, lq, lk,
+                                                                head_dim, causal, query_offset, block, scale, dq_beta);
+        return true;
+      case AttentionKernel::Avx2:
+        detail::attention_head_backward_on<detail::Avx2Tiles>(p, dO, ld_do, q, k, v, dQ, dK, dV, ld_grad, lq, lk,
+                                                              head_dim, causal, query_offset, block, scale, dq_beta);
+        return true;
+      default: break;
+    }
   }
 #endif
   return false;

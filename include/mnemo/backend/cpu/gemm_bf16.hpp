@@ -478,7 +478,8 @@ void gemm_bf16_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t
     throw Error("bfloat16 GEMM: the AVX2 kernel was asked for, but this CPU (or this build) has no AVX2 and FMA; "
                 "expected Bf16Kernel::Auto or Portable here");
   const bool avx512 = has && (kernel == Bf16Kernel::Auto || kernel == Bf16Kernel::Avx512);
-  const bool avx2 = kernel == Bf16Kernel::Avx2 || (kernel == Bf16Kernel::Auto && !has && cpu_has_avx2_fma());
+  [[maybe_unused]] const bool avx2 =  // unused where the build has no AVX2 kernel
+      kernel == Bf16Kernel::Avx2 || (kernel == Bf16Kernel::Auto && !has && cpu_has_avx2_fma());
   if (m <= 0 || n <= 0 || batch <= 0) return;
   const bool split_rows = m >= n;
   const int64_t extent = split_rows ? m : n;

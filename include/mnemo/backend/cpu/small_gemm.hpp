@@ -86,7 +86,9 @@ bool small_gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, co
 namespace detail {
 
 /// C[0:MR, 0:8·NV] = alpha · A[0:MR, 0:k] · B[0:k, 0:8·NV] + beta · C (beta == 0 never reads C).
-template <int MR, int NV>
+/// A[i][p] is a[i·lda + p], or with TransA a[p·lda + i] (A stored transposed: the attention
+/// backward's Pᵀ·dO and dSᵀ·Q, cpu/attention_tiles_avx2.hpp).
+template <int MR, int NV, bool TransA = false>
 __attribute__((target("avx2,fma"))) void small_gemm_block(int64_t k, const float* a, int64_t lda,
                                                             const float* b, int64_t ldb, float* c,
                                                             int64_t ldc, float alpha, float beta) {
@@ -101,7 +103,7 @@ __attribute__((target("avx2,fma"))) void small_gemm_block(int64_t k, const float
     for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + p * ldb + 8 * v);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(a + i * lda + p);
+      const __m256 ai = _mm256_broadcast_ss(TransA ? a + p * lda + i : a + i * lda + p);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
     }
@@ -119,19 +121,21 @@ __attribute__((target("avx2,fma"))) void small_gemm_block(int64_t k, const float
 }
 
 /// Rows [0, m) of a panel of 8·NV columns, in blocks of 6 rows.
-template <int NV>
+template <int NV, bool TransA = false>
 void small_gemm_panel(int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                       float* c, int64_t ldc, float alpha, float beta) {
+  const int64_t row_step = TransA ? 1 : lda;  // from row i of A to row i + 1
   int64_t i = 0;
-  for (; i + 6 <= m; i += 6) small_gemm_block<6, NV>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, alpha, beta);
-  const float* ai = a + i * lda;
+  for (; i + 6 <= m; i += 6)
+    small_gemm_block<6, NV, TransA>(k, a + i * row_step, lda, b, ldb, c + i * ldc, ldc, alpha, beta);
+  const float* ai = a + i * row_step;
   float* ci = c + i * ldc;
   switch (m - i) {
-    case 5: small_gemm_block<5, NV>(k, ai, lda, b, ldb, ci, ldc, alpha, beta); break;
-    case 4: small_gemm_block<4, NV>(k, ai, lda, b, ldb, ci, ldc, alpha, beta); break;
-    case 3: small_gemm_block<3, NV>(k, ai, lda, b, ldb, ci, ldc, alpha, beta); break;
-    case 2: small_gemm_block<2, NV>(k, ai, lda, b, ldb, ci, ldc, alpha, beta); break;
-    case 1: small_gemm_block<1, NV>(k, ai, lda, b, ldb, ci, ldc, alpha, beta); break;
+    case 5: small_gemm_block<5, NV, TransA>(k, ai, lda, b, ldb, ci, ldc, alpha, beta); break;
+    case 4: small_gemm_block<4, NV, TransA>(k, ai, lda, b, ldb, ci, ldc, alpha, beta); break;
+    case 3: small_gemm_block<3, NV, TransA>(k, ai, lda, b, ldb, ci, ldc, alpha, beta); break;
+    case 2: small_gemm_block<2, NV, TransA>(k, ai, lda, b, ldb, ci, ldc, alpha, beta); break;
+    case 1: small_gemm_block<1, NV, TransA>(k, ai, lda, b, ldb, ci, ldc, alpha, beta); break;
     default: break;
   }
 }

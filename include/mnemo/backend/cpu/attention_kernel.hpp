@@ -1,0 +1,109 @@
+// mnemo/backend/cpu/attention_kernel.hpp — which kernel runs the products of the CPU attention in
+// float (cpu/attention_forward.hpp, cpu/attention_head.hpp):
+//   Avx512  register tiles of 6 rows × 64 columns, 16-float vectors (cpu/attention_tiles_avx512.hpp);
+//   Avx2    register tiles of 6 rows × 16 columns, 8-float vectors, AVX2 + FMA
+//           (cpu/attention_tiles_avx2.hpp);
+//   Gemm    a GEMM call (the provider's or Eigen's) per block of queries, the path of double, of
+//           head widths that are not a multiple of 16, and of CPUs without AVX2.
+// Auto (the default) takes the widest the CPU has; MNEMO_ATTENTION_AVX512=0 in the environment
+// makes Auto mean Gemm (for comparisons). set_attention_kernel() picks one for the whole process:
+// the tests run every kernel the CPU has against the same reference, the benchmarks compare them.
+// Every kernel computes the same function; the results differ in rounding only.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <type_traits>
+
+#include "mnemo/backend/cpu/small_gemm.hpp"  // MNEMO_SMALL_GEMM_X86
+#include "mnemo/core/error.hpp"
+
+namespace mnemo::cpu {
+
+/// The kernels of the float attention products (see above).
+enum class AttentionKernel { Auto, Avx512, Avx2, Gemm };
+
+/// The kernel's name as the tests and benchmarks print it.
+inline const char* attention_kernel_name(AttentionKernel kernel) {
+  switch (kernel) {
+    case AttentionKernel::Auto: return "auto";
+    case AttentionKernel::Avx512: return "avx512";
+    case AttentionKernel::Avx2: return "avx2";
+    case AttentionKernel::Gemm: return "gemm";
+  }
+  return "?";
+}
+
+/// Whether this binary has the kernel and the CPU it runs on can run it (Auto and Gemm: always).
+inline bool attention_kernel_available(AttentionKernel kernel) {
+#if defined(MNEMO_SMALL_GEMM_X86)
+  static const bool avx512 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  static const bool avx2 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  if (kernel == AttentionKernel::Avx512) return avx512;
+  if (kernel == AttentionKernel::Avx2) return avx2;
+#else
+  if (kernel == AttentionKernel::Avx512 || kernel == AttentionKernel::Avx2) return false;
+#endif
+  return true;
+}
+
+namespace detail {
+/// The process-wide choice (set_attention_kernel).
+inline std::atomic<AttentionKernel> g_attention_kernel{AttentionKernel::Auto};
+
+/// What Auto means on this CPU and environment.
+inline AttentionKernel attention_kernel_auto() {
+  static const AttentionKernel chosen = [] {
+    const char* env = std::getenv("MNEMO_ATTENTION_AVX512");
+    if (env && env[0] == '0') return AttentionKernel::Gemm;
+    if (attention_kernel_available(AttentionKernel::Avx512)) return AttentionKernel::Avx512;
+    if (attention_kernel_available(AttentionKernel::Avx2)) return AttentionKernel::Avx2;
+    return AttentionKernel::Gemm;
+  }();
+  return chosen;
+}
+}  // namespace detail
+
+/// Makes every later float attention product take `kernel` (Auto: the widest the CPU has). Throws
+/// mnemo::Error, changing nothing, when this CPU or build cannot run it.
+inline void set_attention_kernel(AttentionKernel kernel) {
+  if (!attention_kernel_available(kernel))
+    throw Error(std::string("attention kernel: '") + attention_kernel_name(kernel) +
+                "' was asked for, but this CPU (or this build) cannot run it; expected AttentionKernel::Auto, "
+                "Gemm, or one that attention_kernel_available() accepts");
+  detail::g_attention_kernel.store(kernel, std::memory_order_relaxed);
+}
+
+/// The kernel float products take now, Auto resolved (never Auto).
+inline AttentionKernel attention_kernel() {
+  const AttentionKernel chosen = detail::g_attention_kernel.load(std::memory_order_relaxed);
+  return chosen == AttentionKernel::Auto ? detail::attention_kernel_auto() : chosen;
+}
+
+/// The kernel for element type T and head width d_h: the tiles take float with d_h a multiple of
+/// 16 (whole vectors of 16 columns); everything else takes the GEMM.
+template <class T>
+AttentionKernel attention_kernel_for(int64_t head_dim) {
+  if constexpr (std::is_same_v<T, float>)
+    if (head_dim > 0 && head_dim % 16 == 0) return attention_kernel();
+  return AttentionKernel::Gemm;
+}
+
+/// e^r on |r| ≤ ln2/2 as Cephes' expf: 1 + r + r²·(c0 + c1·r + … + c5·r⁵), the coefficients from
+/// the highest power down; the tiles' exponentials use them with n = round(x·log₂e),
+/// r = x − n·ln2 (ln2 = kExpLn2Hi + kExpLn2Lo) and e^x = 2ⁿ·e^r.
+inline constexpr float kExpLog2e = 1.44269504088896341f;
+inline constexpr float kExpLn2Hi = 0.693359375f;
+inline constexpr float kExpLn2Lo = -2.12194440e-4f;
+inline constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                      4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
+}  // namespace mnemo::cpu
