@@ -61,36 +61,6 @@ __attribute__((target("avx2,fma"))) inline float attention_max_avx2(__m256 v) {
   return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
 }
 
-/// attention_row_exp for a row with neither padding nor ALiBi, scale > 0, as
-/// attention_row_exp_avx512 (max, then E and ΣE together) in 8-float vectors. Returns 1 / ΣE, or 0
-/// when last = 0.
-__attribute__((target("avx2,fma"))) inline float attention_row_exp_avx2(float* s, int64_t keys, int64_t last,
-                                                                        float scale) {
-  std::fill(s + last, s + keys, 0.0f);
-  if (last <= 0) return 0.0f;
-  const int64_t full = last / 8 * 8, rest = last - full;
-  const __m256i tail = attention_tail_mask_avx2(rest);
-  const __m256 minus_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-  __m256 mx = minus_inf;
-  for (int64_t c = 0; c < full; c += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + c));
-  if (rest)
-    mx = _mm256_max_ps(mx, _mm256_blendv_ps(minus_inf, _mm256_maskload_ps(s + full, tail), _mm256_castsi256_ps(tail)));
-  const __m256 vscale = _mm256_set1_ps(scale), shift = _mm256_set1_ps(scale * attention_max_avx2(mx));
-  __m256 sum = _mm256_setzero_ps();
-  for (int64_t c = 0; c < full; c += 8) {
-    const __m256 e = attention_exp_avx2(_mm256_fmsub_ps(_mm256_loadu_ps(s + c), vscale, shift));
-    _mm256_storeu_ps(s + c, e);
-    sum = _mm256_add_ps(sum, e);
-  }
-  if (rest) {
-    const __m256 x = _mm256_fmsub_ps(_mm256_maskload_ps(s + full, tail), vscale, shift);
-    const __m256 e = _mm256_and_ps(attention_exp_avx2(x), _mm256_castsi256_ps(tail));
-    _mm256_maskstore_ps(s + full, tail, e);
-    sum = _mm256_add_ps(sum, e);
-  }
-  return 1.0f / attention_sum_avx2(sum);
-}
-
 /// r[i][j] ← r[j][i] for 8 vectors of 8 floats: pairs interleaved, 2×2 blocks of elements, then
 /// the 128-bit halves.
 __attribute__((target("avx2,fma"))) inline void attention_transpose8_avx2(__m256 r[8]) {
@@ -111,47 +81,6 @@ __attribute__((target("avx2,fma"))) inline void attention_transpose8_avx2(__m256
   }
 }
 
-/// One panel of Kᵀ as attention_pack_kt_avx512 writes it: panel[e·16 + j] = key j's element e for
-/// the n ≤ 16 keys at k (row stride ld, d_h a multiple of 16), 0 for keys j ≥ n.
-__attribute__((target("avx2,fma"))) inline void attention_pack_kt_avx2(const float* k, int64_t ld, int64_t n,
-                                                                       int64_t dh, float* panel) {
-  for (int64_t e0 = 0; e0 < dh; e0 += 8)
-    for (int64_t j0 = 0; j0 < 16; j0 += 8) {
-      __m256 r[8];
-#pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j)
-        r[j] = j0 + j < n ? _mm256_loadu_ps(k + (j0 + j) * ld + e0) : _mm256_setzero_ps();
-      attention_transpose8_avx2(r);
-#pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(panel + (e0 + i) * 16 + j0, r[i]);
-    }
-}
-
-/// One row of the softmax backward over the `keys` visible keys: ds ← scale·p⊙(ds − <p, ds>)
-/// (ds holds dP on entry), and p copied to p_copy.
-__attribute__((target("avx2,fma"))) inline void attention_row_softmax_backward_avx2(const float* p, float* ds,
-                                                                                    float* p_copy, int64_t keys,
-                                                                                    float scale) {
-  const int64_t full = keys / 8 * 8, rest = keys - full;
-  const __m256i tail = attention_tail_mask_avx2(rest);
-  __m256 dot = _mm256_setzero_ps();
-  for (int64_t c = 0; c < full; c += 8) dot = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), _mm256_loadu_ps(ds + c), dot);
-  if (rest)
-    dot = _mm256_fmadd_ps(_mm256_maskload_ps(p + full, tail), _mm256_maskload_ps(ds + full, tail), dot);
-  const __m256 delta = _mm256_set1_ps(attention_sum_avx2(dot)), vscale = _mm256_set1_ps(scale);
-  for (int64_t c = 0; c < full; c += 8) {
-    const __m256 pc = _mm256_loadu_ps(p + c);
-    _mm256_storeu_ps(p_copy + c, pc);
-    _mm256_storeu_ps(ds + c, _mm256_mul_ps(_mm256_mul_ps(vscale, pc), _mm256_sub_ps(_mm256_loadu_ps(ds + c), delta)));
-  }
-  if (rest) {
-    const __m256 pc = _mm256_maskload_ps(p + full, tail);
-    _mm256_maskstore_ps(p_copy + full, tail, pc);
-    const __m256 d = _mm256_maskload_ps(ds + full, tail);
-    _mm256_maskstore_ps(ds + full, tail, _mm256_mul_ps(_mm256_mul_ps(vscale, pc), _mm256_sub_ps(d, delta)));
-  }
-}
-
 /// The AVX2 building blocks as the attention drivers call them (see the top).
 struct Avx2Tiles {
   /// C[m × 16·vectors] (+)= A[m × k] · B[k × 16·vectors], vector v of B's row p at b + p·ldb + v·ldv,
@@ -162,14 +91,76 @@ struct Avx2Tiles {
     for (int64_t v = 0; v < vectors; ++v)
       small_gemm_panel<2, TransA>(m, k, a, lda, b + v * ldv, ldb, c + 16 * v, ldc, 1.0f, Acc ? 1.0f : 0.0f);
   }
-  static void pack_kt(const float* k, int64_t ld, int64_t n, int64_t dh, float* panel) {
-    attention_pack_kt_avx2(k, ld, n, dh, panel);
+
+  /// attention_row_exp for a row with neither padding nor ALiBi, scale > 0, as
+  /// Avx512Tiles::row_exp (max, then E and ΣE together) in 8-float vectors. Returns 1 / ΣE, or 0
+  /// when last = 0.
+  __attribute__((target("avx2,fma"))) static float row_exp(float* s, int64_t keys, int64_t last, float scale) {
+    std::fill(s + last, s + keys, 0.0f);
+    if (last <= 0) return 0.0f;
+    const int64_t full = last / 8 * 8, rest = last - full;
+    const __m256i tail = attention_tail_mask_avx2(rest);
+    const __m256 minus_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    __m256 mx = minus_inf;
+    for (int64_t c = 0; c < full; c += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + c));
+    if (rest) {  // masked lanes read as −∞
+      const __m256 last_keys = _mm256_maskload_ps(s + full, tail);
+      mx = _mm256_max_ps(mx, _mm256_blendv_ps(minus_inf, last_keys, _mm256_castsi256_ps(tail)));
+    }
+    const __m256 vscale = _mm256_set1_ps(scale), shift = _mm256_set1_ps(scale * attention_max_avx2(mx));
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t c = 0; c < full; c += 8) {
+      const __m256 e = attention_exp_avx2(_mm256_fmsub_ps(_mm256_loadu_ps(s + c), vscale, shift));
+      _mm256_storeu_ps(s + c, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    if (rest) {
+      const __m256 x = _mm256_fmsub_ps(_mm256_maskload_ps(s + full, tail), vscale, shift);
+      const __m256 e = _mm256_and_ps(attention_exp_avx2(x), _mm256_castsi256_ps(tail));
+      _mm256_maskstore_ps(s + full, tail, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    return 1.0f / attention_sum_avx2(sum);
   }
-  static float row_exp(float* s, int64_t keys, int64_t last, float scale) {
-    return attention_row_exp_avx2(s, keys, last, scale);
+
+  /// One panel of Kᵀ as Avx512Tiles::pack_kt writes it: panel[e·16 + j] = key j's element e for
+  /// the n ≤ 16 keys at k (row stride ld, d_h a multiple of 16), 0 for keys j ≥ n.
+  __attribute__((target("avx2,fma"))) static void pack_kt(const float* k, int64_t ld, int64_t n, int64_t dh,
+                                                           float* panel) {
+    for (int64_t e0 = 0; e0 < dh; e0 += 8)
+      for (int64_t j0 = 0; j0 < 16; j0 += 8) {
+        __m256 r[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j)
+          r[j] = j0 + j < n ? _mm256_loadu_ps(k + (j0 + j) * ld + e0) : _mm256_setzero_ps();
+        attention_transpose8_avx2(r);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i) _mm256_storeu_ps(panel + (e0 + i) * 16 + j0, r[i]);
+      }
   }
-  static void row_softmax_backward(const float* p, float* ds, float* p_copy, int64_t keys, float scale) {
-    attention_row_softmax_backward_avx2(p, ds, p_copy, keys, scale);
+
+  /// One row of the softmax backward over the `keys` visible keys: ds ← scale·p⊙(ds − <p, ds>)
+  /// (ds holds dP on entry), and p copied to p_copy.
+  __attribute__((target("avx2,fma"))) static void row_softmax_backward(const float* p, float* ds, float* p_copy,
+                                                                        int64_t keys, float scale) {
+    const int64_t full = keys / 8 * 8, rest = keys - full;
+    const __m256i tail = attention_tail_mask_avx2(rest);
+    __m256 dot = _mm256_setzero_ps();
+    for (int64_t c = 0; c < full; c += 8) dot = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), _mm256_loadu_ps(ds + c), dot);
+    if (rest)
+      dot = _mm256_fmadd_ps(_mm256_maskload_ps(p + full, tail), _mm256_maskload_ps(ds + full, tail), dot);
+    const __m256 delta = _mm256_set1_ps(attention_sum_avx2(dot)), vscale = _mm256_set1_ps(scale);
+    for (int64_t c = 0; c < full; c += 8) {
+      const __m256 pc = _mm256_loadu_ps(p + c);
+      _mm256_storeu_ps(p_copy + c, pc);
+      _mm256_storeu_ps(ds + c, _mm256_mul_ps(_mm256_mul_ps(vscale, pc), _mm256_sub_ps(_mm256_loadu_ps(ds + c), delta)));
+    }
+    if (rest) {
+      const __m256 pc = _mm256_maskload_ps(p + full, tail);
+      _mm256_maskstore_ps(p_copy + full, tail, pc);
+      const __m256 d = _mm256_maskload_ps(ds + full, tail);
+      _mm256_maskstore_ps(ds + full, tail, _mm256_mul_ps(_mm256_mul_ps(vscale, pc), _mm256_sub_ps(d, delta)));
+    }
   }
 };
 

@@ -33,35 +33,6 @@ __attribute__((target("avx512f"))) inline __m512 attention_exp_avx512(__m512 x) 
   return _mm512_scalef_ps(p, n);
 }
 
-/// attention_row_exp for a row with neither padding nor ALiBi, scale > 0, in two passes over the
-/// `last` visible keys: m = max s (then scale·m = max scale·s, rounding being monotone), then
-/// E = exp(scale·s − scale·m) and ΣE together; keys [last, keys) set to 0. Returns 1 / ΣE, or 0
-/// when last = 0.
-__attribute__((target("avx512f"))) inline float attention_row_exp_avx512(float* s, int64_t keys, int64_t last,
-                                                                         float scale) {
-  std::fill(s + last, s + keys, 0.0f);
-  if (last <= 0) return 0.0f;
-  const int64_t full = last / 16 * 16;
-  const __mmask16 tail = static_cast<__mmask16>((1u << (last - full)) - 1u);
-  __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  for (int64_t c = 0; c < full; c += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + c));
-  if (tail) mx = _mm512_mask_max_ps(mx, tail, mx, _mm512_maskz_loadu_ps(tail, s + full));
-  const __m512 vscale = _mm512_set1_ps(scale), shift = _mm512_set1_ps(scale * _mm512_reduce_max_ps(mx));
-  __m512 sum = _mm512_setzero_ps();
-  for (int64_t c = 0; c < full; c += 16) {
-    const __m512 e = attention_exp_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(s + c), vscale, shift));
-    _mm512_storeu_ps(s + c, e);
-    sum = _mm512_add_ps(sum, e);
-  }
-  if (tail) {
-    const __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + full), vscale, shift);
-    const __m512 e = _mm512_maskz_mov_ps(tail, attention_exp_avx512(x));
-    _mm512_mask_storeu_ps(s + full, tail, e);
-    sum = _mm512_add_ps(sum, e);
-  }
-  return 1.0f / _mm512_reduce_add_ps(sum);
-}
-
 /// r[i][j] ← r[j][i] for 16 vectors of 16 floats: pairs interleaved, then 2×2 blocks of
 /// elements, 4×4 and 8×8 blocks of 128-bit lanes.
 __attribute__((target("avx512f"))) inline void attention_transpose16_avx512(__m512 r[16]) {
@@ -84,21 +55,6 @@ __attribute__((target("avx512f"))) inline void attention_transpose16_avx512(__m5
   for (int i = 0; i < 8; ++i) {
     r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
     r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
-  }
-}
-
-/// One panel of Kᵀ: panel[e·16 + j] = key j's element e for the n ≤ 16 keys at k (row stride ld,
-/// d_h a multiple of 16), 0 for keys j ≥ n; 16×16 tiles transposed in registers (key by key, the
-/// stores 64 B apart would each touch another cache line).
-__attribute__((target("avx512f"))) inline void attention_pack_kt_avx512(const float* k, int64_t ld, int64_t n,
-                                                                        int64_t dh, float* panel) {
-  for (int64_t e0 = 0; e0 < dh; e0 += 16) {
-    __m512 r[16];
-#pragma GCC unroll 16
-    for (int j = 0; j < 16; ++j) r[j] = j < n ? _mm512_loadu_ps(k + j * ld + e0) : _mm512_setzero_ps();
-    attention_transpose16_avx512(r);
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; ++i) _mm512_storeu_ps(panel + (e0 + i) * 16, r[i]);
   }
 }
 
@@ -153,64 +109,91 @@ void attention_panel_avx512(int64_t m, int64_t k, const float* a, int64_t lda, c
   }
 }
 
-/// C[m × 16·vectors] (+)= A[m × k] · B[k × 16·vectors] (A's and B's layouts as
-/// attention_block_avx512 reads them), in groups of up to 4 vectors of columns.
-template <bool Acc, bool TransA = false>
-void attention_tile_avx512(int64_t m, int64_t vectors, int64_t k, const float* a, int64_t lda, const float* b,
-                           int64_t ldb, int64_t ldv, float* c, int64_t ldc) {
-  for (int64_t j = 0; j < vectors;) {
-    const int64_t nv = std::min<int64_t>(4, vectors - j);
-    const float* bj = b + j * ldv;
-    float* cj = c + 16 * j;
-    switch (nv) {
-      case 4: attention_panel_avx512<4, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
-      case 3: attention_panel_avx512<3, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
-      case 2: attention_panel_avx512<2, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
-      default: attention_panel_avx512<1, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
-    }
-    j += nv;
-  }
-}
-
-/// One row of the softmax backward over the `keys` visible keys: ds ← scale·p⊙(ds − <p, ds>)
-/// (ds holds dP on entry), and p copied to p_copy.
-__attribute__((target("avx512f"))) inline void attention_row_softmax_backward_avx512(const float* p, float* ds,
-                                                                                     float* p_copy, int64_t keys,
-                                                                                     float scale) {
-  const int64_t full = keys / 16 * 16;
-  const __mmask16 tail = static_cast<__mmask16>((1u << (keys - full)) - 1u);
-  __m512 dot = _mm512_setzero_ps();
-  for (int64_t c = 0; c < full; c += 16) dot = _mm512_fmadd_ps(_mm512_loadu_ps(p + c), _mm512_loadu_ps(ds + c), dot);
-  if (tail) dot = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, p + full), _mm512_maskz_loadu_ps(tail, ds + full), dot);
-  const __m512 delta = _mm512_set1_ps(_mm512_reduce_add_ps(dot)), vscale = _mm512_set1_ps(scale);
-  for (int64_t c = 0; c < full; c += 16) {
-    const __m512 pc = _mm512_loadu_ps(p + c);
-    _mm512_storeu_ps(p_copy + c, pc);
-    _mm512_storeu_ps(ds + c, _mm512_mul_ps(_mm512_mul_ps(vscale, pc), _mm512_sub_ps(_mm512_loadu_ps(ds + c), delta)));
-  }
-  if (tail) {
-    const __m512 pc = _mm512_maskz_loadu_ps(tail, p + full);
-    _mm512_mask_storeu_ps(p_copy + full, tail, pc);
-    const __m512 d = _mm512_maskz_loadu_ps(tail, ds + full);
-    _mm512_mask_storeu_ps(ds + full, tail, _mm512_mul_ps(_mm512_mul_ps(vscale, pc), _mm512_sub_ps(d, delta)));
-  }
-}
-
 /// The AVX-512 building blocks as the attention drivers call them (see the top).
 struct Avx512Tiles {
+  /// C[m × 16·vectors] (+)= A[m × k] · B[k × 16·vectors] (A's and B's layouts as
+  /// attention_block_avx512 reads them), in groups of up to 4 vectors of columns.
   template <bool Acc, bool TransA = false>
   static void tile(int64_t m, int64_t vectors, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                    int64_t ldv, float* c, int64_t ldc) {
-    attention_tile_avx512<Acc, TransA>(m, vectors, k, a, lda, b, ldb, ldv, c, ldc);
+    for (int64_t j = 0; j < vectors;) {
+      const int64_t nv = std::min<int64_t>(4, vectors - j);
+      const float* bj = b + j * ldv;
+      float* cj = c + 16 * j;
+      switch (nv) {
+        case 4: attention_panel_avx512<4, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
+        case 3: attention_panel_avx512<3, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
+        case 2: attention_panel_avx512<2, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
+        default: attention_panel_avx512<1, Acc, TransA>(m, k, a, lda, bj, ldb, ldv, cj, ldc); break;
+      }
+      j += nv;
+    }
   }
-  static void pack_kt(const float* k, int64_t ld, int64_t n, int64_t dh, float* panel) {
-    attention_pack_kt_avx512(k, ld, n, dh, panel);
+
+  /// attention_row_exp for a row with neither padding nor ALiBi, scale > 0, in two passes over the
+  /// `last` visible keys: m = max s (then scale·m = max scale·s, rounding being monotone), then
+  /// E = exp(scale·s − scale·m) and ΣE together; keys [last, keys) set to 0. Returns 1 / ΣE, or 0
+  /// when last = 0.
+  __attribute__((target("avx512f"))) static float row_exp(float* s, int64_t keys, int64_t last, float scale) {
+    std::fill(s + last, s + keys, 0.0f);
+    if (last <= 0) return 0.0f;
+    const int64_t full = last / 16 * 16;
+    const __mmask16 tail = static_cast<__mmask16>((1u << (last - full)) - 1u);
+    __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (int64_t c = 0; c < full; c += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + c));
+    if (tail) mx = _mm512_mask_max_ps(mx, tail, mx, _mm512_maskz_loadu_ps(tail, s + full));
+    const __m512 vscale = _mm512_set1_ps(scale), shift = _mm512_set1_ps(scale * _mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t c = 0; c < full; c += 16) {
+      const __m512 e = attention_exp_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(s + c), vscale, shift));
+      _mm512_storeu_ps(s + c, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    if (tail) {
+      const __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + full), vscale, shift);
+      const __m512 e = _mm512_maskz_mov_ps(tail, attention_exp_avx512(x));
+      _mm512_mask_storeu_ps(s + full, tail, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    return 1.0f / _mm512_reduce_add_ps(sum);
   }
-  static float row_exp(float* s, int64_t keys, int64_t last, float scale) {
-    return attention_row_exp_avx512(s, keys, last, scale);
+
+  /// One panel of Kᵀ: panel[e·16 + j] = key j's element e for the n ≤ 16 keys at k (row stride ld,
+  /// d_h a multiple of 16), 0 for keys j ≥ n; 16×16 tiles transposed in registers (key by key, the
+  /// stores 64 B apart would each touch another cache line).
+  __attribute__((target("avx512f"))) static void pack_kt(const float* k, int64_t ld, int64_t n, int64_t dh,
+                                                          float* panel) {
+    for (int64_t e0 = 0; e0 < dh; e0 += 16) {
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) r[j] = j < n ? _mm512_loadu_ps(k + j * ld + e0) : _mm512_setzero_ps();
+      attention_transpose16_avx512(r);
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) _mm512_storeu_ps(panel + (e0 + i) * 16, r[i]);
+    }
   }
-  static void row_softmax_backward(const float* p, float* ds, float* p_copy, int64_t keys, float scale) {
-    attention_row_softmax_backward_avx512(p, ds, p_copy, keys, scale);
+
+  /// One row of the softmax backward over the `keys` visible keys: ds ← scale·p⊙(ds − <p, ds>)
+  /// (ds holds dP on entry), and p copied to p_copy.
+  __attribute__((target("avx512f"))) static void row_softmax_backward(const float* p, float* ds, float* p_copy,
+                                                                       int64_t keys, float scale) {
+    const int64_t full = keys / 16 * 16;
+    const __mmask16 tail = static_cast<__mmask16>((1u << (keys - full)) - 1u);
+    __m512 dot = _mm512_setzero_ps();
+    for (int64_t c = 0; c < full; c += 16) dot = _mm512_fmadd_ps(_mm512_loadu_ps(p + c), _mm512_loadu_ps(ds + c), dot);
+    if (tail) dot = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, p + full), _mm512_maskz_loadu_ps(tail, ds + full), dot);
+    const __m512 delta = _mm512_set1_ps(_mm512_reduce_add_ps(dot)), vscale = _mm512_set1_ps(scale);
+    for (int64_t c = 0; c < full; c += 16) {
+      const __m512 pc = _mm512_loadu_ps(p + c);
+      _mm512_storeu_ps(p_copy + c, pc);
+      _mm512_storeu_ps(ds + c, _mm512_mul_ps(_mm512_mul_ps(vscale, pc), _mm512_sub_ps(_mm512_loadu_ps(ds + c), delta)));
+    }
+    if (tail) {
+      const __m512 pc = _mm512_maskz_loadu_ps(tail, p + full);
+      _mm512_mask_storeu_ps(p_copy + full, tail, pc);
+      const __m512 d = _mm512_maskz_loadu_ps(tail, ds + full);
+      _mm512_mask_storeu_ps(ds + full, tail, _mm512_mul_ps(_mm512_mul_ps(vscale, pc), _mm512_sub_ps(d, delta)));
+    }
   }
 };
 
