@@ -95,6 +95,18 @@ CaseResult run_cpu_point(const Invocation& inv, const Point& p, size_t index, si
                        : "the portable kernel (this CPU has neither avx512_bf16 nor AVX2: expect a lower rate)");
     said = true;
   }
+  if constexpr (std::is_same_v<T, float>) {
+    static bool said = false;
+    if (inv.settings.progress && !said) {
+      const cpu::AttentionKernel kernel = cpu::attention_kernel();
+      std::fprintf(stderr, "float attention (head width a multiple of 16): %s (MNEMO_ATTENTION_KERNEL=%s)\n",
+                   kernel == cpu::AttentionKernel::Avx512 ? "AVX-512 register tiles"
+                   : kernel == cpu::AttentionKernel::Avx2 ? "AVX2 register tiles"
+                                                          : "a GEMM call per block of queries",
+                   cpu::attention_kernel_name(kernel));
+    }
+    said = true;
+  }
   return run_point<T, Cpu>(inv, p, index, total);
 }
 

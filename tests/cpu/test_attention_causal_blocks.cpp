@@ -460,6 +460,35 @@ TEST_CASE("an attention kernel the CPU cannot run is refused with mnemo::Error a
   CHECK(cpu::attention_kernel() == before);
 }
 
+TEST_CASE("MNEMO_ATTENTION_KERNEL and MNEMO_ATTENTION_AVX512 say what the Auto attention kernel means",
+          "[nn][attention][causal_blocks]") {
+  using cpu::AttentionKernel;
+  for (auto k : {AttentionKernel::Auto, AttentionKernel::Avx512, AttentionKernel::Avx2, AttentionKernel::Gemm})
+    CHECK(cpu::parse_attention_kernel(cpu::attention_kernel_name(k)) == k);
+  MNEMO_CHECK_THROWS(cpu::parse_attention_kernel("AVX2"), Error,
+                     "attention kernel is 'AVX2', expected auto, avx512, avx2 or gemm");
+  // Neither variable set (or MNEMO_ATTENTION_KERNEL empty or auto): the widest kernel the CPU has.
+  const AttentionKernel widest = cpu::attention_kernel_available(AttentionKernel::Avx512) ? AttentionKernel::Avx512
+                                 : cpu::attention_kernel_available(AttentionKernel::Avx2) ? AttentionKernel::Avx2
+                                                                                         : AttentionKernel::Gemm;
+  CHECK(cpu::attention_kernel_from_environment(nullptr, nullptr) == widest);
+  CHECK(cpu::attention_kernel_from_environment("", nullptr) == widest);
+  CHECK(cpu::attention_kernel_from_environment("auto", "1") == widest);
+  CHECK(cpu::attention_kernel_from_environment(nullptr, "0") == AttentionKernel::Gemm);
+  CHECK(cpu::attention_kernel_from_environment("auto", "0") == AttentionKernel::Gemm);
+  CHECK(cpu::attention_kernel_from_environment("gemm", nullptr) == AttentionKernel::Gemm);
+  for (auto k : {AttentionKernel::Avx512, AttentionKernel::Avx2}) {
+    INFO(cpu::attention_kernel_name(k));
+    if (cpu::attention_kernel_available(k))
+      CHECK(cpu::attention_kernel_from_environment(cpu::attention_kernel_name(k), "0") == k);  // the newer one wins
+    else
+      MNEMO_CHECK_THROWS(cpu::attention_kernel_from_environment(cpu::attention_kernel_name(k), nullptr), Error,
+                         "cannot run");
+  }
+  MNEMO_CHECK_THROWS(cpu::attention_kernel_from_environment("fast", nullptr), Error,
+                     "MNEMO_ATTENTION_KERNEL is 'fast', expected auto, avx512, avx2 or gemm");
+}
+
 TEST_CASE("float attention backward at head width 64 equals the double backward on 1, 2 and 3 threads",
           "[nn][attention][causal_blocks][gradient][threads]") {
   // The saving forward and the backward per (batch row, head) on a thread (dP in a per-thread

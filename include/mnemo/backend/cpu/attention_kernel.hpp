@@ -5,9 +5,12 @@
 //           (cpu/attention_tiles_avx2.hpp);
 //   Gemm    a GEMM call (the provider's or Eigen's) per block of queries, the path of double, of
 //           head widths that are not a multiple of 16, and of CPUs without AVX2.
-// Auto (the default) takes the widest the CPU has; MNEMO_ATTENTION_AVX512=0 in the environment
-// makes Auto mean Gemm (for comparisons). set_attention_kernel() picks one for the whole process:
-// the tests run every kernel the CPU has against the same reference, the benchmarks compare them.
+// Auto (the default) takes the widest the CPU has. The environment can say what Auto means, for
+// comparisons in a whole program: MNEMO_ATTENTION_KERNEL=avx512|avx2|gemm|auto (read once; a
+// value that is not one of these, or a kernel the CPU cannot run, makes the first attention call
+// throw mnemo::Error), else MNEMO_ATTENTION_AVX512=0 (the older switch) means gemm.
+// set_attention_kernel() picks one for the whole process: the tests run every kernel the CPU has
+// against the same reference, the benchmarks compare them.
 // Every kernel computes the same function; the results differ in rounding only.
 #pragma once
 
@@ -15,6 +18,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "mnemo/backend/cpu/small_gemm.hpp"  // MNEMO_SMALL_GEMM_X86
@@ -55,19 +59,41 @@ inline bool attention_kernel_available(AttentionKernel kernel) {
   return true;
 }
 
+/// The kernel named `name` ("auto", "avx512", "avx2" or "gemm", as attention_kernel_name writes
+/// them); throws mnemo::Error naming `what` (where the name came from) for anything else.
+inline AttentionKernel parse_attention_kernel(std::string_view name, std::string_view what = "attention kernel") {
+  for (auto kernel : {AttentionKernel::Auto, AttentionKernel::Avx512, AttentionKernel::Avx2, AttentionKernel::Gemm})
+    if (name == attention_kernel_name(kernel)) return kernel;
+  throw Error(std::string(what) + " is '" + std::string(name) + "', expected auto, avx512, avx2 or gemm");
+}
+
+/// What Auto means given the values of MNEMO_ATTENTION_KERNEL and MNEMO_ATTENTION_AVX512 (null:
+/// unset): the kernel the first names (auto or empty: as if unset), else gemm when the second is
+/// "0", else the widest kernel the CPU has. Throws mnemo::Error for a name that is not a kernel
+/// and for a kernel the CPU cannot run.
+inline AttentionKernel attention_kernel_from_environment(const char* kernel_env, const char* avx512_env) {
+  if (kernel_env && kernel_env[0] != '\0') {
+    const AttentionKernel named = parse_attention_kernel(kernel_env, "MNEMO_ATTENTION_KERNEL");
+    if (!attention_kernel_available(named))
+      throw Error(std::string("MNEMO_ATTENTION_KERNEL is '") + kernel_env +
+                  "', which this CPU (or this build) cannot run; expected auto, gemm or a kernel that "
+                  "attention_kernel_available() accepts");
+    if (named != AttentionKernel::Auto) return named;
+  }
+  if (avx512_env && avx512_env[0] == '0') return AttentionKernel::Gemm;
+  if (attention_kernel_available(AttentionKernel::Avx512)) return AttentionKernel::Avx512;
+  if (attention_kernel_available(AttentionKernel::Avx2)) return AttentionKernel::Avx2;
+  return AttentionKernel::Gemm;
+}
+
 namespace detail {
 /// The process-wide choice (set_attention_kernel).
 inline std::atomic<AttentionKernel> g_attention_kernel{AttentionKernel::Auto};
 
-/// What Auto means on this CPU and environment.
+/// What Auto means in this process (the environment is read once; a throw is repeated on each call).
 inline AttentionKernel attention_kernel_auto() {
-  static const AttentionKernel chosen = [] {
-    const char* env = std::getenv("MNEMO_ATTENTION_AVX512");
-    if (env && env[0] == '0') return AttentionKernel::Gemm;
-    if (attention_kernel_available(AttentionKernel::Avx512)) return AttentionKernel::Avx512;
-    if (attention_kernel_available(AttentionKernel::Avx2)) return AttentionKernel::Avx2;
-    return AttentionKernel::Gemm;
-  }();
+  static const AttentionKernel chosen =
+      attention_kernel_from_environment(std::getenv("MNEMO_ATTENTION_KERNEL"), std::getenv("MNEMO_ATTENTION_AVX512"));
   return chosen;
 }
 }  // namespace detail
