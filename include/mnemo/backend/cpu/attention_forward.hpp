@@ -104,6 +104,23 @@ T attention_row_exp(T* s, int64_t keys, T scale, const SoftmaxRowMask<T>& rm) {
 /// No register tiles: a GEMM call per product (attention_kernel.hpp's AttentionKernel::Gemm).
 struct GemmTiles {};
 
+/// Calls f(Avx512Tiles{}) or f(Avx2Tiles{}) when products of element type T and this head width
+/// take register tiles (attention_kernel_for) and returns true; returns false, f not called, on
+/// the GEMM path.
+template <class T, class F>
+bool with_attention_tiles([[maybe_unused]] int64_t head_dim, [[maybe_unused]] F&& f) {
+#if defined(MNEMO_SMALL_GEMM_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    switch (attention_kernel_for<T>(head_dim)) {
+      case AttentionKernel::Avx512: f(Avx512Tiles{}); return true;
+      case AttentionKernel::Avx2: f(Avx2Tiles{}); return true;
+      default: break;
+    }
+  }
+#endif
+  return false;
+}
+
 /// attention_forward with the products on `Tiles` (Avx512Tiles, Avx2Tiles: float only) or on a
 /// GEMM call per block (GemmTiles).
 template <class T, class Tiles>
@@ -200,21 +217,13 @@ void attention_forward(const T* q, int64_t ld_q, const T* k, const T* v, int64_t
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "attention_forward: float or double");
   if (dims.outer <= 0 || dims.heads <= 0 || dims.rows <= 0 || head_dim <= 0) return;
   block = std::max<int64_t>(block, 1);
-#if defined(MNEMO_SMALL_GEMM_X86)
-  if constexpr (std::is_same_v<T, float>) {
-    switch (attention_kernel_for<T>(head_dim)) {
-      case AttentionKernel::Avx512:
-        return detail::attention_forward_on<T, detail::Avx512Tiles>(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim,
-                                                                   scale, mask, block);
-      case AttentionKernel::Avx2:
-        return detail::attention_forward_on<T, detail::Avx2Tiles>(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim,
-                                                                 scale, mask, block);
-      default: break;
-    }
-  }
-#endif
-  detail::attention_forward_on<T, detail::GemmTiles>(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask,
+  const bool tiled = detail::with_attention_tiles<T>(head_dim, [&](auto tiles) {
+    detail::attention_forward_on<T, decltype(tiles)>(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask,
                                                      block);
+  });
+  if (!tiled)
+    detail::attention_forward_on<T, detail::GemmTiles>(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask,
+                                                       block);
 }
 #endif  // MNEMO_COMPILED_BODIES
 

@@ -71,7 +71,6 @@ bool attention_head_tiles(int64_t head_dim);
 
 #if MNEMO_COMPILED_BODIES
 namespace detail {
-#if defined(MNEMO_SMALL_GEMM_X86)
 /// Keys a block of queries ending at r1 sees.
 inline int64_t attention_head_keys(bool causal, int64_t r1, int64_t query_offset, int64_t lk) {
   return causal ? std::clamp<int64_t>(r1 + query_offset, 0, lk) : lk;
@@ -165,7 +164,6 @@ void attention_head_backward_on(const float* p, const float* dO, int64_t ld_do, 
     Tiles::template tile<true, true>(keys, dh / 16, m, ds, ld, q + r0 * dh, dh, 16, dK, ld_grad);  // dK += dSᵀ·Q
   }
 }
-#endif  // MNEMO_SMALL_GEMM_X86
 }  // namespace detail
 
 template <class T>
@@ -175,58 +173,26 @@ bool attention_head_tiles(int64_t head_dim) {
 }
 
 template <class T>
-bool attention_head_forward([[maybe_unused]] const T* q, [[maybe_unused]] const T* k, [[maybe_unused]] const T* v,
-                            [[maybe_unused]] T* p, [[maybe_unused]] T* o, [[maybe_unused]] int64_t ld_o,
-                            [[maybe_unused]] int64_t lq, [[maybe_unused]] int64_t lk, int64_t head_dim,
-                            [[maybe_unused]] bool causal, [[maybe_unused]] int64_t query_offset,
-                            [[maybe_unused]] int64_t block, [[maybe_unused]] compute_t<T> scale,
-                            [[maybe_unused]] const SoftmaxMask& mask) {
+bool attention_head_forward(const T* q, const T* k, const T* v, T* p, T* o, int64_t ld_o, int64_t lq, int64_t lk,
+                            int64_t head_dim, bool causal, int64_t query_offset, int64_t block, compute_t<T> scale,
+                            const SoftmaxMask& mask) {
   if (lq <= 0 || lk <= 0) return false;
-#if defined(MNEMO_SMALL_GEMM_X86)
-  if constexpr (std::is_same_v<T, float>) {
-    block = std::max<int64_t>(block, 1);
-    switch (attention_kernel_for<T>(head_dim)) {
-      case AttentionKernel::Avx512:
-        detail::attention_head_forward_on<detail::Avx512Tiles>(q, k, v, p, o, ld_o, lq, lk, head_dim, causal,
-                                                               query_offset, block, scale, mask);
-        return true;
-      case AttentionKernel::Avx2:
-        detail::attention_head_forward_on<detail::Avx2Tiles>(q, k, v, p, o, ld_o, lq, lk, head_dim, causal,
-                                                             query_offset, block, scale, mask);
-        return true;
-      default: break;
-    }
-  }
-#endif
-  return false;
+  return detail::with_attention_tiles<T>(head_dim, [&](auto tiles) {
+    detail::attention_head_forward_on<decltype(tiles)>(q, k, v, p, o, ld_o, lq, lk, head_dim, causal, query_offset,
+                                                       std::max<int64_t>(block, 1), scale, mask);
+  });
 }
 
 template <class T>
-bool attention_head_backward([[maybe_unused]] const T* p, [[maybe_unused]] const T* dO, [[maybe_unused]] int64_t ld_do,
-                             [[maybe_unused]] const T* q, [[maybe_unused]] const T* k, [[maybe_unused]] const T* v,
-                             [[maybe_unused]] T* dQ, [[maybe_unused]] T* dK, [[maybe_unused]] T* dV,
-                             [[maybe_unused]] int64_t ld_grad, [[maybe_unused]] int64_t lq, [[maybe_unused]] int64_t lk,
-                             int64_t head_dim, [[maybe_unused]] bool causal, [[maybe_unused]] int64_t query_offset,
-                             [[maybe_unused]] int64_t block, [[maybe_unused]] compute_t<T> scale,
-                             [[maybe_unused]] compute_t<T> dq_beta) {
+bool attention_head_backward(const T* p, const T* dO, int64_t ld_do, const T* q, const T* k, const T* v, T* dQ, T* dK,
+                             T* dV, int64_t ld_grad, int64_t lq, int64_t lk, int64_t head_dim, bool causal,
+                             int64_t query_offset, int64_t block, compute_t<T> scale, compute_t<T> dq_beta) {
   if (lq <= 0 || lk <= 0) return false;
-#if defined(MNEMO_SMALL_GEMM_X86)
-  if constexpr (std::is_same_v<T, float>) {
-    block = std::max<int64_t>(block, 1);
-    switch (attention_kernel_for<T>(head_dim)) {
-      case AttentionKernel::Avx512:
-        detail::attention_head_backward_on<detail::Avx512Tiles>(p, dO, ld_do, q, k, v, dQ, dK, dV, ld_grad, lq, lk,
-                                                                head_dim, causal, query_offset, block, scale, dq_beta);
-        return true;
-      case AttentionKernel::Avx2:
-        detail::attention_head_backward_on<detail::Avx2Tiles>(p, dO, ld_do, q, k, v, dQ, dK, dV, ld_grad, lq, lk,
-                                                              head_dim, causal, query_offset, block, scale, dq_beta);
-        return true;
-      default: break;
-    }
-  }
-#endif
-  return false;
+  return detail::with_attention_tiles<T>(head_dim, [&](auto tiles) {
+    detail::attention_head_backward_on<decltype(tiles)>(p, dO, ld_do, q, k, v, dQ, dK, dV, ld_grad, lq, lk, head_dim,
+                                                        causal, query_offset, std::max<int64_t>(block, 1), scale,
+                                                        dq_beta);
+  });
 }
 #endif  // MNEMO_COMPILED_BODIES
 
