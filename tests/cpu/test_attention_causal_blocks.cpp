@@ -591,6 +591,14 @@ TEST_CASE("float attention backward at head width 64 equals the double backward 
         }
         const auto g2_f = mha_f.backward(saved_f, convert<float>(dy), true, false, &extra_f);
         CHECK(rel_error(g2_f.dxq, g2.dxq) < 1e-4);
+        // The second backward added to the gradients (on the stacked path too: batch·Lq ≥ 4d with
+        // self-attention); its extra dQ changes only W_Q's, so W_K, W_V and W_O hold twice the first's.
+        for (int i = 1; i < 4; ++i) {
+          INFO("projection " << i << " after a second backward");
+          TensorD twice = weight_grads[size_t(i)].clone();
+          for (int64_t j = 0; j < twice.numel(); ++j) twice[j] *= 2;
+          CHECK(rel_error(mha_f.weight(i).grad, twice) < 1e-4);
+        }
         if (self) {
           const auto g3_f = mha_f.backward(saved_f, convert<float>(dy), true, true, nullptr, true);
           CHECK(!g3_f.dxkv.defined());
