@@ -24,6 +24,7 @@ enum class ScratchSlot : int {
   AttentionHead,  ///< Kᵀ or Vᵀ panels, dS and P of one block of queries (cpu/attention_head.hpp)
   GemmPack,       ///< the packed A and B panels of Eigen's GEMM kernel (cpu/gemm.hpp)
   WriterWidened,  ///< a bf16 memory writer's inputs and outputs in fp32 (cpu/memformer_writer.hpp)
+  ProviderCopy,   ///< columns of a B copied contiguous for oneDNN's sgemm (cpu/gemm_onednn.hpp)
 };
 
 /// The calling thread's buffer `Slot` of at least `n` elements of T (contents unspecified; valid
