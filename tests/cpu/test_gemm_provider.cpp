@@ -169,14 +169,15 @@ TEST_CASE("GEMM provider: products outside BLAS's stride rules still come out ri
 TEST_CASE("GEMM provider: B rows 4 KiB apart (copied in column blocks by oneDNN's) match a double reference",
           "[cpu][gemm][provider]") {
   // The oneDNN provider copies B's columns in blocks (256 wide, 128 when k > 512) into a
-  // contiguous buffer when B's row stride is a multiple of 4 KiB and the product has at most 256
+  // contiguous buffer when B's row stride is a multiple of 4 KiB and the product has 16 to 256
   // rows with k <= 1024 (gemm_onednn.hpp); other providers take these products as any other.
   // {m, n, k, ldb}: an FFN's first layer (64 × 1024 over 256, B [256, 1024]); columns that end
-  // inside a block (1000 of 1024, 300 of 2048 at k 600: 128-wide blocks); one row; 256 rows (the
-  // last that copies) and 257 (the first that does not); k 1024 (the last) and 1025.
+  // inside a block (1000 of 1024, 300 of 2048 at k 600: 128-wide blocks); 15 and 1 rows (no copy)
+  // and 16 (the first that copies); 256 rows (the last) and 257; k 1024 (the last) and 1025.
   const std::tuple<int64_t, int64_t, int64_t, int64_t> shapes[] = {
-      {64, 1024, 256, 1024}, {64, 1000, 256, 1024}, {33, 300, 600, 2048}, {1, 1024, 100, 1024},
-      {256, 520, 64, 1024},  {257, 520, 64, 1024},  {16, 200, 1024, 1024}, {16, 200, 1025, 1024}};
+      {64, 1024, 256, 1024}, {64, 1000, 256, 1024}, {33, 300, 600, 2048},  {1, 1024, 100, 1024},
+      {15, 520, 64, 1024},   {256, 520, 64, 1024},  {257, 520, 64, 1024},  {16, 200, 1024, 1024},
+      {16, 200, 1025, 1024}};
   for (int threads : {1, 2}) {
     Threads scope(threads);
     for (const auto& [m, n, k, ldb] : shapes)

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The attention benchmarks of two bench builds, alternated (order flips each round), on two
-# threads: OLD (main before the change) against NEW. Usage: ab_builds.sh OLD_BENCH NEW_BENCH OUTDIR [ROUNDS]
+# Benchmarks of two bench builds, alternated (order flips each round), on two threads: OLD (main
+# before a change) against NEW. FILTER (environment) picks the benchmarks, by default the attention
+# ones. Usage: [FILTER=regex] ab_builds.sh OLD_BENCH NEW_BENCH OUTDIR [ROUNDS]
+# Summary: python3 bench/summarize_ab.py OUTDIR old new
 set -euo pipefail
 OLD="$1"; NEW="$2"; OUT="$3"; ROUNDS="${4:-6}"
 mkdir -p "$OUT"
-FILTER='^BM_(AttentionForward|AttentionForwardBackward)/'
+FILTER="${FILTER:-^BM_(AttentionForward|AttentionForwardBackward)/}"
 run() {  # run TAG ROUND
   local bin="$OLD"
   [[ $1 == new ]] && bin="$NEW"

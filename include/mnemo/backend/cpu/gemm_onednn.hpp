@@ -10,9 +10,9 @@
 // A B whose row stride is a multiple of 4 KiB (a [256, 1024] weight: the FFN's first layer) puts
 // the k elements of one of its columns into a handful of cache sets. oneDNN's packing then read
 // them at cache-miss speed: a 64-row product ran at 92–105 GFLOP/s on 2 threads (Zen 3) against
-// 135–160 with the same B copied contiguous first. Products with few rows (B read for few of
-// them) therefore copy B in blocks of columns into the thread's scratch before the sgemm
-// (docs/benchmarks.md, "B rows 4 KiB apart").
+// 135–160 with the same B copied contiguous first. Products of 16 to 256 rows (each element of B
+// used for a few dozen rows, not enough to amortise the misses) therefore copy B in blocks of
+// columns into the thread's scratch before the sgemm (docs/benchmarks.md, "B rows 4 KiB apart").
 #pragma once
 
 #if defined(MNEMO_CPU_GEMM_ONEDNN)
@@ -34,10 +34,11 @@ namespace mnemo::cpu::provider {
 inline constexpr const char* kGemmName = "onednn";
 
 /// B (stored k×n) is copied before the sgemm when its row stride is a multiple of this many bytes,
-/// the product has at most kCopyBMaxRows rows and k is at most kCopyBMaxDepth (the copy, k × 256
-/// floats at most, stays in L2).
+/// the product has kCopyBMinRows to kCopyBMaxRows rows (fewer read each element of B about once,
+/// as the copy would: a token-by-token decoder's products) and k is at most kCopyBMaxDepth (the
+/// copy, k × 256 floats at most, stays in L2).
 inline constexpr int64_t kAliasedStrideBytes = 4096;
-inline constexpr int64_t kCopyBMaxRows = 256, kCopyBMaxDepth = 1024;
+inline constexpr int64_t kCopyBMinRows = 16, kCopyBMaxRows = 256, kCopyBMaxDepth = 1024;
 
 namespace detail {
 /// dnnl_sgemm on one OpenMP thread; the caller's OpenMP setting restored after.
@@ -51,9 +52,9 @@ inline bool sgemm_one_thread(char ta, char tb, int64_t m, int64_t n, int64_t k, 
 }
 
 /// Whether C = op(A)·B takes sgemm_on_copied_b: B stored k×n with rows kAliasedStrideBytes apart
-/// (or a multiple), few rows of C, a short k.
+/// (or a multiple), tens to a few hundred rows of C, a short k.
 inline bool copies_b(Trans tb, int64_t m, int64_t k, int64_t ldb) {
-  return tb == Trans::N && m <= kCopyBMaxRows && k <= kCopyBMaxDepth &&
+  return tb == Trans::N && m >= kCopyBMinRows && m <= kCopyBMaxRows && k <= kCopyBMaxDepth &&
          ldb * static_cast<int64_t>(sizeof(float)) % kAliasedStrideBytes == 0;
 }
 
