@@ -15,12 +15,16 @@ for path in sorted(glob.glob(os.path.join(out, "*_r*.json"))):
             name = "/".join(p for p in b["run_name"].split("/") if not p.startswith(("repeats", "real_time", "min_time")))
             unit = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]
             rows.setdefault(name, {}).setdefault(tag, {})[r] = b["real_time"] * unit
+def in_order(by_round):
+    return sorted(by_round, key=lambda r: int(r[1:]))  # "r1", "r2", ..., "r10"
+
+
 for name, by in sorted(rows.items()):
     base, test = by.get(base_tag, {}), by.get(test_tag, {})
     if not base or not test:
         continue
-    ratios = [test[r] / base[r] for r in sorted(base, key=lambda s: int(s[1:])) if r in test]
-    print(f"{name}: {base_tag} {[round(base[r], 3) for r in sorted(base, key=lambda s: int(s[1:]))]} median "
-          f"{statistics.median(base.values()):.3f} ms; {test_tag} {[round(test[r], 3) for r in sorted(test, key=lambda s: int(s[1:]))]} "
+    ratios = [test[r] / base[r] for r in in_order(base) if r in test]
+    print(f"{name}: {base_tag} {[round(base[r], 3) for r in in_order(base)]} median "
+          f"{statistics.median(base.values()):.3f} ms; {test_tag} {[round(test[r], 3) for r in in_order(test)]} "
           f"median {statistics.median(test.values()):.3f} ms; {test_tag}/{base_tag} per round "
           f"{[round(x, 3) for x in ratios]} ({test_tag} faster in {sum(x < 1 for x in ratios)}/{len(ratios)})")

@@ -35,8 +35,8 @@ inline constexpr const char* kGemmName = "onednn";
 
 /// B (stored k×n) is copied before the sgemm when its row stride is a multiple of this many bytes,
 /// the product has kCopyBMinRows to kCopyBMaxRows rows (fewer read each element of B about once,
-/// as the copy would: a token-by-token decoder's products) and k is at most kCopyBMaxDepth (the
-/// copy, k × 256 floats at most, stays in L2).
+/// as the copy would: a token-by-token decoder's products) and k is at most kCopyBMaxDepth (a
+/// block's copy then holds at most 128 Ki floats, 512 KiB, read back by the sgemm right after).
 inline constexpr int64_t kAliasedStrideBytes = 4096;
 inline constexpr int64_t kCopyBMinRows = 16, kCopyBMaxRows = 256, kCopyBMaxDepth = 1024;
 
