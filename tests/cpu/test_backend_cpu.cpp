@@ -91,6 +91,8 @@ TEMPLATE_TEST_CASE("gemm: all transposes, batches, padded strides, alpha/beta, b
       {16, 16, 16, 8, 1.0, 1.0, false},  // many products (parallel_for over the batch)
       {64, 40, 37, 2, 0.8, 0.0, true},    // small-matrix kernel: 6-row blocks + 4, panels 16+16+8
       {13, 27, 70, 3, 1.1, 0.6, false},   // small-matrix kernel: rows 6+6+1, columns 16+8+3
+      {150, 45, 64, 2, 1.0, 1.0, false},  // Aᵀ·B: the weight-gradient kernel above A·B's 128 rows, 16+16+8+5
+      {9, 20, 256, 1, 0.5, 0.0, true},    // Aᵀ·B at the kernel's longest k (kSmallGemmMaxDepthTransA)
   };
   int case_id = 0;
   for (const Case& c : cases) {
@@ -138,6 +140,39 @@ TEMPLATE_TEST_CASE("gemm: all transposes, batches, padded strides, alpha/beta, b
         CHECK(same_bits(C, C0));  // padding between rows and between batches untouched
       }
   }
+}
+
+TEST_CASE("small_gemm: Aᵀ·B over a short k takes the small-matrix kernel; beyond its limits C is untouched",
+          "[backend][gemm]") {
+  if (!cpu::small_gemm_enabled(true)) {
+    WARN("the weight-gradient kernel is off here (no AVX2 + FMA, MNEMO_SMALL_GEMM=0, or another GEMM configured)");
+    return;
+  }
+  const int64_t m = 256, n = 40;
+  const auto A = randn<float>(static_cast<size_t>(257 * 1025), 1), B = randn<float>(static_cast<size_t>(257 * n), 2);
+  auto C = randn<float>(static_cast<size_t>(1025 * n), 3);
+  const auto C0 = C;
+  auto run = [&](Trans tb, int64_t rows, int64_t k) {
+    return cpu::small_gemm<float>(Trans::T, tb, rows, n, k, 1.0f, A.data(), rows, 0, B.data(), n, 0, 1.0f, C.data(),
+                                  n, 0, 1);
+  };
+  CHECK_FALSE(run(Trans::N, m, cpu::kSmallGemmMaxDepthTransA + 1));  // k too long
+  CHECK_FALSE(run(Trans::N, cpu::kSmallGemmMaxTransAFloats / 64 + 1, 64));  // A beyond the L2 budget
+  CHECK_FALSE(run(Trans::T, m, 64));  // Aᵀ·Bᵀ
+  CHECK(same_bits(C, C0));
+  REQUIRE(run(Trans::N, m, 64));  // dW (256 × 40) += xᵀ·dy over 64 rows
+  std::vector<double> want;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = C0[static_cast<size_t>(i * n + j)];
+      for (int64_t p = 0; p < 64; ++p)
+        acc += static_cast<double>(A[static_cast<size_t>(p * m + i)]) * B[static_cast<size_t>(p * n + j)];
+      want.push_back(acc);
+    }
+  const double err = normwise_error(std::vector<float>(C.begin(), C.begin() + m * n), want);
+  INFO("normwise relative error " << err);
+  CHECK(err <= 1e-5);
+  CHECK(same_bits(std::vector<float>(C.begin() + m * n, C.end()), std::vector<float>(C0.begin() + m * n, C0.end())));
 }
 
 // ---- softmax ------------------------------------------------------------------------------------

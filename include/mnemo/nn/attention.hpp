@@ -426,15 +426,55 @@ class MultiHeadAttention {
   /// *add_dx_to (the GEMM's β = 1: no second tensor and no pass to sum them).
   Tens affine_backward(const Tens& x, const Tens& dy, int i, bool need_dx, Tens* add_dx_to = nullptr) const {
     const int64_t rows = x.shape().rows();
-    BT::gemm(*ctx_, Trans::T, Trans::N, d_, d_, rows, C(1), x.data(), d_, 0, dy.data(), d_, 0, C(1),
-             w_[i]->grad.data(), d_, 0, 1);
+    Tens dx = need_dx && !add_dx_to ? Tens(x.shape(), ctx_->arena()) : Tens();
+    T* out = !need_dx ? nullptr : add_dx_to ? add_dx_to->data() : dx.data();
+    projection_grads(x.data(), rows, dy.data(), d_, i, i + 1, out, add_dx_to != nullptr);
     if (b_[i]) BT::sum_rows(*ctx_, dy.data(), b_[i]->grad.data(), rows, d_, true);
-    if (!need_dx) return {};
-    Tens dx = add_dx_to ? Tens() : Tens(x.shape(), ctx_->arena());
-    T* out = add_dx_to ? add_dx_to->data() : dx.data();
-    BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, d_, C(1), dy.data(), d_, 0, w_[i]->value.data(), d_, 0,
-             add_dx_to ? C(1) : C(0), out, d_, 0, 1);
     return dx;
+  }
+
+  /// For the projections i = first … last − 1, with g_i the columns (i − first)·d … of g (row
+  /// stride ld): dW_i += xᵀ·g_i, and, when dx is given, dx = Σ_i g_i·W_iᵀ (+ dx when accumulate).
+  /// On the CPU one parallel region runs them all, instead of one fork per product: blocks of
+  /// columns of dx (each over every i, summed in the order of i as GEMMs one after another with
+  /// β = 1 would), then blocks of columns of each dW_i; the dx blocks are as wide as the GEMM's
+  /// own split would cut them (narrower ones ran slower on oneDNN) and come first, so that the
+  /// smaller dW tasks even out the threads' work. Elsewhere one GEMM each.
+  void projection_grads(const T* x, int64_t rows, const T* g, int64_t ld, int first, int last, T* dx,
+                        bool accumulate) const {
+    const int count = last - first;
+    auto weight_grad = [&](int i, int64_t lo, int64_t hi) {  // dW_i[:, lo:hi] += xᵀ·g_i[:, lo:hi]
+      BT::gemm(*ctx_, Trans::T, Trans::N, d_, hi - lo, rows, C(1), x, d_, 0, g + (i - first) * d_ + lo, ld, 0, C(1),
+               w_[i]->grad.data() + lo, d_, 0, 1);
+    };
+    auto input_grad = [&](int64_t lo, int64_t hi) {  // dx[:, lo:hi] (+)= Σ_i g_i·W_i[lo:hi, :]ᵀ
+      for (int i = first; i < last; ++i)
+        BT::gemm(*ctx_, Trans::N, Trans::T, rows, hi - lo, d_, C(1), g + (i - first) * d_, ld, 0,
+                 w_[i]->value.data() + lo * d_, d_, 0, accumulate || i > first ? C(1) : C(0), dx + lo, d_, 0, 1);
+    };
+    if constexpr (std::is_same_v<B, Cpu>) {
+      // P blocks of dx (count products each), then count·P blocks of the dW_i (one product each).
+      const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(cpu::parallel_threads(), d_ / 16));
+      const int64_t input_tasks = dx ? blocks : 0, tasks = input_tasks + count * blocks;
+      auto edge = [](int64_t extent, int64_t part, int64_t parts) {  // inner edges on multiples of 8
+        return part == parts ? extent : (extent * part / parts) / 8 * 8;
+      };
+      const int64_t work = 2 * rows * d_ * d_ * count * (dx ? 2 : 1);
+      cpu::parallel_for(tasks, work / tasks, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+          if (t < input_tasks) {
+            input_grad(edge(d_, t, blocks), edge(d_, t + 1, blocks));
+          } else {
+            const int64_t part = (t - input_tasks) % blocks;
+            weight_grad(first + static_cast<int>((t - input_tasks) / blocks), edge(d_, part, blocks),
+                        edge(d_, part + 1, blocks));
+          }
+        }
+      });
+    } else {
+      for (int i = first; i < last; ++i) weight_grad(i, 0, d_);
+      if (dx) input_grad(0, d_);
+    }
   }
 
   /// The projections' backward from dQ, dK, dV in concat_h's layout [batch, L, d]: parameter
@@ -453,8 +493,9 @@ class MultiHeadAttention {
   /// [dW_Q | dW_K | dW_V] += xᵀ·g on a stacked copy of the gradients, which oneDNN's sgemm ran about
   /// 1.5× faster than three products of d columns at d = 512), db_i += Σ g_i from one row sum,
   /// and, when asked, dx_q = g_Q·W_Qᵀ and dx_kv = g_K·W_Kᵀ + g_V·W_Vᵀ, or their sum (backward()'s
-  /// sum_input_grads): at rows ≥ 4d one GEMM g·[W_Q | W_K | W_V]ᵀ of inner dimension 3d, below
-  /// that three GEMMs into one dx (β = 1), where the weights' copy would cost more than it saves.
+  /// sum_input_grads): at rows ≥ 4d one GEMM g·[W_Q | W_K | W_V]ᵀ of inner dimension 3d; below
+  /// that, where the copies would cost more than they save, the products of each input gradient
+  /// and its weight gradients in one parallel region (projection_grads).
   InputGrads input_grads_stacked(const Saved& s, const Tens& g, bool need_dxq, bool need_dxkv, bool sum) const {
     const int64_t rows = s.xq.shape().rows(), ld = 3 * d_;
     if (rows >= 4 * d_) {  // [dW_Q | dW_K | dW_V] += xᵀ·g as one product of 3d columns (copies: 6d² ≤ 3/(2d) of it)
@@ -462,10 +503,6 @@ class MultiHeadAttention {
       BT::gemm(*ctx_, Trans::T, Trans::N, d_, ld, rows, C(1), s.xq.data(), d_, 0, g.data(), ld, 0, C(1), dw.data(),
                ld, 0, 1);
       unstack_grads(dw, 0, 3);
-    } else {
-      for (int i = 0; i < 3; ++i)
-        BT::gemm(*ctx_, Trans::T, Trans::N, d_, d_, rows, C(1), s.xq.data(), d_, 0, g.data() + i * d_, ld, 0, C(1),
-                 w_[i]->grad.data(), d_, 0, 1);
     }
     if (b_[0]) {
       Tens db(Shape{ld}, ctx_->arena());
@@ -480,16 +517,28 @@ class MultiHeadAttention {
                d_, 0, 1);
       return out;
     }
-    // Otherwise a GEMM per product, each adding to the one before it (β = 1) where they share dx.
-    const bool one = sum && need_dxq && need_dxkv;
-    for (int i = 0; i < 3; ++i) {
-      if (!(i == 0 ? need_dxq : need_dxkv)) continue;
-      Tens& dx = i == 0 || one ? out.dxq : out.dxkv;
-      const bool fresh = !dx.defined();
-      if (fresh) dx = Tens(s.xq.shape(), ctx_->arena());
-      BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, d_, C(1), g.data() + i * d_, ld, 0, w_[i]->value.data(), d_, 0,
-               fresh ? C(0) : C(1), dx.data(), d_, 0, 1);
+    if (rows >= 4 * d_) {  // the weight gradients are done; a GEMM per input gradient
+      const bool one = sum && need_dxq && need_dxkv;
+      for (int i = 0; i < 3; ++i) {
+        if (!(i == 0 ? need_dxq : need_dxkv)) continue;
+        Tens& dx = i == 0 || one ? out.dxq : out.dxkv;
+        const bool fresh = !dx.defined();
+        if (fresh) dx = Tens(s.xq.shape(), ctx_->arena());
+        BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, d_, C(1), g.data() + i * d_, ld, 0, w_[i]->value.data(), d_, 0,
+                 fresh ? C(0) : C(1), dx.data(), d_, 0, 1);
+      }
+      return out;
     }
+    // Fewer rows: the weight and input gradients together, in one parallel region per input
+    // gradient (projection_grads): all three when they are summed, else Q apart from K and V.
+    if (need_dxq) out.dxq = Tens(s.xq.shape(), ctx_->arena());
+    if (sum && need_dxq && need_dxkv) {
+      projection_grads(s.xq.data(), rows, g.data(), ld, 0, 3, out.dxq.data(), false);
+      return out;
+    }
+    if (need_dxkv) out.dxkv = Tens(s.xq.shape(), ctx_->arena());
+    projection_grads(s.xq.data(), rows, g.data(), ld, 0, 1, need_dxq ? out.dxq.data() : nullptr, false);
+    projection_grads(s.xq.data(), rows, g.data() + d_, ld, 1, 3, need_dxkv ? out.dxkv.data() : nullptr, false);
     return out;
   }
 

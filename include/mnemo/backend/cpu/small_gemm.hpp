@@ -11,13 +11,22 @@
 // Work is split across the pool by (product, column panel): one job per call, none below
 // kParallelWork.
 //
+// Weight gradients, C += Aᵀ·B over a short k (dW = xᵀ·dy over the 64 rows of a segment), take
+// the same kernel with A read transposed in place (row p of A holds the 6 rows of the block side
+// by side; all of A, at most 256 KiB, stays in L2) and each 16-column panel of B copied first
+// (k × 16 floats): the rows of B in place lie 1–4 KiB apart and share a few L1 sets. On the Zen 3 host (one thread, 256 × 256 × 64, B rows
+// 3 KiB apart) it runs at 77 GFLOP/s against 61 for oneDNN's sgemm and 30 for Eigen's SSE kernel
+// (docs/benchmarks.md, "Weight gradients over short k").
+//
 // The kernel is compiled for AVX2 + FMA through a function attribute and chosen at run time
 // (small_gemm_enabled()), for builds whose own flags stop at SSE (the default: no -march), where
 // Eigen's blocked kernel runs at 34 GFLOP/s on one core of the benchmark machine at 64×256×256 and
 // this one at 78. A build with -mavx2 -mfma gives Eigen the same instructions (86 GFLOP/s there),
-// so small_gemm() then declines. It also declines for double, for Aᵀ and above kSmallGemmMaxRows
-// rows; the caller then uses the blocked GEMM. MNEMO_SMALL_GEMM=0 in the environment switches it
-// off, MNEMO_SMALL_GEMM=1 forces it on in an AVX2 build (for comparisons).
+// so small_gemm() then declines, as it does with a configured GEMM provider, except for the
+// weight gradients under oneDNN (the faster of the two there). It also declines for double, for
+// Aᵀ·Bᵀ, for A above kSmallGemmMaxRows rows and for Aᵀ beyond kSmallGemmMaxDepthTransA or
+// kSmallGemmMaxTransAFloats; the caller then uses the blocked GEMM. MNEMO_SMALL_GEMM=0 in the environment switches it off,
+// MNEMO_SMALL_GEMM=1 forces it on in an AVX2 build or with any provider (for comparisons).
 #pragma once
 
 #include <cstdint>
@@ -49,33 +58,46 @@ namespace mnemo::cpu {
 /// Products with more rows than this go to the blocked GEMM, whose packing they amortise.
 inline constexpr int64_t kSmallGemmMaxRows = 128;
 
-/// Whether the kernel is used: the CPU runs AVX2 and FMA, the build does not already give them to
-/// Eigen and no GEMM provider is configured (unless MNEMO_SMALL_GEMM=1), and MNEMO_SMALL_GEMM is
-/// not "0".
-inline bool small_gemm_enabled() {
+/// Aᵀ·B products over a longer k than this, or whose A holds more floats than kSmallGemmMaxTransAFloats
+/// (read once per panel of 16 columns, it should stay in L2), go to the blocked GEMM. Measured up to
+/// both limits (256 × 256 × 256, 512 × 512 × 128, 1024 × 256 × 64): at or above oneDNN's rate.
+inline constexpr int64_t kSmallGemmMaxDepthTransA = 256, kSmallGemmMaxTransAFloats = 64 * 1024;
+
+/// Whether the kernel is used for op(A) = A (transposed_a false) or Aᵀ: the CPU runs AVX2 and FMA,
+/// MNEMO_SMALL_GEMM is not "0", and nothing faster is configured: for A, the build does not
+/// already give Eigen AVX2 + FMA and no GEMM provider is configured; for Aᵀ, the same, except that
+/// oneDNN is slower there (MNEMO_SMALL_GEMM=1 overrides both).
+inline bool small_gemm_enabled(bool transposed_a = false) {
 #if defined(MNEMO_SMALL_GEMM_X86)
-  static const bool enabled = [] {
+  static const auto enabled = [] {
+    struct Enabled {
+      bool a, transposed_a;
+    };
     const char* env = std::getenv("MNEMO_SMALL_GEMM");
-    if (env && env[0] == '0') return false;
-#if defined(__AVX2__) && defined(__FMA__)
-    if (!env || env[0] != '1') return false;  // Eigen already has AVX2 + FMA
-#endif
-#if defined(MNEMO_CPU_GEMM_OPENBLAS) || defined(MNEMO_CPU_GEMM_BLIS) || defined(MNEMO_CPU_GEMM_ONEDNN)
-    if (!env || env[0] != '1') return false;  // a configured provider (cpu/gemm.hpp) takes every shape
-#endif
+    if (env && env[0] == '0') return Enabled{false, false};
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return enabled;
+    const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const bool forced = env && env[0] == '1';
+#if defined(MNEMO_CPU_GEMM_ONEDNN)
+    return Enabled{cpu && forced, cpu};  // oneDNN takes A·B; Aᵀ·B over short k is faster here
+#elif defined(MNEMO_CPU_GEMM_OPENBLAS) || defined(MNEMO_CPU_GEMM_BLIS) || (defined(__AVX2__) && defined(__FMA__))
+    return Enabled{cpu && forced, cpu && forced};  // a provider, or Eigen with AVX2 + FMA, takes every shape
 #else
+    return Enabled{cpu, cpu};
+#endif
+  }();
+  return transposed_a ? enabled.transposed_a : enabled.a;
+#else
+  (void)transposed_a;
   return false;
 #endif
 }
 
-/// Computes the product and returns true when the small-matrix kernel applies (float, op(A) = A,
-/// m <= kSmallGemmMaxRows, AVX2 + FMA present); returns false, touching nothing, otherwise. The
-/// definition follows, or, in a user TU of the compiled mode, is in mnemo::compiled (float and
-/// double).
+/// Computes the product and returns true when the small-matrix kernel applies (float, AVX2 + FMA
+/// present, small_gemm_enabled(ta == Trans::T), and op(A) = A with m <= kSmallGemmMaxRows or
+/// op(A) = Aᵀ, op(B) = B with k <= kSmallGemmMaxDepthTransA and k·m <= kSmallGemmMaxTransAFloats);
+/// returns false, touching nothing, otherwise. The definition follows, or, in a user TU of the
+/// compiled mode, is in mnemo::compiled (float and double).
 template <class T>
 bool small_gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda,
                 int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
@@ -141,21 +163,34 @@ void small_gemm_panel(int64_t m, int64_t k, const float* a, int64_t lda, const f
 }
 
 /// Columns [j0, j1) of one product: panels of 16, then 8, then single columns.
-inline void small_gemm_columns(int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-                               float* c, int64_t ldc, float alpha, float beta, int64_t j0, int64_t j1) {
+template <bool TransA = false>
+void small_gemm_columns(int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                        int64_t ldc, float alpha, float beta, int64_t j0, int64_t j1) {
   int64_t j = j0;
-  for (; j + 16 <= j1; j += 16) small_gemm_panel<2>(m, k, a, lda, b + j, ldb, c + j, ldc, alpha, beta);
+  for (; j + 16 <= j1; j += 16) small_gemm_panel<2, TransA>(m, k, a, lda, b + j, ldb, c + j, ldc, alpha, beta);
   if (j + 8 <= j1) {
-    small_gemm_panel<1>(m, k, a, lda, b + j, ldb, c + j, ldc, alpha, beta);
+    small_gemm_panel<1, TransA>(m, k, a, lda, b + j, ldb, c + j, ldc, alpha, beta);
     j += 8;
   }
   for (; j < j1; ++j)  // fewer than 8 columns left
     for (int64_t i = 0; i < m; ++i) {
       float s = 0.0f;
-      for (int64_t p = 0; p < k; ++p) s += a[i * lda + p] * b[p * ldb + j];
+      for (int64_t p = 0; p < k; ++p) s += (TransA ? a[p * lda + i] : a[i * lda + p]) * b[p * ldb + j];
       float* cij = c + i * ldc + j;
       *cij = beta == 0.0f ? alpha * s : alpha * s + beta * *cij;
     }
+}
+
+/// Columns [j0, j1) of C = alpha·Aᵀ·B + beta·C (A stored k × m), each panel of up to 16 columns of
+/// B copied to `panel` (k × 16 floats) first: rows of B lie ldb apart, those of the copy 64 bytes.
+inline void small_gemm_columns_transposed_a(int64_t m, int64_t k, const float* a, int64_t lda, const float* b,
+                                            int64_t ldb, float* c, int64_t ldc, float alpha, float beta,
+                                            int64_t j0, int64_t j1, float* panel) {
+  for (int64_t j = j0; j < j1; j += 16) {
+    const int64_t w = std::min<int64_t>(16, j1 - j);
+    for (int64_t p = 0; p < k; ++p) std::copy_n(b + p * ldb + j, w, panel + p * w);
+    small_gemm_columns<true>(m, k, a, lda, panel, w, c + j, ldc, alpha, beta, 0, w);
+  }
 }
 
 /// The calling thread's buffer for a transposed B (cpu/thread_scratch.hpp).
@@ -171,8 +206,12 @@ bool small_gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, co
                 int64_t stride_c, int64_t batch) {
 #if defined(MNEMO_SMALL_GEMM_X86)
   if constexpr (std::is_same_v<T, float>) {
-    if (ta != Trans::N || m <= 0 || m > kSmallGemmMaxRows || n <= 0 || k <= 0 || batch <= 0 || !small_gemm_enabled())
+    const bool transposed_a = ta == Trans::T;
+    if (m <= 0 || n <= 0 || k <= 0 || batch <= 0) return false;
+    if (transposed_a ? tb != Trans::N || k > kSmallGemmMaxDepthTransA || k * m > kSmallGemmMaxTransAFloats
+                     : m > kSmallGemmMaxRows)
       return false;
+    if (!small_gemm_enabled(transposed_a)) return false;
     constexpr int64_t kPanel = 16;
     const int64_t panels = (n + kPanel - 1) / kPanel;
     const bool transposed = tb == Trans::T;
@@ -184,7 +223,10 @@ bool small_gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, co
         const float* am = A + b * stride_a;
         float* cm = C + b * stride_c;
         const int64_t col0 = p0 * kPanel, col1 = std::min(n, p1 * kPanel);
-        if (transposed) {  // op(B)[p, j] = B[j, p]: columns [col0, col1) of op(B) copied as k × w
+        if (transposed_a) {  // op(A) = Aᵀ: each 16 columns of B copied to k × 16 (≤ 16 KiB)
+          detail::small_gemm_columns_transposed_a(m, k, am, lda, bm, ldb, cm, ldc, alpha, beta, col0, col1,
+                                                  detail::small_gemm_scratch(k * kPanel));
+        } else if (transposed) {  // op(B)[p, j] = B[j, p]: columns [col0, col1) of op(B) copied as k × w
           const int64_t w = col1 - col0;
           float* t = detail::small_gemm_scratch(k * w);
           for (int64_t j = 0; j < w; ++j)
