@@ -14,8 +14,9 @@
 // Weight gradients, C += Aᵀ·B over a short k (dW = xᵀ·dy over the 64 rows of a segment), take
 // the same kernel with A read transposed in place (row p of A holds the 6 rows of the block side
 // by side; all of A, at most 256 KiB, stays in L2) and each 16-column panel of B copied first
-// (k × 16 floats): the rows of B in place lie 1–4 KiB apart and share a few L1 sets. On the Zen 3 host (one thread, 256 × 256 × 64, B rows
-// 3 KiB apart) it runs at 77 GFLOP/s against 61 for oneDNN's sgemm and 30 for Eigen's SSE kernel
+// (k × 16 floats): the rows of B in place lie 1–4 KiB apart and share a few L1 sets. On the Zen 3
+// host (one thread) it ran at 1.0–1.7× the rate of oneDNN's sgemm over the shapes measured
+// (256 × 256 × 64: 77–82 GFLOP/s against 60–81) and 2.1–2.9× that of Eigen's SSE kernel
 // (docs/benchmarks.md, "Weight gradients over short k").
 //
 // The kernel is compiled for AVX2 + FMA through a function attribute and chosen at run time
@@ -23,10 +24,11 @@
 // Eigen's blocked kernel runs at 34 GFLOP/s on one core of the benchmark machine at 64×256×256 and
 // this one at 78. A build with -mavx2 -mfma gives Eigen the same instructions (86 GFLOP/s there),
 // so small_gemm() then declines, as it does with a configured GEMM provider, except for the
-// weight gradients under oneDNN (the faster of the two there). It also declines for double, for
+// weight gradients under oneDNN (measured at or above its rate). It also declines for double, for
 // Aᵀ·Bᵀ, for A above kSmallGemmMaxRows rows and for Aᵀ beyond kSmallGemmMaxDepthTransA or
-// kSmallGemmMaxTransAFloats; the caller then uses the blocked GEMM. MNEMO_SMALL_GEMM=0 in the environment switches it off,
-// MNEMO_SMALL_GEMM=1 forces it on in an AVX2 build or with any provider (for comparisons).
+// kSmallGemmMaxTransAFloats; the caller then uses the blocked GEMM. MNEMO_SMALL_GEMM=0 in the
+// environment switches it off, MNEMO_SMALL_GEMM=1 forces it on in an AVX2 build or with any
+// provider (for comparisons).
 #pragma once
 
 #include <cstdint>
@@ -60,7 +62,7 @@ inline constexpr int64_t kSmallGemmMaxRows = 128;
 
 /// Aᵀ·B products over a longer k than this, or whose A holds more floats than kSmallGemmMaxTransAFloats
 /// (read once per panel of 16 columns, it should stay in L2), go to the blocked GEMM. Measured up to
-/// both limits (256 × 256 × 256, 512 × 512 × 128, 1024 × 256 × 64): at or above oneDNN's rate.
+/// both limits (256 × 256 × 256, 512 × 512 × 128, 1024 × 256 × 64): at oneDNN's rate or above.
 inline constexpr int64_t kSmallGemmMaxDepthTransA = 256, kSmallGemmMaxTransAFloats = 64 * 1024;
 
 /// Whether the kernel is used for op(A) = A (transposed_a false) or Aᵀ: the CPU runs AVX2 and FMA,
