@@ -498,47 +498,41 @@ class MultiHeadAttention {
   /// and its weight gradients in one parallel region (projection_grads).
   InputGrads input_grads_stacked(const Saved& s, const Tens& g, bool need_dxq, bool need_dxkv, bool sum) const {
     const int64_t rows = s.xq.shape().rows(), ld = 3 * d_;
-    if (rows >= 4 * d_) {  // [dW_Q | dW_K | dW_V] += xᵀ·g as one product of 3d columns (copies: 6d² ≤ 3/(2d) of it)
-      Tens dw = stacked_weights(0, 3, true);
-      BT::gemm(*ctx_, Trans::T, Trans::N, d_, ld, rows, C(1), s.xq.data(), d_, 0, g.data(), ld, 0, C(1), dw.data(),
-               ld, 0, 1);
-      unstack_grads(dw, 0, 3);
-    }
+    const T* x = s.xq.data();
     if (b_[0]) {
       Tens db(Shape{ld}, ctx_->arena());
       BT::sum_rows(*ctx_, g.data(), db.data(), rows, ld, false);
       for (int i = 0; i < 3; ++i) BT::axpby(*ctx_, d_, C(1), db.data() + i * d_, C(1), b_[i]->grad.data());
     }
     InputGrads out;
-    if (sum && need_dxq && need_dxkv && rows >= 4 * d_) {  // the weights' copy (3d²) ≤ 1/(8d) of the FLOPs
+    const bool one = sum && need_dxq && need_dxkv;  // dx_q + dx_kv returned as one gradient
+    if (need_dxq) out.dxq = Tens(s.xq.shape(), ctx_->arena());
+    if (need_dxkv && !one) out.dxkv = Tens(s.xq.shape(), ctx_->arena());
+    if (rows < 4 * d_) {  // the weight and input gradients in one parallel region per input gradient
+      if (one) {
+        projection_grads(x, rows, g.data(), ld, 0, 3, out.dxq.data(), false);
+      } else {
+        projection_grads(x, rows, g.data(), ld, 0, 1, need_dxq ? out.dxq.data() : nullptr, false);
+        projection_grads(x, rows, g.data() + d_, ld, 1, 3, need_dxkv ? out.dxkv.data() : nullptr, false);
+      }
+      return out;
+    }
+    // [dW_Q | dW_K | dW_V] += xᵀ·g as one product of 3d columns (copies: 6d² ≤ 3/(2d) of it).
+    Tens dw = stacked_weights(0, 3, true);
+    BT::gemm(*ctx_, Trans::T, Trans::N, d_, ld, rows, C(1), x, d_, 0, g.data(), ld, 0, C(1), dw.data(), ld, 0, 1);
+    unstack_grads(dw, 0, 3);
+    if (one) {  // g·[W_Q | W_K | W_V]ᵀ: the weights' copy (3d²) ≤ 1/(8d) of the FLOPs
       const Tens w = stacked_weights(0, 3);
-      out.dxq = Tens(s.xq.shape(), ctx_->arena());
       BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, ld, C(1), g.data(), ld, 0, w.data(), ld, 0, C(0), out.dxq.data(),
                d_, 0, 1);
       return out;
     }
-    if (rows >= 4 * d_) {  // the weight gradients are done; a GEMM per input gradient
-      const bool one = sum && need_dxq && need_dxkv;
-      for (int i = 0; i < 3; ++i) {
-        if (!(i == 0 ? need_dxq : need_dxkv)) continue;
-        Tens& dx = i == 0 || one ? out.dxq : out.dxkv;
-        const bool fresh = !dx.defined();
-        if (fresh) dx = Tens(s.xq.shape(), ctx_->arena());
-        BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, d_, C(1), g.data() + i * d_, ld, 0, w_[i]->value.data(), d_, 0,
-                 fresh ? C(0) : C(1), dx.data(), d_, 0, 1);
-      }
-      return out;
+    // A GEMM per product: dx_q = g_Q·W_Qᵀ; dx_kv = g_K·W_Kᵀ, then += g_V·W_Vᵀ (β = 1).
+    for (int i = 0; i < 3; ++i) {
+      if (!(i == 0 ? need_dxq : need_dxkv)) continue;
+      BT::gemm(*ctx_, Trans::N, Trans::T, rows, d_, d_, C(1), g.data() + i * d_, ld, 0, w_[i]->value.data(), d_, 0,
+               i == 2 ? C(1) : C(0), (i == 0 ? out.dxq : out.dxkv).data(), d_, 0, 1);
     }
-    // Fewer rows: the weight and input gradients together, in one parallel region per input
-    // gradient (projection_grads): all three when they are summed, else Q apart from K and V.
-    if (need_dxq) out.dxq = Tens(s.xq.shape(), ctx_->arena());
-    if (sum && need_dxq && need_dxkv) {
-      projection_grads(s.xq.data(), rows, g.data(), ld, 0, 3, out.dxq.data(), false);
-      return out;
-    }
-    if (need_dxkv) out.dxkv = Tens(s.xq.shape(), ctx_->arena());
-    projection_grads(s.xq.data(), rows, g.data(), ld, 0, 1, need_dxq ? out.dxq.data() : nullptr, false);
-    projection_grads(s.xq.data(), rows, g.data() + d_, ld, 1, 3, need_dxkv ? out.dxkv.data() : nullptr, false);
     return out;
   }
 
