@@ -134,10 +134,13 @@ TEST_CASE("bf16 GEMM matches a double reference: transposes, strides, batches, o
       // between threads).
       {Trans::N, Trans::N, 48, 300, 517, 2, 0.75f, -0.5f, 3}, {Trans::N, Trans::N, 64, 96, 64, 1, 1.0f, 1.0f, 0},
       {Trans::N, Trans::N, 16, 1000, 40, 1, 2.0f, 0.5f, 2},
-      // The AVX2 kernel: two blocks of rows (96 + 34: panels of B copied; a batch of 2, so one job
-      // per product whatever the threads), five of k (4 × 256 + 76), a row tile and a column panel
-      // left narrow; alpha = 0 (C = beta·C, A and B unread).
+      // The AVX2 kernel: two blocks of rows (96 + 34; a batch of 2, so one job per product whatever
+      // the threads), five of k (4 × 256 + 76: a widened row of A ends in a partial group of 8), a
+      // row tile and a column panel left narrow; alpha = 0 (C = beta·C, A and B unread).
       {Trans::N, Trans::N, 130, 40, 1100, 2, 1.0f, 0.5f, 1}, {Trans::T, Trans::N, 7, 20, 5, 2, 0.0f, 0.5f, 0},
+      // Its last row tile 5 rows high (11 = 6 + 5) and 2 rows high (14 = 12 + 2), with a last panel
+      // of 9 columns; k = 300 leaves 4 elements of each widened row of A after its groups of 8.
+      {Trans::N, Trans::N, 11, 25, 300, 1, 1.0f, 0.5f, 1}, {Trans::T, Trans::T, 14, 9, 6, 2, -1.0f, 0.0f, 2},
   };
   std::vector<cpu::Bf16Kernel> kernels = {cpu::Bf16Kernel::Portable, cpu::Bf16Kernel::Auto};
   if (cpu::cpu_has_avx512_bf16()) kernels.push_back(cpu::Bf16Kernel::Avx512);

@@ -377,8 +377,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void stor
 struct Bf16Scratch {
   std::vector<uint32_t> a, b;
   std::vector<float> c;
-  std::vector<float> a_wide;    ///< the AVX2 kernel's widened op(A) (cpu/gemm_bf16_avx2.hpp)
-  std::vector<bfloat16> panel;  ///< the AVX2 kernel's copied panel of op(B)
   static Bf16Scratch& local() {
     thread_local Bf16Scratch scratch;
     return scratch;
@@ -503,12 +501,8 @@ void gemm_bf16_strided_batched(Trans ta, Trans tb, int64_t m, int64_t n, int64_t
       const int64_t j0 = split_rows ? 0 : lo, j1 = split_rows ? n : hi;
 #if MNEMO_CPU_BF16_AVX2
       if (avx2 && alpha != 0.0f && k > 0) {
-        bf16_detail::Bf16Scratch& s = bf16_detail::Bf16Scratch::local();
-        s.a_wide.resize(static_cast<size_t>(bf16_avx2::kAvx2Mc * bf16_avx2::kAvx2Kc));
-        s.c.resize(static_cast<size_t>(bf16_avx2::kAvx2Mc * bf16_avx2::kAvx2Nc));
-        s.panel.resize(static_cast<size_t>(bf16_avx2::kAvx2Kc * bf16_avx2::kAvx2Nr));
         bf16_avx2::gemm_block(ta, tb, i0, i1, j0, j1, k, alpha, a, lda, bm, ldb, beta, c, ldc,
-                              bf16_avx2::Avx2Buffers{s.a_wide.data(), s.c.data(), s.panel.data()});
+                              bf16_avx2::Avx2Buffers::of_this_thread());
         continue;
       }
 #endif
