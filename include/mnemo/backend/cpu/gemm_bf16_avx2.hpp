@@ -5,22 +5,22 @@
 // A bfloat16 is the upper half of a float, so widening is exact and costs one shift or shuffle.
 // Both operands are widened to fp32 once per block, and the register tile then runs as the fp32
 // small-matrix kernel does (cpu/small_gemm.hpp): op(A), kAvx2Mc rows × kAvx2Kc depth, row by row
-// (VPMOVZXWD + VPSLLD per 8 elements); op(B), one panel
-// of 16 columns × kAvx2Kc depth at a time, into a contiguous fp32 panel (16 KiB, it stays in L1 for
-// all the block's row tiles) whose columns are stored as VPUNPCKLWD / VPUNPCKHWD against zero leave
-// them: {0–3, 8–11}, then {4–7, 12–15} (the unpacks work within 128-bit lanes). The register tile
+// (VPMOVZXWD + VPSLLD per 8 elements); op(B), one panel of 16 columns × kAvx2Kc depth at a time,
+// into a contiguous, 64-byte-aligned fp32 panel (16 KiB, it stays in L1 for all the block's row
+// tiles) whose columns are stored as VPUNPCKLWD / VPUNPCKHWD against zero leave them: {0–3, 8–11},
+// then {4–7, 12–15} (the unpacks work within 128-bit lanes). The register tile
 // is kAvx2Mr × kAvx2Nr fp32 sums in 12 of the 16 AVX registers (one FMA per product: each bfloat16
 // product is exact in fp32, each sum rounds once); between k blocks it rests in an fp32 buffer,
 // which changes no bit (the sums are the same as over all of k at once), and after the last it is
 // written as alpha·sum + beta·C with one rounding to C's type. Loops, outer to inner: kAvx2Nc
 // columns, kAvx2Mc rows, kAvx2Kc depth (the widened block of A, in L2), panels of 16 columns (the
-// widened panel of B, in L1), tiles of 6 rows.
+// widened panel of B, in L1), tiles of 6 rows (fewer for a block's last rows).
 //
 // An earlier version widened B in registers inside the tile (two unpacks per row of 16, for every
 // tile of 6 rows) and read it in place, where its row stride maps a panel's rows onto few L1 sets,
-// and widened A element by element: at the streaming step's 64-row products it ran at 66–83
-// GFLOP/s on one Zen 3 core, this one at 84–90 with B in cache and 77–83 with B from memory
-// (oneDNN's fp32 sgemm there: 85–95 and 52–85; docs/benchmarks.md, "bfloat16 on AVX2: both operands
+// and widened A element by element: at the streaming step's 64-row products it ran at 67–83
+// GFLOP/s on one Zen 3 core, this one at 83–90 with B in cache and 80–82 with B from memory
+// (oneDNN's fp32 sgemm there: 87–95 and 53–88; docs/benchmarks.md, "bfloat16 on AVX2: both operands
 // widened once").
 //
 // Compiled through a function attribute (no build flag needed) and chosen at run time by
