@@ -41,7 +41,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstring>
 #include <type_traits>
 
 #include "mnemo/backend/cpu/thread_scratch.hpp"
