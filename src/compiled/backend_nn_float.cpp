@@ -44,6 +44,8 @@ template void bias_activation_backward<float>(const float*, const float*, const 
 // bfloat16 (core/bfloat16.hpp): only the kernels a compiled-mode TU sees as declarations; the bf16
 // layers and models themselves are instantiated where they are used.
 template void softmax_forward<bfloat16>(const bfloat16*, bfloat16*, const SoftmaxDims&, float, const SoftmaxMask&);
+template void attention_forward<bfloat16>(const bfloat16*, int64_t, const bfloat16*, const bfloat16*, int64_t, bfloat16*,
+                                          int64_t, const SoftmaxDims&, int64_t, float, const SoftmaxMask&, int64_t);
 template void softmax_backward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t, int64_t, float);
 template void bias_activation_forward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t, int64_t,
                                                 Activation);

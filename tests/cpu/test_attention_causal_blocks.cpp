@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mnemo/nn/attention.hpp"
+#include "support/attention_reference.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;
@@ -364,39 +365,12 @@ TEST_CASE("attention_forward at head width 64 equals a double reference on the s
         for (int64_t k = 0; k < c.lk; k += 5) padding[size_t(k)] = 1;
         for (int64_t k = 0; k < 3; ++k) padding[size_t(c.lk + k)] = 1;
       }
-      SoftmaxMask sm;
-      sm.causal = c.causal;
-      sm.query_offset = c.offset;
-      if (c.extras) {
-        sm.key_padding = padding.data();
-        sm.alibi_slopes = slopes;
-      }
+      const SoftmaxMask sm =
+          softmax_mask(c.causal, c.offset, c.extras ? padding.data() : nullptr, c.extras ? slopes : nullptr);
       const float scale = 0.4f;
-      TensorD expected = TensorD::zeros({batch, c.lq, d});
-      for (int64_t o = 0; o < batch; ++o)
-        for (int64_t h = 0; h < heads; ++h)
-          for (int64_t r = 0; r < c.lq; ++r) {
-            std::vector<double> logit(size_t(c.lk), -INFINITY);
-            double mx = -INFINITY;
-            for (int64_t k = 0; k < c.lk; ++k) {
-              if ((c.causal && k > r + c.offset) || padding[size_t(o * c.lk + k)]) continue;
-              double s = 0;
-              for (int64_t e = 0; e < dh; ++e)
-                s += double(xq[(o * c.lq + r) * ld + h * dh + e]) * double(xkv[(o * c.lk + k) * ld + d + h * dh + e]);
-              s *= scale;
-              if (c.extras) s -= double(slopes[h]) * double(r + c.offset - k);
-              logit[size_t(k)] = s;
-              mx = std::max(mx, s);
-            }
-            if (mx == -INFINITY) continue;
-            double z = 0;
-            for (int64_t k = 0; k < c.lk; ++k) z += std::exp(logit[size_t(k)] - mx);
-            for (int64_t k = 0; k < c.lk; ++k) {
-              const double p = std::exp(logit[size_t(k)] - mx) / z;
-              for (int64_t e = 0; e < dh; ++e)
-                expected[(o * c.lq + r) * d + h * dh + e] += p * double(xkv[(o * c.lk + k) * ld + 2 * d + h * dh + e]);
-            }
-          }
+      const std::vector<double> reference = reference_attention_forward(
+          xq.data(), xkv.data() + d, xkv.data() + 2 * d, ld, SoftmaxDims{batch, heads, c.lq, c.lk}, dh, scale, sm);
+      const TensorD expected = TensorD::from_host({batch, c.lq, d}, reference);
       for (const auto kernel : attention_kernels()) {
         AttentionKernelScope scope(kernel);
         Tensor<float, Cpu> got({batch, c.lq, d});

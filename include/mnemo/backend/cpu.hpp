@@ -105,7 +105,7 @@ struct BackendTraits<Cpu> {
                                int64_t cols, compute_t<T> scale) {
     cpu::softmax_backward(y, dy, dx, rows, cols, scale);
   }
-  /// CPU only (float, double): o = softmax(scale·QKᵀ + mask)·V per (batch row, head) without the
+  /// CPU only (float, double, bfloat16): o = softmax(scale·QKᵀ + mask)·V per (batch row, head) without the
   /// probabilities, for a forward no backward follows; q, k, v, o in the projection layout
   /// [batch, len, ld] (head h at columns h·head_dim), dims = {batch, heads, Lq, Lk}, queries in
   /// blocks of `block` rows (see cpu/attention_forward.hpp). The CUDA backend has no such member:

@@ -19,13 +19,13 @@
 // the heads' outputs into concat_h and the backward's dQ, dK, dV in the [batch, L, d] layout the
 // projections' GEMMs read, and read dO there (no head split or merge copies on those four).
 //
-// The tensor-level forward() with nothing saved (no backward follows: inference) on the CPU in
-// float or double keeps no probabilities: BackendTraits<Cpu>::attention_forward takes each (batch row,
-// head, block of queries) from scores to output with the block's scores in cache, reading the
-// projections and writing concat_h in place (no head split/merge copies), with the same blocks.
-// operator() takes that path only inside an nn::InferenceScope (no tape): MRBP's untaped replay
-// must keep the probabilities path's arithmetic bit for bit. In bf16 (no attention_forward) the
-// scope's path keeps the probabilities but reads and writes the projection layout in place.
+// The tensor-level forward() with nothing saved (no backward follows: inference) on the CPU keeps
+// no probabilities: BackendTraits<Cpu>::attention_forward takes each (batch row, head, block of
+// queries) from scores to output with the block's scores in cache, reading the projections and
+// writing concat_h in place (no head split/merge copies), with the same blocks; in bf16 on fp32
+// copies of each head, its probabilities never rounded to bf16. operator() takes that path only
+// inside an nn::InferenceScope (no tape): MRBP's untaped replay must keep the probabilities
+// path's arithmetic bit for bit.
 //
 // Q, K and V on the CPU: the three products x·W_i and their bias adds run in one parallel region,
 // each product in column blocks (one per thread), instead of three fork/joins and three bias
@@ -160,7 +160,7 @@ class MultiHeadAttention {
                     bool allow_fused) const;
 
   /// Whether a forward with nothing saved takes BackendTraits<Cpu>::attention_forward.
-  static constexpr bool kFusedForward = std::is_same_v<B, Cpu> && (std::is_same_v<T, float> || std::is_same_v<T, double>);
+  static constexpr bool kFusedForward = std::is_same_v<B, Cpu>;
 
   /// The forward without probabilities (kFusedForward only): projections, the fused attention per
   /// (batch row, head, block of queries) straight into concat_h, output projection.
@@ -273,27 +273,6 @@ class MultiHeadAttention {
     q = heads_of(qkv[0], batch, lq);
     k = heads_of(qkv[1], batch, lk);
     v = heads_of(qkv[2], batch, lk);
-  }
-
-  /// The probabilities path without the head split/merge copies (CPU types without
-  /// attention_forward, i.e. bf16, inside an InferenceScope, one block of queries): per batch row,
-  /// S⁽ʰ⁾ = Q⁽ʰ⁾·K⁽ʰ⁾ᵀ and concat_h(A⁽ʰ⁾·V⁽ʰ⁾) as GEMMs batched over heads read and write the
-  /// projection layout [len, d] in place (head h at column h·d_h: lda = d, head stride d_h).
-  Tens strided_heads_forward(const Tens& xq, const Tens& xkv, const SoftmaxMask& sm) const {
-    Context<B>& ctx = *ctx_;
-    const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
-    Tens qkv[3];
-    project_qkv(xq, xkv, qkv);
-    Tens probs(Shape{batch, h_, lq, lk}, ctx.arena());
-    for (int64_t b = 0; b < batch; ++b)
-      BT::gemm(ctx, Trans::N, Trans::T, lq, lk, dh_, C(1), qkv[0].data() + b * lq * d_, d_, dh_,
-               qkv[1].data() + b * lk * d_, d_, dh_, C(0), probs.data() + b * h_ * lq * lk, lk, lq * lk, h_);
-    BT::softmax_forward(ctx, probs.data(), probs.data(), SoftmaxDims{batch, h_, lq, lk}, scale(), sm);
-    Tens merged(Shape{batch, lq, d_}, ctx.arena());
-    for (int64_t b = 0; b < batch; ++b)
-      BT::gemm(ctx, Trans::N, Trans::N, lq, dh_, lk, C(1), probs.data() + b * h_ * lq * lk, lk, lq * lk,
-               qkv[2].data() + b * lk * d_, d_, dh_, C(0), merged.data() + b * lq * d_, d_, dh_, h_);
-    return affine(merged, 3);
   }
 
   /// Whether the causal block path runs (the CPU backend, more than one block of queries).
@@ -608,8 +587,6 @@ auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, con
     if (!saved && allow_fused) return forward_fused(xq, xkv, sm);
   Context<B>& ctx = *ctx_;
   const int64_t batch = xq.shape()[0], lq = xq.shape()[1], lk = xkv.shape()[1];
-  if constexpr (std::is_same_v<B, Cpu> && !kFusedForward)  // bf16 inference (see strided_heads_forward)
-    if (!saved && allow_fused && !causal_blocks(mask.causal, lq)) return strided_heads_forward(xq, xkv, sm);
   Tens q, k, v;
   project_heads_qkv(xq, xkv, q, k, v);
   // S = Q·Kᵀ per (batch, head); the 1/√d_h goes into the softmax scale.

@@ -24,6 +24,11 @@
 // sum). Otherwise (double, other head widths, AttentionKernel::Gemm) the GEMM (provider or Eigen,
 // one thread) on each block. A BLAS call per 64-row tile repacks its operands every time; at
 // d_h = 64 that packing costs about as much as the product.
+//
+// bfloat16: each (batch row, head)'s Q and its visible rows of K and V are widened to fp32
+// (exact) in per-thread buffers, the float kernel runs on them as a batch of one row and one head
+// (its padding row and ALiBi slope passed as that batch's), and its output is rounded to bfloat16
+// once. Scores, exponentials and sums are fp32 throughout; the probabilities are never rounded.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +44,7 @@
 
 #include "mnemo/backend/cpu/attention_tiles_avx2.hpp"
 #include "mnemo/backend/cpu/attention_tiles_avx512.hpp"
+#include "mnemo/backend/cpu/elementwise_bf16.hpp"
 #include "mnemo/backend/cpu/gemm.hpp"
 #include "mnemo/backend/cpu/parallel.hpp"
 #include "mnemo/backend/cpu/small_gemm.hpp"
@@ -48,14 +54,16 @@
 #include "mnemo/backend/cpu/attention_kernel.hpp"
 
 #include "mnemo/backend/primitives.hpp"
+#include "mnemo/core/bfloat16_fwd.hpp"
 #include "mnemo/core/precision.hpp"
 
 namespace mnemo::cpu {
 
 /// o = attention(q, k, v) per (batch row, head) as above, dims = {batch, heads, Lq, Lk}; q [batch,
 /// Lq, ld_q], k and v [batch, Lk, ld_kv], o [batch, Lq, ld_o], head h at columns [h·d_h, (h+1)·d_h);
-/// queries in blocks of `block` rows. A query whose every key is masked gets zeros. The definition
-/// follows, or, in a user TU of the compiled mode, is in mnemo::compiled for float and double.
+/// queries in blocks of `block` rows. A query whose every key is masked gets zeros. T is float,
+/// double or bfloat16 (through the float kernel, see above). The definition follows, or, in a user
+/// TU of the compiled mode, is in mnemo::compiled.
 template <class T>
 void attention_forward(const T* q, int64_t ld_q, const T* k, const T* v, int64_t ld_kv, T* o, int64_t ld_o,
                        const SoftmaxDims& dims, int64_t head_dim, compute_t<T> scale, const SoftmaxMask& mask,
@@ -208,22 +216,58 @@ void attention_forward_on(const T* q, int64_t ld_q, const T* k, const T* v, int6
   });
 }
 
+/// attention_forward for bfloat16 (dims and block already checked): per (batch row, head), Q and
+/// the keys some query may see widened into this thread's fp32 buffers, the float kernel on them
+/// (on this thread: inside a task of the pool, or a loop too small to share), the output narrowed.
+inline void attention_forward_widened(const bfloat16* q, int64_t ld_q, const bfloat16* k, const bfloat16* v,
+                                      int64_t ld_kv, bfloat16* o, int64_t ld_o, const SoftmaxDims& dims,
+                                      int64_t head_dim, float scale, const SoftmaxMask& mask, int64_t block) {
+  const int64_t heads = dims.heads, lq = dims.rows, lk = dims.cols, dh = head_dim;
+  const int64_t seen = mask.causal ? std::clamp<int64_t>(lq + mask.query_offset, 0, lk) : lk;  // keys read at all
+  const int64_t cost = std::max<int64_t>(1, lq * std::max<int64_t>(seen, 1) * (2 * dh + 8));
+  parallel_for(dims.outer * heads, cost, [&](int64_t begin, int64_t end) {
+    float* qf = thread_scratch<float, ScratchSlot::AttentionWidened>((2 * lq + 2 * seen) * dh);
+    float* kf = qf + lq * dh;
+    float* vf = kf + seen * dh;
+    float* of = vf + seen * dh;
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t b = bh / heads, h = bh % heads;
+      for (int64_t i = 0; i < lq; ++i) bf16_rows::widen(q + (b * lq + i) * ld_q + h * dh, qf + i * dh, dh);
+      for (int64_t c = 0; c < seen; ++c) {
+        bf16_rows::widen(k + (b * lk + c) * ld_kv + h * dh, kf + c * dh, dh);
+        bf16_rows::widen(v + (b * lk + c) * ld_kv + h * dh, vf + c * dh, dh);
+      }
+      SoftmaxMask head_mask = mask;
+      if (mask.key_padding) head_mask.key_padding = mask.key_padding + b * lk;
+      if (mask.alibi_slopes) head_mask.alibi_slopes = mask.alibi_slopes + h;
+      cpu::attention_forward<float>(qf, dh, kf, vf, dh, of, dh, SoftmaxDims{1, 1, lq, lk}, dh, scale, head_mask,
+                                    block);
+      for (int64_t i = 0; i < lq; ++i) bf16_rows::narrow(of + i * dh, o + (b * lq + i) * ld_o + h * dh, dh);
+    }
+  });
+}
+
 }  // namespace detail
 
 template <class T>
 void attention_forward(const T* q, int64_t ld_q, const T* k, const T* v, int64_t ld_kv, T* o, int64_t ld_o,
                        const SoftmaxDims& dims, int64_t head_dim, compute_t<T> scale, const SoftmaxMask& mask,
                        int64_t block) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "attention_forward: float or double");
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, bfloat16>,
+                "attention_forward: float, double or bfloat16");
   if (dims.outer <= 0 || dims.heads <= 0 || dims.rows <= 0 || head_dim <= 0) return;
   block = std::max<int64_t>(block, 1);
-  const bool tiled = detail::with_attention_tiles<T>(head_dim, [&](auto tiles) {
-    detail::attention_forward_on<T, decltype(tiles)>(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask,
-                                                     block);
-  });
-  if (!tiled)
-    detail::attention_forward_on<T, detail::GemmTiles>(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask,
+  if constexpr (std::is_same_v<T, bfloat16>) {
+    detail::attention_forward_widened(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask, block);
+  } else {
+    const bool tiled = detail::with_attention_tiles<T>(head_dim, [&](auto tiles) {
+      detail::attention_forward_on<T, decltype(tiles)>(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask,
                                                        block);
+    });
+    if (!tiled)
+      detail::attention_forward_on<T, detail::GemmTiles>(q, ld_q, k, v, ld_kv, o, ld_o, dims, head_dim, scale, mask,
+                                                         block);
+  }
 }
 #endif  // MNEMO_COMPILED_BODIES
 
@@ -238,5 +282,8 @@ extern template void attention_forward<float>(const float*, int64_t, const float
 extern template void attention_forward<double>(const double*, int64_t, const double*, const double*, int64_t, double*,
                                                int64_t, const SoftmaxDims&, int64_t, double, const SoftmaxMask&,
                                                int64_t);
+extern template void attention_forward<bfloat16>(const bfloat16*, int64_t, const bfloat16*, const bfloat16*, int64_t,
+                                                 bfloat16*, int64_t, const SoftmaxDims&, int64_t, float,
+                                                 const SoftmaxMask&, int64_t);
 }  // namespace mnemo::cpu
 #endif  // MNEMO_COMPILED

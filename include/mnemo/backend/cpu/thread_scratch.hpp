@@ -26,6 +26,7 @@ enum class ScratchSlot : int {
   WriterWidened,  ///< a bf16 memory writer's inputs and outputs in fp32 (cpu/memformer_writer.hpp)
   ProviderCopy,   ///< columns of a B copied contiguous for oneDNN's sgemm (cpu/gemm_onednn.hpp)
   Bf16Avx2,       ///< the widened A and B and the partial sums of the AVX2 bf16 GEMM (cpu/gemm_bf16_avx2.hpp)
+  AttentionWidened,  ///< a bf16 head's Q, K, V widened to fp32 and its fp32 output (cpu/attention_forward.hpp)
 };
 
 /// The calling thread's buffer `Slot` of at least `n` elements of T (contents unspecified; valid
