@@ -298,8 +298,9 @@ TEST_CASE("fused float attention at head width 64 equals a double reference on 1
     int64_t offset;
     bool extras;  // padding (every 5th key of batch row 0, the first 3 of row 1) and ALiBi
   };
+  // 64 and 20 causal queries: the AVX2 tiles' blocks of 16 (Avx2Tiles::causal_block), 150 their 32.
   const Case cases[] = {{150, 150, true, 0, false}, {150, 150, true, 0, true}, {70, 200, true, 130, true},
-                        {90, 140, false, 0, true}, {20, 20, true, 0, true}};
+                        {90, 140, false, 0, true}, {20, 20, true, 0, true},  {64, 64, true, 0, false}};
   const std::vector<double> slopes = {0.5, 0.25};
   for (const auto kernel : attention_kernels())
     for (int threads : {1, 2, 3}) {
@@ -483,7 +484,7 @@ TEST_CASE("float attention backward at head width 64 equals the double backward 
   const Case cases[] = {{2, 150, 150, 0, false}, {2, 150, 150, 0, true},     {2, 70, 200, 130, true},
                         {1, 150, 150, 0, true},  {2, 160, 160, 0, true},     {2, 160, 160, 0, false, true, true},
                         {2, 70, 208, 138, true}, {2, 40, 96, 0, true, false}, {1, 160, 160, 0, true},
-                        {4, 160, 160, 0, true}, {4, 64, 144, 80, false}};
+                        {4, 160, 160, 0, true}, {4, 64, 144, 80, false}, {2, 64, 64, 0, true}};
   const auto slopes = Tensor<float, Cpu>::from_host({heads}, {0.5f, 0.125f});
   for (int threads : {1, 2, 3}) {
     cpu::set_num_threads(threads);

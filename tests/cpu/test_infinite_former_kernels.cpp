@@ -18,6 +18,29 @@ namespace {
 
 Context<Cpu>& ctx() { return BT::default_context(); }
 
+/// Inputs of the Gaussian expectation: n query densities (μ over [−0.1, 1.1), σ² from 1e-4 to 1)
+/// and a basis of `basis` functions interleaving the given widths as the ∞-former's does
+/// (memory/continuous_basis.hpp: function j has width widths[j mod W] and centre (j / W) / (basis / W − 1)).
+template <class T>
+struct ExpectationInputs {
+  std::vector<T> mu, s2, centres, widths_sq;
+};
+template <class T>
+ExpectationInputs<T> expectation_inputs(int64_t n, int64_t basis, const std::vector<double>& widths) {
+  const auto W = static_cast<int64_t>(widths.size());
+  ExpectationInputs<T> in{std::vector<T>(size_t(n)), std::vector<T>(size_t(n)), std::vector<T>(size_t(basis)),
+                          std::vector<T>(size_t(basis))};
+  for (int64_t i = 0; i < n; ++i) {
+    in.mu[size_t(i)] = static_cast<T>(1.2 * static_cast<double>(i) / static_cast<double>(n) - 0.1);
+    in.s2[size_t(i)] = static_cast<T>(std::pow(10.0, -4.0 + 4.0 * static_cast<double>(i % 9) / 8.0));
+  }
+  for (int64_t j = 0; j < basis; ++j) {
+    in.centres[size_t(j)] = static_cast<T>(static_cast<double>(j / W) / static_cast<double>(basis / W - 1));
+    in.widths_sq[size_t(j)] = static_cast<T>(widths[size_t(j % W)] * widths[size_t(j % W)]);
+  }
+  return in;
+}
+
 /// r for one query and one basis function through the primitive.
 double expectation(double mu, double sigma2, double centre, double width) {
   const double w2 = width * width;
@@ -183,15 +206,7 @@ TEST_CASE("Gaussian expectation in float agrees with double", "[infformer][kerne
   for (const int64_t basis : {int64_t{512}, int64_t{100}}) {
   INFO("basis " << basis);
   const int64_t n = 64;
-  std::vector<double> mu(n), s2(n), centres(basis), w2(basis);
-  for (int64_t i = 0; i < n; ++i) {
-    mu[static_cast<size_t>(i)] = 1.2 * static_cast<double>(i) / static_cast<double>(n) - 0.1;
-    s2[static_cast<size_t>(i)] = std::pow(10.0, -4.0 + 4.0 * static_cast<double>(i % 9) / 8.0);
-  }
-  for (int64_t j = 0; j < basis; ++j) {
-    centres[static_cast<size_t>(j)] = static_cast<double>(j / 2) / static_cast<double>(basis / 2 - 1);
-    w2[static_cast<size_t>(j)] = j % 2 ? 0.05 * 0.05 : 0.01 * 0.01;
-  }
+  const auto [mu, s2, centres, w2] = expectation_inputs<double>(n, basis, {0.01, 0.05});
   const auto dr = random_tensor({n, basis}, 5);
   const auto drf = convert<float>(dr);
   auto f = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
@@ -207,6 +222,48 @@ TEST_CASE("Gaussian expectation in float agrees with double", "[infformer][kerne
   BT::gaussian_expectation_backward<float>(ctx(), muf.data(), s2f.data(), cf.data(), w2f.data(), drf.data(), dmuf.data(), dsf.data(), n, basis);
   CHECK(rel_error(dmuf, dmu) < 1e-4);
   CHECK(rel_error(dsf, ds) < 1e-4);
+  }
+}
+
+TEST_CASE("Gaussian expectation: widths repeating per register give the bits of the per-entry inverses",
+          "[infformer][kernels][precision]") {
+  // Squared widths with period 2 or 4 (dividing the 16 lanes) take 1/v and sqrt(1/v) once per
+  // query; changing the last function's width breaks the period, so the same call runs every
+  // entry's own division and square root. Every other entry must come out bit for bit the same,
+  // and so must the backward's sums with that function's dr set to zero.
+  for (const int64_t period : {int64_t{2}, int64_t{4}}) {
+    for (const int64_t basis : {int64_t{512}, int64_t{100}}) {
+      INFO("period " << period << ", basis " << basis);
+      const int64_t n = 37;
+      std::vector<double> widths;
+      for (int64_t w = 0; w < period; ++w) widths.push_back(0.005 * static_cast<double>(1 + w));
+      const auto [mu, s2, centres, w2] = expectation_inputs<float>(n, basis, widths);
+      auto w2_broken = w2;
+      w2_broken.back() = 0.0123f;
+      Tensor<float, Cpu> dr = random_tensor<float>({n, basis}, 9);
+      for (int64_t i = 0; i < n; ++i) dr[i * basis + basis - 1] = 0.0f;
+      Tensor<float, Cpu> r({n, basis}), r_entry({n, basis}), dmu({n}), ds({n}), dmu_entry({n}), ds_entry({n});
+      BT::gaussian_expectation_forward<float>(ctx(), mu.data(), s2.data(), centres.data(), w2.data(), r.data(), n, basis);
+      BT::gaussian_expectation_forward<float>(ctx(), mu.data(), s2.data(), centres.data(), w2_broken.data(),
+                                              r_entry.data(), n, basis);
+      int64_t differing = 0, last_column_differing = 0;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < basis; ++j) {
+          const bool same = r[i * basis + j] == r_entry[i * basis + j];
+          if (j + 1 < basis) differing += same ? 0 : 1;
+          else last_column_differing += same ? 0 : 1;
+        }
+      CHECK(differing == 0);
+      CHECK(last_column_differing == n);  // the broken width does reach the kernel
+      BT::gaussian_expectation_backward<float>(ctx(), mu.data(), s2.data(), centres.data(), w2.data(), dr.data(),
+                                               dmu.data(), ds.data(), n, basis);
+      BT::gaussian_expectation_backward<float>(ctx(), mu.data(), s2.data(), centres.data(), w2_broken.data(),
+                                               dr.data(), dmu_entry.data(), ds_entry.data(), n, basis);
+      for (int64_t i = 0; i < n; ++i) {
+        CHECK(dmu[i] == dmu_entry[i]);
+        CHECK(ds[i] == ds_entry[i]);
+      }
+    }
   }
 }
 

@@ -15,7 +15,8 @@
 // head) at a time per thread, so that a head's S or dP stays in cache between its products and
 // its softmax (head_forward, head_backward); the backward's dP is a per-thread buffer. In float
 // with d_h a multiple of 16 on a CPU with AVX-512F or AVX2 such a head takes cpu/attention_head.hpp's
-// register tiles, block of queries by block, instead of a GEMM call per 64-row product; they write
+// register tiles, block of queries by block (under a causal mask at any length; the AVX2 tiles take
+// blocks of 16 or 32 rows there, Avx2Tiles::causal_block), instead of a GEMM call per 64-row product; they write
 // the heads' outputs into concat_h and the backward's dQ, dK, dV in the [batch, L, d] layout the
 // projections' GEMMs read, and read dO there (no head split or merge copies on those four).
 //
@@ -615,8 +616,8 @@ auto MultiHeadAttention<T, B>::forward_impl(const Tens& xq, const Tens& xkv, con
           if constexpr (std::is_same_v<T, float>)
             if (tiles) {
               BT::attention_head_forward(ctx, qb, kb, vb, pb, merged.data() + (b / h_) * lq * d_ + (b % h_) * dh_, d_,
-                                         lq, lk, dh_, blocks, mask.query_offset, blocks ? kCausalBlock : lq, scale(),
-                                         head_mask);
+                                         lq, lk, dh_, mask.causal, mask.query_offset, blocks ? kCausalBlock : lq,
+                                         scale(), head_mask);
               continue;
             }
           head_forward(lq, lk, blocks, mask.query_offset, qb, kb, vb, pb, o.data() + b * lq * dh_, head_mask, 1);
@@ -686,7 +687,7 @@ auto MultiHeadAttention<T, B>::backward(const Saved& s, const Tens& dy, bool nee
           const T* dob = dmerged.data() + (b / h_) * lq * d_ + (b % h_) * dh_;
           BT::attention_head_backward(ctx, s.probs.data() + b * lq * lk, dob, d_, s.q.data() + b * lq * dh_,
                                       s.k.data() + b * lk * dh_, s.v.data() + b * lk * dh_, gq + row_q, gk + row_k,
-                                      gv + row_k, ld, lq, lk, dh_, blocks, s.query_offset,
+                                      gv + row_k, ld, lq, lk, dh_, s.causal, s.query_offset,
                                       blocks ? kCausalBlock : lq, scale(), extra_dq_heads ? C(1) : C(0));
         }
       });

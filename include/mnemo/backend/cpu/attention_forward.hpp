@@ -8,7 +8,8 @@
 // so the scores stay in cache between the three steps instead of going through memory. Q, K, V
 // and O are in the projection layout [batch, len, ·] with row strides ld_q, ld_kv, ld_o and head
 // h at columns h·d_h: no head split or merge copies. With a causal mask a block ending at query r1
-// sees keys [0, r1 + query_offset) at most; the keys after that are neither multiplied nor read.
+// sees keys [0, r1 + query_offset) at most; the keys after that are neither multiplied nor read
+// (blocks of `block` rows, 16 or 32 on the AVX2 tiles: Avx2Tiles::causal_block).
 // Work is split across mnemo's pool by (batch row, head); every output element is computed by the
 // same sequence of operations whatever the thread count.
 //
@@ -110,7 +111,10 @@ T attention_row_exp(T* s, int64_t keys, T scale, const SoftmaxRowMask<T>& rm) {
 
 
 /// No register tiles: a GEMM call per product (attention_kernel.hpp's AttentionKernel::Gemm).
-struct GemmTiles {};
+struct GemmTiles {
+  /// Queries per block under a causal mask: the caller's (a BLAS call repacks its operands per block).
+  static int64_t causal_block(int64_t, int64_t block) { return block; }
+};
 
 /// Calls f(Avx512Tiles{}) or f(Avx2Tiles{}) when products of element type T and this head width
 /// take register tiles (attention_kernel_for) and returns true; returns false, f not called, on
@@ -137,6 +141,7 @@ void attention_forward_on(const T* q, int64_t ld_q, const T* k, const T* v, int6
                           int64_t block) {
   constexpr bool tiles = !std::is_same_v<Tiles, GemmTiles>;
   const int64_t batch = dims.outer, heads = dims.heads, lq = dims.rows, lk = dims.cols, dh = head_dim;
+  if (mask.causal) block = Tiles::causal_block(lq, block);
   // With tiles, S rows and the packed Kᵀ are padded to whole panels of 16 keys.
   const int64_t lk_pad = tiles ? (lk + 15) / 16 * 16 : lk;
   // Cost of one (batch row, head): two products over the keys its queries see (about half of

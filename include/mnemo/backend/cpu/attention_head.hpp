@@ -6,7 +6,8 @@
 //   backward:           dP = dO·Vᵀ ;  dS = scale·P⊙(dP − rowsum(P⊙dP)) ;
 //                       dQ = dS·K (+ β·dQ) ;  dK = dSᵀ·Q ;  dV = Pᵀ·dO
 // With a causal mask a block ending at query r1 takes keys [0, r1 + query_offset) only: P is 0
-// beyond them, so the products it skips add 0.
+// beyond them, so the products it skips add 0. The blocks are at most `block` rows; the AVX2 tiles
+// take 16 or 32 under a causal mask (Avx2Tiles::causal_block), whatever `block` the caller passed.
 //
 // The products run on register tiles (float, d_h a multiple of 16; cpu/attention_kernel.hpp picks
 // AVX-512F's or AVX2's, the same layouts and steps with 16- or 8-float vectors): S and
@@ -82,6 +83,7 @@ void attention_head_forward_on(const float* q, const float* k, const float* v, f
                                int64_t lq, int64_t lk, int64_t dh, bool causal, int64_t query_offset, int64_t block,
                                float scale, const SoftmaxMask& mask) {
   constexpr int64_t kKeyChunk = 128;  // P·V over chunks of keys: a chunk of V stays in L1
+  if (causal) block = Tiles::causal_block(lq, block);
   const int64_t lk_pad = (lk + 15) / 16 * 16, ld = lk_pad + 16, rows_max = std::min(block, lq);
   // Kᵀ in panels of 16 keys (lk_pad × d_h), the block's S then E (rows_max × ld), and its 1 / ΣE.
   float* kt = thread_scratch<float, ScratchSlot::AttentionHead>(lk_pad * dh + rows_max * (ld + 1));
@@ -125,6 +127,7 @@ void attention_head_backward_on(const float* p, const float* dO, int64_t ld_do, 
                                 int64_t lk, int64_t dh, bool causal, int64_t query_offset, int64_t block, float scale,
                                 float dq_beta) {
   constexpr int64_t kKeyChunk = 128;  // dQ = dS·K over chunks of keys: a chunk of K stays in L1
+  if (causal) block = Tiles::causal_block(lq, block);
   const int64_t lk_pad = (lk + 15) / 16 * 16, ld = lk_pad + 16, rows_max = std::min(block, lq);
   // Vᵀ in panels of 16 keys (lk_pad × d_h); the block's dP = dS and its copy of P (rows_max × ld
   // each); the block's dO, contiguous (rows_max × d_h: rows d·4 bytes apart would share L1 sets).

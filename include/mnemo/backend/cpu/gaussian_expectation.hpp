@@ -14,11 +14,17 @@
 // on Eigen's vectorised exp (within ~1.5 ulp of std::exp; the same operations in the same order
 // otherwise; the backward's two sums are vector reductions): with the C library's scalar expf
 // this kernel was a third of the ∞-former's LTM read + update. Double keeps the scalar formula.
+// The ∞-former's basis interleaves W widths (memory/continuous_basis.hpp; W = 2 in the presets),
+// so the squared widths repeat with period W: where that period divides 16, 1/v and its square
+// root are the same in every 16-lane register of a query's row and are computed once per query
+// (the same values: a division and a square root per entry fewer, the same bits out).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <type_traits>
+#include <utility>
 
 #include "mnemo/core/config.hpp"
 #if MNEMO_COMPILED_BODIES  // a user TU of the compiled mode only declares the kernels (see the end)
@@ -60,19 +66,46 @@ using FloatLanes = Eigen::Array<float, kLanes, 1>;
 using FloatLanesMap = Eigen::Map<FloatLanes>;
 using ConstFloatLanesMap = Eigen::Map<const FloatLanes>;
 
-/// inv_v[0:w] = 1/(σ² + s²_j) and out[0:w] = r_j for basis functions j0..j0+w−1 of one query.
-/// Whole registers at a time whatever the alignment of out (a dynamic-size Eigen expression
-/// peels up to 15 entries at each end of an unaligned block onto the C library's scalar expf,
-/// which had made those entries half of this kernel's time); the last w mod 16 entries, if any,
-/// on the dynamic-size expression.
+/// Whether widths_sq[j] == widths_sq[j mod P] for every j < basis, for some P dividing kLanes
+/// (then every register of kLanes basis functions starting at a multiple of kLanes holds the
+/// squared widths widths_sq[0:kLanes]); false below kLanes functions.
+inline bool widths_repeat_per_register(const float* widths_sq, int64_t basis) {
+  if (basis < kLanes) return false;
+  for (int64_t period = 1; period <= kLanes; period *= 2) {
+    int64_t j = period;
+    while (j < basis && widths_sq[j] == widths_sq[j % period]) ++j;
+    if (j == basis) return true;
+  }
+  return false;
+}
+
+/// One query's 1/v = 1/(σ² + s²_j) and sqrt(1/v) over a register of basis functions whose squared
+/// widths repeat per register (widths_repeat_per_register).
+struct RegisterInverses {
+  FloatLanes inv_v, sqrt_inv_v;
+  RegisterInverses(float sigma2, const float* widths_sq)
+      : inv_v((ConstFloatLanesMap(widths_sq) + sigma2).inverse()), sqrt_inv_v(inv_v.sqrt()) {}
+};
+
+/// inv_v[0:w] = 1/(σ² + s²_j) and out[0:w] = r_j for basis functions j0..j0+w−1 of one query
+/// (j0 a multiple of kLanes). Whole registers at a time whatever the alignment of out (a
+/// dynamic-size Eigen expression peels up to 15 entries at each end of an unaligned block onto
+/// the C library's scalar expf, which had made those entries half of this kernel's time), on
+/// `repeated`'s inverses where given; the last w mod 16 entries, if any, on the dynamic-size
+/// expression.
 inline void expectation_block(float mu, float sigma2, const float* centres, const float* widths_sq, int64_t w,
-                              float* inv_v, float* out) {
+                              float* inv_v, float* out, const RegisterInverses* repeated) {
   const int64_t whole = w / kLanes * kLanes;
   for (int64_t j = 0; j < whole; j += kLanes) {
-    FloatLanesMap iv(inv_v + j);
-    iv = (ConstFloatLanesMap(widths_sq + j) + sigma2).inverse();
     const FloatLanes d = mu - ConstFloatLanesMap(centres + j);
-    FloatLanesMap(out + j) = (-0.5f * d * d * iv).exp() * 0.39894228040143267794f * iv.sqrt();
+    if (repeated) {
+      FloatLanesMap(inv_v + j) = repeated->inv_v;
+      FloatLanesMap(out + j) = (-0.5f * d * d * repeated->inv_v).exp() * 0.39894228040143267794f * repeated->sqrt_inv_v;
+    } else {
+      FloatLanesMap iv(inv_v + j);
+      iv = (ConstFloatLanesMap(widths_sq + j) + sigma2).inverse();
+      FloatLanesMap(out + j) = (-0.5f * d * d * iv).exp() * 0.39894228040143267794f * iv.sqrt();
+    }
   }
   if (whole < w) {
     const int64_t t = w - whole;
@@ -90,19 +123,23 @@ void gaussian_expectation_forward(const compute_t<T>* mu, const compute_t<T>* si
                                   int64_t n, int64_t basis) {
   using C = compute_t<T>;
   if constexpr (std::is_same_v<C, float>) {
+    const bool repeats = detail::widths_repeat_per_register(widths_sq, basis);
     parallel_for(n, 6 * basis, [&](int64_t begin, int64_t end) {
       alignas(64) float inv_v[detail::kExpectationBlock], block[detail::kExpectationBlock];
-      for (int64_t i = begin; i < end; ++i)
+      for (int64_t i = begin; i < end; ++i) {
+        const std::optional<detail::RegisterInverses> repeated =
+            repeats ? std::optional<detail::RegisterInverses>(std::in_place, sigma2[i], widths_sq) : std::nullopt;
         for (int64_t j0 = 0; j0 < basis; j0 += detail::kExpectationBlock) {
           const int64_t w = std::min(detail::kExpectationBlock, basis - j0);
           T* out = r + i * basis + j0;
-          if constexpr (std::is_same_v<T, float>) {
-            detail::expectation_block(mu[i], sigma2[i], centres + j0, widths_sq + j0, w, inv_v, out);
-          } else {
-            detail::expectation_block(mu[i], sigma2[i], centres + j0, widths_sq + j0, w, inv_v, block);
+          float* dst = block;
+          if constexpr (std::is_same_v<T, float>) dst = out;
+          detail::expectation_block(mu[i], sigma2[i], centres + j0, widths_sq + j0, w, inv_v, dst,
+                                    repeated ? &*repeated : nullptr);
+          if constexpr (!std::is_same_v<T, float>)
             for (int64_t j = 0; j < w; ++j) out[j] = static_cast<T>(block[j]);
-          }
         }
+      }
     });
   } else {
     parallel_for(n, 24 * basis, [&](int64_t begin, int64_t end) {
@@ -122,13 +159,17 @@ void gaussian_expectation_backward(const compute_t<T>* mu, const compute_t<T>* s
                                    int64_t basis) {
   using C = compute_t<T>;
   if constexpr (std::is_same_v<C, float>) {
+    const bool repeats = detail::widths_repeat_per_register(widths_sq, basis);
     parallel_for(n, 8 * basis, [&](int64_t begin, int64_t end) {
       alignas(64) float inv_v[detail::kExpectationBlock], g[detail::kExpectationBlock];
       for (int64_t i = begin; i < end; ++i) {
+        const std::optional<detail::RegisterInverses> repeated =
+            repeats ? std::optional<detail::RegisterInverses>(std::in_place, sigma2[i], widths_sq) : std::nullopt;
         float gm = 0, gs = 0;
         for (int64_t j0 = 0; j0 < basis; j0 += detail::kExpectationBlock) {
           const int64_t w = std::min(detail::kExpectationBlock, basis - j0);
-          detail::expectation_block(mu[i], sigma2[i], centres + j0, widths_sq + j0, w, inv_v, g);
+          detail::expectation_block(mu[i], sigma2[i], centres + j0, widths_sq + j0, w, inv_v, g,
+                                    repeated ? &*repeated : nullptr);
           detail::FloatBlockMap gv(g, w);
           const T* dri = dr + i * basis + j0;
           if constexpr (std::is_same_v<T, float>) gv *= detail::ConstFloatBlockMap(dri, w);
