@@ -435,6 +435,16 @@ TEST_CASE("an attention kernel the CPU cannot run is refused with mnemo::Error a
   CHECK(cpu::attention_kernel() == before);
 }
 
+TEST_CASE("the register tiles take causal query blocks of 16 up to 64 queries, 32 beyond, at most the caller's",
+          "[nn][attention][causal_blocks]") {
+  CHECK(cpu::register_tiles_causal_block(1, 64) == 16);
+  CHECK(cpu::register_tiles_causal_block(64, 64) == 16);
+  CHECK(cpu::register_tiles_causal_block(65, 64) == 32);
+  CHECK(cpu::register_tiles_causal_block(4096, 64) == 32);
+  CHECK(cpu::register_tiles_causal_block(64, 8) == 8);
+  CHECK(cpu::register_tiles_causal_block(512, 20) == 20);
+}
+
 TEST_CASE("MNEMO_ATTENTION_KERNEL and MNEMO_ATTENTION_AVX512 say what the Auto attention kernel means",
           "[nn][attention][causal_blocks]") {
   using cpu::AttentionKernel;

@@ -9,7 +9,7 @@
 // and O are in the projection layout [batch, len, ·] with row strides ld_q, ld_kv, ld_o and head
 // h at columns h·d_h: no head split or merge copies. With a causal mask a block ending at query r1
 // sees keys [0, r1 + query_offset) at most; the keys after that are neither multiplied nor read
-// (blocks of `block` rows, 16 or 32 on the AVX2 tiles: Avx2Tiles::causal_block).
+// (blocks of `block` rows, 16 or 32 on the register tiles: register_tiles_causal_block).
 // Work is split across mnemo's pool by (batch row, head); every output element is computed by the
 // same sequence of operations whatever the thread count.
 //

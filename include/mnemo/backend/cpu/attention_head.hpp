@@ -6,8 +6,8 @@
 //   backward:           dP = dO·Vᵀ ;  dS = scale·P⊙(dP − rowsum(P⊙dP)) ;
 //                       dQ = dS·K (+ β·dQ) ;  dK = dSᵀ·Q ;  dV = Pᵀ·dO
 // With a causal mask a block ending at query r1 takes keys [0, r1 + query_offset) only: P is 0
-// beyond them, so the products it skips add 0. The blocks are at most `block` rows; the AVX2 tiles
-// take 16 or 32 under a causal mask (Avx2Tiles::causal_block), whatever `block` the caller passed.
+// beyond them, so the products it skips add 0. The blocks are at most `block` rows; the register
+// tiles take 16 or 32 under a causal mask (register_tiles_causal_block), whatever `block` the caller passed.
 //
 // The products run on register tiles (float, d_h a multiple of 16; cpu/attention_kernel.hpp picks
 // AVX-512F's or AVX2's, the same layouts and steps with 16- or 8-float vectors): S and

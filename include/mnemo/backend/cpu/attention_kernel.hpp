@@ -14,6 +14,7 @@
 // Every kernel computes the same function; the results differ in rounding only.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -121,6 +122,17 @@ AttentionKernel attention_kernel_for(int64_t head_dim) {
   if constexpr (std::is_same_v<T, float>)
     if (head_dim > 0 && head_dim % 16 == 0) return attention_kernel();
   return AttentionKernel::Gemm;
+}
+
+/// Queries per block under a causal mask on the register tiles (Avx512Tiles, Avx2Tiles), at most
+/// the caller's `block`: 16 up to 64 queries, 32 beyond. A block ending at query r1 multiplies keys
+/// [0, r1 + offset) only, so shorter blocks skip more of the masked keys, at more per-block
+/// overhead. One thread, d_h 64, against 64-row blocks (docs/benchmarks.md, "Causal blocks of 16
+/// and 32 queries"): at L 64 the forward of 4 heads without P 69.7 → 57.0 µs on the Zen 3 host
+/// (AVX2) and 55.8 → 45.0 µs on the Zen 4 host (AVX-512); at L 128–512, 32 rows gain 2–15 % on both
+/// (most at 128) and 16 rows lose again.
+inline int64_t register_tiles_causal_block(int64_t lq, int64_t block) {
+  return std::min<int64_t>(block, lq <= 64 ? 16 : 32);
 }
 
 /// e^r on |r| ≤ ln2/2 as Cephes' expf: 1 + r + r²·(c0 + c1·r + … + c5·r⁵), the coefficients from

@@ -83,13 +83,8 @@ __attribute__((target("avx2,fma"))) inline void attention_transpose8_avx2(__m256
 
 /// The AVX2 building blocks as the attention drivers call them (see the top).
 struct Avx2Tiles {
-  /// Queries per block under a causal mask, at most the caller's `block`: a block ending at query
-  /// r1 multiplies keys [0, r1 + offset) only, so shorter blocks skip more of the masked keys, at
-  /// more per-block overhead. Measured on the Zen 3 host (4 heads of d_h 64, one thread; 64-row
-  /// blocks before): at L 64, 16 rows took the forward without P from 69 to 57 µs and one head's
-  /// forward with P + backward from 44 to 34 µs; at L 256 and 512, 32 rows gave 4–10 % and 16 rows
-  /// lost again (docs/benchmarks.md, "Causal blocks of 16 and 32 queries on AVX2").
-  static int64_t causal_block(int64_t lq, int64_t block) { return std::min<int64_t>(block, lq <= 64 ? 16 : 32); }
+  /// Queries per block under a causal mask: register_tiles_causal_block (cpu/attention_kernel.hpp).
+  static int64_t causal_block(int64_t lq, int64_t block) { return register_tiles_causal_block(lq, block); }
 
   /// C[m × 16·vectors] (+)= A[m × k] · B[k × 16·vectors], vector v of B's row p at b + p·ldb + v·ldv,
   /// A[i][p] at a[i·lda + p] (a[p·lda + i] with TransA); one small_gemm panel per vector.

@@ -111,9 +111,8 @@ void attention_panel_avx512(int64_t m, int64_t k, const float* a, int64_t lda, c
 
 /// The AVX-512 building blocks as the attention drivers call them (see the top).
 struct Avx512Tiles {
-  /// Queries per block under a causal mask: the caller's (blocks shorter than 64 rows, which the
-  /// AVX2 tiles take, have not been measured on an AVX-512 CPU).
-  static int64_t causal_block(int64_t, int64_t block) { return block; }
+  /// Queries per block under a causal mask: register_tiles_causal_block (cpu/attention_kernel.hpp).
+  static int64_t causal_block(int64_t lq, int64_t block) { return register_tiles_causal_block(lq, block); }
 
   /// C[m × 16·vectors] (+)= A[m × k] · B[k × 16·vectors] (A's and B's layouts as
   /// attention_block_avx512 reads them), in groups of up to 4 vectors of columns.

@@ -85,6 +85,11 @@ struct RegisterInverses {
   FloatLanes inv_v, sqrt_inv_v;
   RegisterInverses(float sigma2, const float* widths_sq)
       : inv_v((ConstFloatLanesMap(widths_sq) + sigma2).inverse()), sqrt_inv_v(inv_v.sqrt()) {}
+
+  /// One query's inverses where the widths repeat per register (`repeats`), none otherwise.
+  static std::optional<RegisterInverses> for_query(bool repeats, float sigma2, const float* widths_sq) {
+    return repeats ? std::optional<RegisterInverses>(std::in_place, sigma2, widths_sq) : std::nullopt;
+  }
 };
 
 /// inv_v[0:w] = 1/(σ² + s²_j) and out[0:w] = r_j for basis functions j0..j0+w−1 of one query
@@ -127,8 +132,7 @@ void gaussian_expectation_forward(const compute_t<T>* mu, const compute_t<T>* si
     parallel_for(n, 6 * basis, [&](int64_t begin, int64_t end) {
       alignas(64) float inv_v[detail::kExpectationBlock], block[detail::kExpectationBlock];
       for (int64_t i = begin; i < end; ++i) {
-        const std::optional<detail::RegisterInverses> repeated =
-            repeats ? std::optional<detail::RegisterInverses>(std::in_place, sigma2[i], widths_sq) : std::nullopt;
+        const auto repeated = detail::RegisterInverses::for_query(repeats, sigma2[i], widths_sq);
         for (int64_t j0 = 0; j0 < basis; j0 += detail::kExpectationBlock) {
           const int64_t w = std::min(detail::kExpectationBlock, basis - j0);
           T* out = r + i * basis + j0;
@@ -163,8 +167,7 @@ void gaussian_expectation_backward(const compute_t<T>* mu, const compute_t<T>* s
     parallel_for(n, 8 * basis, [&](int64_t begin, int64_t end) {
       alignas(64) float inv_v[detail::kExpectationBlock], g[detail::kExpectationBlock];
       for (int64_t i = begin; i < end; ++i) {
-        const std::optional<detail::RegisterInverses> repeated =
-            repeats ? std::optional<detail::RegisterInverses>(std::in_place, sigma2[i], widths_sq) : std::nullopt;
+        const auto repeated = detail::RegisterInverses::for_query(repeats, sigma2[i], widths_sq);
         float gm = 0, gs = 0;
         for (int64_t j0 = 0; j0 < basis; j0 += detail::kExpectationBlock) {
           const int64_t w = std::min(detail::kExpectationBlock, basis - j0);
