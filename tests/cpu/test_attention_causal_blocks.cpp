@@ -298,7 +298,7 @@ TEST_CASE("fused float attention at head width 64 equals a double reference on 1
     int64_t offset;
     bool extras;  // padding (every 5th key of batch row 0, the first 3 of row 1) and ALiBi
   };
-  // 64 and 20 causal queries: the AVX2 tiles' blocks of 16 (Avx2Tiles::causal_block), 150 their 32.
+  // 64 and 20 causal queries: the register tiles' blocks of 16 (register_tiles_causal_block), 150 their 32.
   const Case cases[] = {{150, 150, true, 0, false}, {150, 150, true, 0, true}, {70, 200, true, 130, true},
                         {90, 140, false, 0, true}, {20, 20, true, 0, true},  {64, 64, true, 0, false}};
   const std::vector<double> slopes = {0.5, 0.25};

@@ -16,9 +16,10 @@
 // its softmax (head_forward, head_backward); the backward's dP is a per-thread buffer. In float
 // with d_h a multiple of 16 on a CPU with AVX-512F or AVX2 such a head takes cpu/attention_head.hpp's
 // register tiles, block of queries by block (under a causal mask at any length; the tiles take
-// blocks of 16 or 32 rows there, cpu::register_tiles_causal_block), instead of a GEMM call per 64-row product; they write
-// the heads' outputs into concat_h and the backward's dQ, dK, dV in the [batch, L, d] layout the
-// projections' GEMMs read, and read dO there (no head split or merge copies on those four).
+// blocks of 16 or 32 rows there, cpu::register_tiles_causal_block), instead of a GEMM call per
+// 64-row product; they write the heads' outputs into concat_h and the backward's dQ, dK, dV in
+// the [batch, L, d] layout the projections' GEMMs read, and read dO there (no head split or merge
+// copies on those four).
 //
 // The tensor-level forward() with nothing saved (no backward follows: inference) on the CPU keeps
 // no probabilities: BackendTraits<Cpu>::attention_forward takes each (batch row, head, block of
