@@ -340,27 +340,37 @@ TEST_CASE("sigmoid gate forward and backward", "[infformer][kernels][gradcheck]"
   CHECK(rel_error(dzf, dzd) < 1e-6);
 }
 
-TEST_CASE("Winograd F(4,3) gate convolution equals the direct convolution", "[infformer][kernels][precision]") {
-  // Lengths 1, 2, 3, 5, 7, 16 (the last tile of a row holds 1..4 outputs) and several rows
-  // (tiles must not reach across rows): against the direct kernel-3 convolution in double.
-  for (const int64_t length : {1, 2, 3, 5, 7, 16}) {
-    INFO("length " << length);
+namespace {
+
+/// The kernel-3 convolution of x [batch, length, e] with taps w [3e, e] in double (zero padding).
+TensorD direct_conv3(const TensorD& x, const TensorD& w, int64_t batch, int64_t length, int64_t e) {
+  TensorD ref({batch, length, e});
+  ref.zero();
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t t = 0; t < length; ++t)
+      for (int64_t k = 0; k < 3; ++k) {
+        const int64_t s = t + k - 1;
+        if (s < 0 || s >= length) continue;
+        for (int64_t i = 0; i < e; ++i)
+          for (int64_t o = 0; o < e; ++o) ref.at({b, t, o}) += x.at({b, s, i}) * w.at({k * e + i, o});
+      }
+  return ref;
+}
+
+/// conv3_winograd's float path by one tile size against the double convolution: lengths 1..13
+/// (the last tile of a row holds 1..outputs outputs) and several rows (tiles must not reach
+/// across rows), without and with the bias fused into the output transform.
+template <class Tile>
+void check_winograd_tiles() {
+  for (int64_t length = 1; length <= 13; ++length) {
+    INFO("outputs per tile " << Tile::outputs << ", length " << length);
     const int64_t batch = 3, e = 37;
     const auto x = random_tensor({batch, length, e}, 10 + static_cast<uint64_t>(length));
     const auto w = random_tensor({3 * e, e}, 20 + static_cast<uint64_t>(length), 0.2);
-    TensorD ref({batch, length, e});
-    ref.zero();
-    for (int64_t b = 0; b < batch; ++b)
-      for (int64_t t = 0; t < length; ++t)
-        for (int64_t k = 0; k < 3; ++k) {
-          const int64_t s = t + k - 1;
-          if (s < 0 || s >= length) continue;
-          for (int64_t i = 0; i < e; ++i)
-            for (int64_t o = 0; o < e; ++o) ref.at({b, t, o}) += x.at({b, s, i}) * w.at({k * e + i, o});
-        }
+    const TensorD ref = direct_conv3(x, w, batch, length, e);
     const auto xf = convert<float>(x), wf = convert<float>(w);
-    Tensor<float, Cpu> z({batch, length, e}), scratch({cpu::conv3_winograd_scratch(batch, length, e)});
-    cpu::conv3_winograd(xf.data(), wf.data(), z.data(), batch, length, e, scratch.data());
+    Tensor<float, Cpu> z({batch, length, e}), scratch({cpu::detail::conv3_winograd_tile_scratch<Tile>(batch, length, e)});
+    cpu::detail::conv3_winograd_tiles<Tile>(xf.data(), wf.data(), z.data(), batch, length, e, scratch.data(), nullptr);
     CHECK(rel_error(z, ref) < 2e-6);
     // With the bias fused into the output transform: the same sums plus bias[o].
     const auto bias = random_tensor({e}, 30 + static_cast<uint64_t>(length));
@@ -368,9 +378,46 @@ TEST_CASE("Winograd F(4,3) gate convolution equals the direct convolution", "[in
     TensorD ref_b({batch, length, e});
     for (int64_t i = 0; i < ref_b.numel(); ++i) ref_b[i] = ref[i] + bias[i % e];
     Tensor<float, Cpu> zb({batch, length, e});
-    cpu::conv3_winograd(xf.data(), wf.data(), zb.data(), batch, length, e, scratch.data(), biasf.data());
+    cpu::detail::conv3_winograd_tiles<Tile>(xf.data(), wf.data(), zb.data(), batch, length, e, scratch.data(), biasf.data());
     CHECK(rel_error(zb, ref_b) < 2e-6);
     for (int64_t i = 0; i < zb.numel(); ++i) REQUIRE(zb[i] == z[i] + biasf[i % e]);  // bitwise: the sum, then + bias
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Winograd F(4,3) and F(6,3) gate convolutions equal the direct convolution", "[infformer][kernels][precision]") {
+  check_winograd_tiles<cpu::detail::WinogradF43>();
+  check_winograd_tiles<cpu::detail::WinogradF63>();
+}
+
+TEST_CASE("the float gate convolution takes F(6,3) where it needs fewer products than F(4,3)", "[infformer][kernels]") {
+  // Products per row: 8 per tile of six outputs against 6 per tile of four, last tiles whole.
+  CHECK(cpu::conv3_winograd_uses_f63(512));   // 688 against 768
+  CHECK(cpu::conv3_winograd_uses_f63(64));    // 88 against 96
+  CHECK(cpu::conv3_winograd_uses_f63(6));     // 8 against 12
+  CHECK_FALSE(cpu::conv3_winograd_uses_f63(16));  // 24 against 24: the better-rounded F(4,3)
+  CHECK_FALSE(cpu::conv3_winograd_uses_f63(8));   // 16 against 12
+  CHECK_FALSE(cpu::conv3_winograd_uses_f63(1));   // 8 against 6
+  // The dispatcher gives the chosen tile's bits, and its scratch size is that tile's.
+  for (const int64_t length : {8, 11}) {
+    INFO("length " << length);
+    const int64_t batch = 2, e = 24;
+    const auto xf = convert<float>(random_tensor({batch, length, e}, 40 + static_cast<uint64_t>(length)));
+    const auto wf = convert<float>(random_tensor({3 * e, e}, 50 + static_cast<uint64_t>(length), 0.2));
+    const int64_t size = cpu::conv3_winograd_scratch(batch, length, e);
+    Tensor<float, Cpu> z({batch, length, e}), expect({batch, length, e}), scratch({size});
+    cpu::conv3_winograd(xf.data(), wf.data(), z.data(), batch, length, e, scratch.data());
+    if (cpu::conv3_winograd_uses_f63(length)) {
+      CHECK(size == cpu::detail::conv3_winograd_tile_scratch<cpu::detail::WinogradF63>(batch, length, e));
+      cpu::detail::conv3_winograd_tiles<cpu::detail::WinogradF63>(xf.data(), wf.data(), expect.data(), batch, length, e,
+                                                                  scratch.data(), nullptr);
+    } else {
+      CHECK(size == cpu::detail::conv3_winograd_tile_scratch<cpu::detail::WinogradF43>(batch, length, e));
+      cpu::detail::conv3_winograd_tiles<cpu::detail::WinogradF43>(xf.data(), wf.data(), expect.data(), batch, length, e,
+                                                                  scratch.data(), nullptr);
+    }
+    for (int64_t i = 0; i < z.numel(); ++i) REQUIRE(z[i] == expect[i]);
   }
 }
 
