@@ -77,25 +77,14 @@ struct WinogradF43 {
       v[5 * te + c] = 4.0f * d1 - 5.0f * d3 + d5;
     }
   }
-  /// Outputs [0, count) of the tile (Aᵀ M) plus add, for the channels [0, e).
-  static void output(const float* m, int64_t te, const float* add, float* out, int64_t e, int64_t count) {
-    const float *m0 = m, *m1 = m0 + te, *m2 = m1 + te, *m3 = m2 + te, *m4 = m3 + te, *m5 = m4 + te;
-    if (count == outputs) {
-      MNEMO_NO_ALIAS_LOOP
-      for (int64_t c = 0; c < e; ++c) {
-        const float s12 = m1[c] + m2[c], d12 = m1[c] - m2[c], s34 = m3[c] + m4[c], d34 = m3[c] - m4[c];
-        out[c] = (m0[c] + s12 + s34) + add[c];
-        out[e + c] = (d12 + 2.0f * d34) + add[c];
-        out[2 * e + c] = (s12 + 4.0f * s34) + add[c];
-        out[3 * e + c] = (d12 + 8.0f * d34 + m5[c]) + add[c];
-      }
-      return;
-    }
-    for (int64_t c = 0; c < e; ++c) {  // the last tile of a row: fewer outputs
-      const float s12 = m1[c] + m2[c], d12 = m1[c] - m2[c], s34 = m3[c] + m4[c], d34 = m3[c] - m4[c];
-      const float y[outputs] = {m0[c] + s12 + s34, d12 + 2.0f * d34, s12 + 4.0f * s34, d12 + 8.0f * d34 + m5[c]};
-      for (int64_t o = 0; o < count; ++o) out[o * e + c] = y[o] + add[c];
-    }
+  /// The tile's outputs y = Aᵀ M at channel c (M_i at m[i·te + c]).
+  static void outputs_at(const float* m, int64_t te, int64_t c, float y[outputs]) {
+    const float s12 = m[te + c] + m[2 * te + c], d12 = m[te + c] - m[2 * te + c];
+    const float s34 = m[3 * te + c] + m[4 * te + c], d34 = m[3 * te + c] - m[4 * te + c];
+    y[0] = m[c] + s12 + s34;
+    y[1] = d12 + 2.0f * d34;
+    y[2] = s12 + 4.0f * s34;
+    y[3] = d12 + 8.0f * d34 + m[5 * te + c];
   }
 };
 
@@ -131,33 +120,16 @@ struct WinogradF63 {
       v[7 * te + c] = (d7 - d1) + 5.25f * (d3 - d5);
     }
   }
-  static void output(const float* m, int64_t te, const float* add, float* out, int64_t e, int64_t count) {
-    const float *m0 = m, *m1 = m0 + te, *m2 = m1 + te, *m3 = m2 + te, *m4 = m3 + te, *m5 = m4 + te, *m6 = m5 + te,
-                *m7 = m6 + te;
-    auto y = [&](int64_t c, float* yc) {
-      const float s1 = m1[c] + m2[c], d1 = m1[c] - m2[c], s2 = m3[c] + m4[c], d2 = m3[c] - m4[c],
-                  s3 = m5[c] + m6[c], d3 = m5[c] - m6[c];
-      yc[0] = m0[c] + s1 + s2 + s3;
-      yc[1] = d1 + 2.0f * d2 + 0.5f * d3;
-      yc[2] = s1 + 4.0f * s2 + 0.25f * s3;
-      yc[3] = d1 + 8.0f * d2 + 0.125f * d3;
-      yc[4] = s1 + 16.0f * s2 + 0.0625f * s3;
-      yc[5] = d1 + 32.0f * d2 + 0.03125f * d3 + m7[c];
-    };
-    if (count == outputs) {
-      MNEMO_NO_ALIAS_LOOP
-      for (int64_t c = 0; c < e; ++c) {
-        float yc[outputs];
-        y(c, yc);
-        for (int64_t o = 0; o < outputs; ++o) out[o * e + c] = yc[o] + add[c];
-      }
-      return;
-    }
-    for (int64_t c = 0; c < e; ++c) {  // the last tile of a row: fewer outputs
-      float yc[outputs];
-      y(c, yc);
-      for (int64_t o = 0; o < count; ++o) out[o * e + c] = yc[o] + add[c];
-    }
+  static void outputs_at(const float* m, int64_t te, int64_t c, float y[outputs]) {
+    const float s1 = m[te + c] + m[2 * te + c], d1 = m[te + c] - m[2 * te + c];
+    const float s2 = m[3 * te + c] + m[4 * te + c], d2 = m[3 * te + c] - m[4 * te + c];
+    const float s3 = m[5 * te + c] + m[6 * te + c], d3 = m[5 * te + c] - m[6 * te + c];
+    y[0] = m[c] + s1 + s2 + s3;
+    y[1] = d1 + 2.0f * d2 + 0.5f * d3;
+    y[2] = s1 + 4.0f * s2 + 0.25f * s3;
+    y[3] = d1 + 8.0f * d2 + 0.125f * d3;
+    y[4] = s1 + 16.0f * s2 + 0.0625f * s3;
+    y[5] = d1 + 32.0f * d2 + 0.03125f * d3 + m[7 * te + c];
   }
 };
 
@@ -198,7 +170,23 @@ void conv3_winograd_tiles(const float* x, const float* w, float* z, int64_t batc
   parallel_for(tiles, 2 * n * e, [&](int64_t begin, int64_t end) {
     for (int64_t tile = begin; tile < end; ++tile) {
       const int64_t b = tile / per_row, t = r * (tile % per_row);
-      Tile::output(m + tile * e, te, add, z + (b * length + t) * e, e, std::min(r, length - t));
+      const float* mt = m + tile * e;
+      float* out = z + (b * length + t) * e;
+      const int64_t count = std::min(r, length - t);
+      if (count == r) {
+        MNEMO_NO_ALIAS_LOOP
+        for (int64_t c = 0; c < e; ++c) {
+          float y[r];
+          Tile::outputs_at(mt, te, c, y);
+          for (int64_t o = 0; o < r; ++o) out[o * e + c] = y[o] + add[c];
+        }
+        continue;
+      }
+      for (int64_t c = 0; c < e; ++c) {  // the last tile of a row: fewer outputs
+        float y[r];
+        Tile::outputs_at(mt, te, c, y);
+        for (int64_t o = 0; o < count; ++o) out[o * e + c] = y[o] + add[c];
+      }
     }
   });
 }
