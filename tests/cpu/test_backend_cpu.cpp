@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "mnemo/backend/cpu/thread_scratch.hpp"
 #include "support/testing.hpp"
 
 using namespace mnemo;
@@ -445,6 +447,31 @@ TEMPLATE_TEST_CASE("bias_activation forward/backward for Identity, ReLU and GELU
       BT::bias_activation_backward<T>(ctx(), x.data(), b, dy.data(), dx_only.data(), nullptr, rows, cols, act);
       CHECK(same_bits(dx_only, dx));
     }
+}
+
+TEST_CASE("threads' scratch rows start on 64-byte boundaries", "[backend][threads]") {
+  // A float GELU backward row is evaluated in its thread's scratch (cpu/gelu_float.hpp); Eigen takes
+  // the elements before the first 64-byte boundary on its scalar path, whose exp rounds
+  // differently, so an unaligned scratch made a gradient's bits depend on the thread that computed
+  // the row (seen in "sum_rows, ... bitwise identical on 1 and 2 threads" in an AVX-512 build).
+  const int before = cpu::num_threads();
+  cpu::set_num_threads(2);
+  std::vector<std::uintptr_t> starts;
+  std::mutex guard;
+  for (int64_t n : {1, 3, 64, 100, 1000, 5000, 100000})
+    cpu::parallel_for(2, int64_t{1} << 30, [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        using cpu::detail::ScratchSlot, cpu::detail::thread_scratch;
+        const auto f = reinterpret_cast<std::uintptr_t>(thread_scratch<float, ScratchSlot::Gelu>(n + item));
+        const auto d = reinterpret_cast<std::uintptr_t>(thread_scratch<double, ScratchSlot::RowA>(n + item));
+        const std::lock_guard<std::mutex> lock(guard);
+        starts.push_back(f);
+        starts.push_back(d);
+      }
+    });
+  cpu::set_num_threads(before);
+  REQUIRE(starts.size() == 28);
+  for (std::uintptr_t start : starts) CHECK(start % 64 == 0);
 }
 
 // ---- L2 normalisation ---------------------------------------------------------------------------

@@ -170,7 +170,8 @@ TEST_CASE("GEMM provider: B rows 4 KiB apart (copied in column blocks by oneDNN'
           "[cpu][gemm][provider]") {
   // The oneDNN provider copies B's columns in blocks (256 wide, 128 when k > 512) into a
   // contiguous buffer when B's row stride is a multiple of 4 KiB and the product has 16 to 256
-  // rows with k <= 1024 (gemm_onednn.hpp); other providers take these products as any other.
+  // rows with k <= 1024, on hosts where oneDNN runs AVX2 kernels (gemm_onednn.hpp; the copy itself
+  // is checked on every host by the next test); other providers take these products as any other.
   // {m, n, k, ldb}: an FFN's first layer (64 × 1024 over 256, B [256, 1024]); columns that end
   // inside a block (1000 of 1024, 300 of 2048 at k 600: 128-wide blocks); 15 and 1 rows (no copy)
   // and 16 (the first that copies); 256 rows (the last) and 257; k 1024 (the last) and 1025.
@@ -188,3 +189,38 @@ TEST_CASE("GEMM provider: B rows 4 KiB apart (copied in column blocks by oneDNN'
         }
   }
 }
+
+#if defined(MNEMO_CPU_GEMM_ONEDNN)
+TEST_CASE("oneDNN provider: the copy of B applies where it pays, and its blocks match a double reference",
+          "[cpu][gemm][provider]") {
+  namespace detail = cpu::provider::detail;
+  // Taken on AVX2 kernels only: B rows a multiple of 4 KiB apart, 16 to 256 rows, k <= 1024, B not
+  // transposed.
+  CHECK(detail::copies_b(Trans::N, 64, 256, 1024, false));
+  CHECK(detail::copies_b(Trans::N, 16, 1024, 2048, false));
+  CHECK_FALSE(detail::copies_b(Trans::N, 64, 256, 1024, true));  // AVX-512 kernels
+  CHECK_FALSE(detail::copies_b(Trans::N, 64, 256, 1040, false));  // rows 4160 bytes apart
+  CHECK_FALSE(detail::copies_b(Trans::T, 64, 256, 1024, false));
+  CHECK_FALSE(detail::copies_b(Trans::N, 15, 256, 1024, false));
+  CHECK_FALSE(detail::copies_b(Trans::N, 257, 256, 1024, false));
+  CHECK_FALSE(detail::copies_b(Trans::N, 64, 1025, 1024, false));
+  CHECK(detail::copies_b(Trans::N, 64, 256, 1024) == !detail::onednn_avx512_host());
+  // The copied path itself, called directly so that an AVX-512 host checks it too: {m, n, k, ldb},
+  // as above (a block of 256 columns, a last block cut short, 128-wide blocks at k > 512).
+  const std::tuple<int64_t, int64_t, int64_t, int64_t> shapes[] = {
+      {64, 1024, 256, 1024}, {64, 1000, 256, 1024}, {33, 300, 600, 2048}, {16, 200, 1024, 1024}};
+  for (const auto& [m, n, k, ldb] : shapes)
+    for (Trans ta : {Trans::N, Trans::T})
+      for (double beta : {0.0, 0.5}) {
+        const Product p = padded(ta, Trans::N, 1, m, n, k, beta, 3, ldb - n, 2, 0);
+        const auto a = uniform(p.sa, 1), b = uniform(p.sb, 2), c0 = uniform(p.sc, 3);
+        const auto af = as<float>(a), bf = as<float>(b);
+        auto cf = as<float>(c0);
+        INFO("m " << m << ", n " << n << ", k " << k << ", ldb " << ldb << ", ta " << (ta == Trans::T ? "T" : "N")
+                  << ", beta " << beta);
+        REQUIRE(detail::sgemm_on_copied_b(ta == Trans::N ? 'N' : 'T', m, n, k, static_cast<float>(p.alpha), af.data(),
+                                          p.lda, bf.data(), p.ldb, static_cast<float>(beta), cf.data(), p.ldc));
+        CHECK(rel_error(cf, reference(p, a, b, c0)) < 2e-6 * std::sqrt(static_cast<double>(k) + 1));
+      }
+}
+#endif

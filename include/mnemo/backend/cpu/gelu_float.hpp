@@ -19,8 +19,8 @@ using FloatRow = Eigen::Array<float, 1, Eigen::Dynamic>;
 using ConstFloatRowMap = Eigen::Map<const FloatRow>;
 using FloatRowMap = Eigen::Map<FloatRow>;
 
-/// The calling thread's scratch row of at least `cols` floats for the row functions below
-/// (cpu/thread_scratch.hpp).
+/// The calling thread's scratch row of at least `cols` floats, 64-byte aligned, for the row
+/// functions below (cpu/thread_scratch.hpp).
 inline float* gelu_scratch(int64_t cols) { return thread_scratch<float, ScratchSlot::Gelu>(cols); }
 
 inline constexpr float kInvSqrt2 = 0.70710678118654752440f;
@@ -35,7 +35,9 @@ inline void gelu_row_forward(const float* x, const float* bias, float* y, int64_
 }
 
 /// dx[0:cols] = dy·GELU'(x + bias) for one row; adds dx to dbias_part when it is not null.
-/// dx may alias dy. `scratch`: cols floats.
+/// dx may alias dy. `scratch`: cols floats, 64-byte aligned (gelu_scratch): the row is evaluated
+/// there, and Eigen evaluates the elements before a destination's first 64-byte boundary on the
+/// scalar path, whose exp rounds differently from the vectorised one.
 inline void gelu_row_backward(const float* x, const float* bias, const float* dy, float* dx, float* dbias_part,
                               int64_t cols, float* scratch) {
   FloatRowMap z(scratch, cols);

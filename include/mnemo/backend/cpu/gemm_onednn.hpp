@@ -13,6 +13,9 @@
 // 135–160 with the same B copied contiguous first. Products of 16 to 256 rows (each element of B
 // used for a few dozen rows, not enough to amortise the misses) therefore copy B in blocks of
 // columns into the thread's scratch before the sgemm (docs/benchmarks.md, "B rows 4 KiB apart").
+// Only where oneDNN runs its AVX2 kernels: on an AVX-512 host (Zen 4) its kernels read such a B
+// cold at 169 GFLOP/s on 2 threads and the copy made it 126 (the copy's 1 KiB runs wait on L3
+// latency), hot both 189–197 (docs/benchmarks.md, "No copy of B on AVX-512 hosts").
 #pragma once
 
 #if defined(MNEMO_CPU_GEMM_ONEDNN)
@@ -51,10 +54,18 @@ inline bool sgemm_one_thread(char ta, char tb, int64_t m, int64_t n, int64_t k, 
   return status == dnnl_success;
 }
 
-/// Whether C = op(A)·B takes sgemm_on_copied_b: B stored k×n with rows kAliasedStrideBytes apart
-/// (or a multiple), tens to a few hundred rows of C, a short k.
-inline bool copies_b(Trans tb, int64_t m, int64_t k, int64_t ldb) {
-  return tb == Trans::N && m >= kCopyBMinRows && m <= kCopyBMaxRows && k <= kCopyBMaxDepth &&
+/// Whether oneDNN's sgemm runs its AVX-512 kernels on this CPU (avx512f, as oneDNN's own dispatch
+/// requires at the least); the copy of B below pays only on its AVX2 kernels.
+inline bool onednn_avx512_host() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+
+/// Whether C = op(A)·B, on a host whose kernels are AVX-512 (avx512_kernels) or not, takes
+/// sgemm_on_copied_b: AVX2 kernels only, B stored k×n with rows kAliasedStrideBytes apart (or a
+/// multiple), tens to a few hundred rows of C, a short k.
+inline bool copies_b(Trans tb, int64_t m, int64_t k, int64_t ldb, bool avx512_kernels = onednn_avx512_host()) {
+  return !avx512_kernels && tb == Trans::N && m >= kCopyBMinRows && m <= kCopyBMaxRows && k <= kCopyBMaxDepth &&
          ldb * static_cast<int64_t>(sizeof(float)) % kAliasedStrideBytes == 0;
 }
 

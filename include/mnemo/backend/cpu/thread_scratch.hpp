@@ -29,22 +29,26 @@ enum class ScratchSlot : int {
   AttentionWidened,  ///< a bf16 head's Q, K, V widened to fp32 and its fp32 output (cpu/attention_forward.hpp)
 };
 
-/// The calling thread's buffer `Slot` of at least `n` elements of T (contents unspecified; valid
-/// until the next call with the same T and Slot on this thread).
-template <class T, ScratchSlot Slot>
+/// The calling thread's buffer `Slot` of at least `n` elements of T, its start aligned to `Align`
+/// bytes (a power of two; contents unspecified; valid until the next call with the same T and Slot
+/// on this thread). 64 by default, whatever the heap returns: Eigen's vectorised expressions over
+/// a dynamic-size row take a scalar path (libm's erf, exp) for the elements before the first
+/// 64-byte boundary, so on an unaligned scratch row the bits of a result would depend on which
+/// thread's buffer the row landed in.
+template <class T, ScratchSlot Slot, std::size_t Align = 64>
 inline T* thread_scratch(int64_t n) {
+  constexpr int64_t kPad = static_cast<int64_t>((Align + sizeof(T) - 1) / sizeof(T));
   thread_local std::vector<T> buffer;
-  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
-  return buffer.data();
+  if (static_cast<int64_t>(buffer.size()) < n + kPad) buffer.resize(static_cast<std::size_t>(n + kPad));
+  const auto address = reinterpret_cast<std::uintptr_t>(buffer.data());
+  return reinterpret_cast<T*>((address + Align - 1) & ~static_cast<std::uintptr_t>(Align - 1));
 }
 
-/// As thread_scratch, the start aligned to `Align` bytes (a power of two; SIMD loads of packed panels).
+/// thread_scratch, named where the alignment is what the caller relies on (SIMD loads of packed
+/// panels).
 template <class T, ScratchSlot Slot, std::size_t Align = 64>
 inline T* aligned_thread_scratch(int64_t n) {
-  constexpr int64_t kPad = static_cast<int64_t>((Align + sizeof(T) - 1) / sizeof(T));
-  T* raw = thread_scratch<T, Slot>(n + kPad);
-  const auto address = reinterpret_cast<std::uintptr_t>(raw);
-  return reinterpret_cast<T*>((address + Align - 1) & ~static_cast<std::uintptr_t>(Align - 1));
+  return thread_scratch<T, Slot, Align>(n);
 }
 
 }  // namespace mnemo::cpu::detail
