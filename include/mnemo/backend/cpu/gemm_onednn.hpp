@@ -14,8 +14,9 @@
 // used for a few dozen rows, not enough to amortise the misses) therefore copy B in blocks of
 // columns into the thread's scratch before the sgemm (docs/benchmarks.md, "B rows 4 KiB apart").
 // Only where oneDNN runs its AVX2 kernels: on an AVX-512 host (Zen 4) its kernels read such a B
-// cold at 169 GFLOP/s on 2 threads and the copy made it 126 (the copy's 1 KiB runs wait on L3
-// latency), hot both 189–197 (docs/benchmarks.md, "No copy of B on AVX-512 hosts").
+// cold at 170–173 GFLOP/s on 2 threads and the copy made it 126–144 (the copy's 1 KiB runs wait on
+// L3 latency); hot 194–204 in place, 166–193 copied (docs/benchmarks.md, "No copy of B on AVX-512
+// hosts").
 #pragma once
 
 #if defined(MNEMO_CPU_GEMM_ONEDNN)
