@@ -81,7 +81,7 @@ class ScratchBlocking : public Eigen::internal::level3_blocking<T, T> {
                                                                           Eigen::Index{1});
     constexpr Eigen::Index kLanes = 64 / sizeof(T);  // panel B starts on a 64-byte boundary too
     const Eigen::Index size_a = (this->m_mc * this->m_kc + kLanes - 1) / kLanes * kLanes;
-    T* panels = aligned_thread_scratch<T, ScratchSlot::GemmPack>(size_a + this->m_kc * this->m_nc);
+    T* panels = thread_scratch<T, ScratchSlot::GemmPack>(size_a + this->m_kc * this->m_nc);
     this->m_blockA = panels;
     this->m_blockB = panels + size_a;
   }

@@ -93,7 +93,7 @@ struct Avx2Buffers {
   static Avx2Buffers of_this_thread() {
     constexpr int64_t kA = kAvx2Mc * kAvx2Kc, kPartial = kAvx2Mc * kAvx2Nc, kB = kAvx2Kc * kAvx2Nr;
     static_assert(kA % 16 == 0 && kPartial % 16 == 0, "each buffer starts on a 64-byte boundary");
-    float* base = detail::aligned_thread_scratch<float, detail::ScratchSlot::Bf16Avx2>(kA + kPartial + kB);
+    float* base = detail::thread_scratch<float, detail::ScratchSlot::Bf16Avx2>(kA + kPartial + kB);
     return {base, base + kA, base + kA + kPartial};
   }
 };

@@ -61,7 +61,7 @@ void softmax_forward(const T* x, T* y, const SoftmaxDims& dims, compute_t<T> sca
   const int64_t cols = dims.cols;
   parallel_for(dims.total_rows(), kSoftmaxCostPerElement * cols, [&](int64_t begin, int64_t end) {
     // This thread's scratch row (cpu/thread_scratch.hpp: no allocation per call once warm).
-    C* const zbuf = detail::aligned_thread_scratch<C, detail::ScratchSlot::Softmax>(padded(cols));
+    C* const zbuf = detail::thread_scratch<C, detail::ScratchSlot::Softmax>(padded(cols));
     Eigen::Map<detail::SoftmaxRow<C>> z(zbuf, cols);
     for (int64_t row = begin; row < end; ++row) {
       const T* xr = x + row * cols;

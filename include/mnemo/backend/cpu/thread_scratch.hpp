@@ -29,26 +29,22 @@ enum class ScratchSlot : int {
   AttentionWidened,  ///< a bf16 head's Q, K, V widened to fp32 and its fp32 output (cpu/attention_forward.hpp)
 };
 
-/// The calling thread's buffer `Slot` of at least `n` elements of T, its start aligned to `Align`
-/// bytes (a power of two; contents unspecified; valid until the next call with the same T and Slot
-/// on this thread). 64 by default, whatever the heap returns: Eigen's vectorised expressions over
-/// a dynamic-size row take a scalar path (libm's erf, exp) for the elements before the first
-/// 64-byte boundary, so on an unaligned scratch row the bits of a result would depend on which
-/// thread's buffer the row landed in.
-template <class T, ScratchSlot Slot, std::size_t Align = 64>
+/// Bytes to which every scratch buffer's start is aligned.
+inline constexpr std::size_t kScratchAlign = 64;
+
+/// The calling thread's buffer `Slot` of at least `n` elements of T, its start on a
+/// kScratchAlign-byte boundary whatever the heap returns (contents unspecified; valid until the
+/// next call with the same T and Slot on this thread). SIMD loads of packed panels rely on the
+/// alignment, and so do the bits of results: Eigen's vectorised expressions over a dynamic-size
+/// row take a scalar path (libm's exp) for the elements before the first 64-byte boundary, so on
+/// an unaligned scratch row a result would depend on which thread's buffer the row landed in.
+template <class T, ScratchSlot Slot>
 inline T* thread_scratch(int64_t n) {
-  constexpr int64_t kPad = static_cast<int64_t>((Align + sizeof(T) - 1) / sizeof(T));
+  constexpr int64_t kPad = static_cast<int64_t>((kScratchAlign + sizeof(T) - 1) / sizeof(T));
   thread_local std::vector<T> buffer;
   if (static_cast<int64_t>(buffer.size()) < n + kPad) buffer.resize(static_cast<std::size_t>(n + kPad));
   const auto address = reinterpret_cast<std::uintptr_t>(buffer.data());
-  return reinterpret_cast<T*>((address + Align - 1) & ~static_cast<std::uintptr_t>(Align - 1));
-}
-
-/// thread_scratch, named where the alignment is what the caller relies on (SIMD loads of packed
-/// panels).
-template <class T, ScratchSlot Slot, std::size_t Align = 64>
-inline T* aligned_thread_scratch(int64_t n) {
-  return thread_scratch<T, Slot, Align>(n);
+  return reinterpret_cast<T*>((address + kScratchAlign - 1) & ~static_cast<std::uintptr_t>(kScratchAlign - 1));
 }
 
 }  // namespace mnemo::cpu::detail
