@@ -462,42 +462,71 @@ TEST_CASE("float memory agrees with double", "[infformer][memory][precision]") {
 }
 
 TEST_CASE("float memory skips only negligible blocks of its operators", "[infformer][memory][precision]") {
-  // The LM preset's narrow basis (N = 256, widths {0.005, 0.01}): the fit and contraction
-  // operators are local, so the float memory's products skip blocks (continuous_operators.hpp).
+  // The LM preset's narrow basis (widths {0.005, 0.01}): the fit and contraction operators are
+  // local, so the float memory applies them in bands with low-rank tails and skips the rest
+  // (operator_bands.hpp). N 256, L 128, and the benchmark's N 512, L 512 (M = N).
+  const int64_t basis_count = GENERATE(256, 512);
   auto cfg = ContinuousMemoryConfig::lm();
-  cfg.basis.count = 256;
-  cfg.segment_length = 128;
-  cfg.samples = 256;
+  cfg.basis.count = basis_count;
+  cfg.segment_length = basis_count == 256 ? 128 : 512;
+  cfg.samples = basis_count;
+  INFO("N " << cfg.basis.count << ", L " << cfg.segment_length);
   cfg.gate = false;  // X̃ = X: the coefficients are the operators' products alone
   const int64_t e = 16, N = cfg.basis.count, L = cfg.segment_length;
   nn::ParameterStore<double, Cpu> sd(9);
   nn::ParameterStore<float, Cpu> sf(9);
   Ltm md(sd, "ltm", e, 4, cfg);
   ContinuousMemory<float, Cpu> mf(sf, "ltm", e, 4, cfg);
-  CHECK(md.operators()->for_length(L).contract_bands.size() == 1);  // double: whole operators
+  const auto& dops = md.operators()->for_length(L);
+  CHECK(dops.contract_bands.size() == 1);  // double: whole operators, dense
+  CHECK(dops.contract_bands[0].k_end == N);
+  CHECK(dops.contract_bands[0].tail_rank() == 0);
   const auto& ops = mf.operators()->for_length(L);
-  // Each band leaves out of every row at most kOperatorBandFloor of the largest entry.
-  auto check_bands = [&](const std::vector<OperatorBand>& bands, auto entry, int64_t inner) {
-    double largest = 0, kept = 0;
-    for (int64_t r = 0; r < N; ++r)
-      for (int64_t k = 0; k < inner; ++k) largest = std::max(largest, std::abs(entry(r, k)));
-    for (const auto& band : bands) {
-      kept += static_cast<double>((band.row_end - band.row_begin) * (band.k_end - band.k_begin));
-      for (int64_t r = band.row_begin; r < band.row_end; ++r) {
-        double left_out = 0;
-        for (int64_t k = 0; k < inner; ++k)
-          if (k < band.k_begin || k >= band.k_end) left_out += std::abs(entry(r, k));
-        CHECK(left_out <= kOperatorBandFloor * largest);
+  // In double, on the operators the memory is built from: in every row, what the bands leave out
+  // and the tails' low-rank error sum in magnitude to at most kOperatorBandFloor of the largest
+  // entry; dense work and low-rank terms together well below the whole operator's.
+  const ContinuousBasis basis(cfg.basis);
+  const HostMatrix fit = fit_operator(basis, L, cfg.ridge_lambda, cfg.positions, cfg.zero_pad);
+  const HostMatrix inf = contraction_operator(basis, L, cfg.samples, cfg.tau, cfg.ridge_lambda, cfg.zero_pad);
+  const HostMatrix fit_new = inf.bottomRows(L).transpose();
+  const HostMatrix contract = inf.topRows(cfg.samples).transpose() * basis.evaluate(uniform_sample_positions(cfg.samples));
+  int64_t tails = 0;
+  for (const HostMatrix* op : {&fit, &fit_new, &contract}) {
+    const HostMatrix a = op == &fit ? HostMatrix(fit.transpose()) : *op;  // [N outputs, inner]
+    const BandedOperator banded = band_operator(a, kOperatorBandFloor);
+    const double largest = a.cwiseAbs().maxCoeff();
+    HostMatrix approx = HostMatrix::Zero(a.rows(), a.cols());
+    double work = 0;
+    for (const OperatorBand& band : banded.bands) {
+      const int64_t m = band.rows(), rank = band.tail_rank();
+      approx.block(band.row_begin, band.k_begin, m, band.k_end - band.k_begin) =
+          a.block(band.row_begin, band.k_begin, m, band.k_end - band.k_begin);
+      const double* u = banded.factors.data() + band.factors;
+      const double* vt_left = u + m * rank;
+      const double* vt_right = vt_left + band.left_rank * band.left_width();
+      for (int64_t r = 0; r < m; ++r) {
+        for (int64_t k = 0; k < band.left_width(); ++k)
+          for (int64_t j = 0; j < band.left_rank; ++j)
+            approx(band.row_begin + r, band.left_begin + k) += u[r * rank + j] * vt_left[j * band.left_width() + k];
+        for (int64_t k = 0; k < band.right_width(); ++k)
+          for (int64_t j = 0; j < band.right_rank; ++j)
+            approx(band.row_begin + r, band.k_end + k) +=
+                u[r * rank + band.left_rank + j] * vt_right[j * band.right_width() + k];
       }
+      work += static_cast<double>(m * (band.k_end - band.k_begin) + rank * m + band.left_rank * band.left_width() +
+                                  band.right_rank * band.right_width());
+      tails += rank > 0;
     }
-    CHECK(kept < 0.8 * static_cast<double>(N * inner));  // the test exercises skipped blocks
-  };
-  const float *fit = ops.fit.data(), *fit_new = ops.fit_new.data(), *contract = ops.contract.data();
-  check_bands(ops.fit_bands, [&](int64_t r, int64_t k) { return static_cast<double>(fit[k * N + r]); }, L);
-  check_bands(ops.fit_new_bands, [&](int64_t r, int64_t k) { return static_cast<double>(fit_new[k * N + r]); }, L);
-  check_bands(ops.contract_bands, [&](int64_t r, int64_t k) { return static_cast<double>(contract[r * N + k]); }, N);
+    for (int64_t r = 0; r < a.rows(); ++r) CHECK((a.row(r) - approx.row(r)).cwiseAbs().sum() <= kOperatorBandFloor * largest);
+    CHECK(work < 0.6 * static_cast<double>(a.size()));
+  }
+  CHECK(tails > 0);  // the test exercises the low-rank tails
+  // The bands the float memory holds are these.
+  CHECK(ops.contract_bands.size() == band_operator(contract, kOperatorBandFloor).bands.size());
+  CHECK(ops.contract_factors.numel() == static_cast<int64_t>(band_operator(contract, kOperatorBandFloor).factors.size()));
+  const float *fitf = ops.fit.data(), *fit_newf = ops.fit_new.data(), *contractf = ops.contract.data();
   // A first write and a contraction against the whole products of the same float operators in
-  // double: what the skipped blocks change is below float rounding.
+  // double: what the bands leave out and the tails round is below float rounding.
   auto state = mf.initial_state(2);
   for (uint64_t k = 0; k < 2; ++k) {
     INFO("write " << k);
@@ -511,9 +540,9 @@ TEST_CASE("float memory skips only negligible blocks of its operators", "[inffor
         for (int64_t c = 0; c < e; ++c) {
           double acc = 0;
           for (int64_t i = 0; i < L; ++i)
-            acc += static_cast<double>((k == 0 ? fit : fit_new)[i * N + r]) * static_cast<double>(x.at({b, i, c}));
+            acc += static_cast<double>((k == 0 ? fitf : fit_newf)[i * N + r]) * static_cast<double>(x.at({b, i, c}));
           if (k > 0)
-            for (int64_t j = 0; j < N; ++j) acc += static_cast<double>(contract[r * N + j]) * static_cast<double>(prev.at({b, j, c}));
+            for (int64_t j = 0; j < N; ++j) acc += static_cast<double>(contractf[r * N + j]) * static_cast<double>(prev.at({b, j, c}));
           ref.at({b, r, c}) = acc;
         }
     CHECK(rel_error(state.coefficients, ref) < 2e-6);

@@ -250,17 +250,37 @@ class ContinuousMemory {
 
   /// For rows i < count: dst_i = op(A)·src_i + beta·dst_i ([N, e] each, dst_i at i·N·e, src_i at
   /// i·src_stride), op(A) [N, K] (A stored [K, N] with Trans::T, [N, K] with Trans::N, row stride
-  /// lda), one strided batched GEMM per band over that band's rows and inner range.
-  /// (Bands: a vector of OperatorBand, a template parameter so that a compiled-mode TU, which
-  /// sees only continuous_operators_fwd.hpp, parses this body.)
+  /// lda), band by band (operator_bands.hpp): one strided batched GEMM over the band's dense core,
+  /// and where it has tails, Vᵀ·src over each tail into a [rank, e] buffer per row and U times that
+  /// added to the band's rows. (Bands: a vector of OperatorBand, a template parameter so that a
+  /// compiled-mode TU, which sees only continuous_operators_fwd.hpp, parses this body.)
   template <class Bands>
-  void banded_gemm(const Bands& bands, Trans ta, const T* a, int64_t lda, const T* src, int64_t src_stride, C beta,
-                   T* dst, int64_t count) const {
+  void banded_gemm(const Bands& bands, const T* factors, Trans ta, const T* a, int64_t lda, const T* src,
+                   int64_t src_stride, C beta, T* dst, int64_t count) const {
+    int64_t most_rank = 0;
+    for (const auto& band : bands) most_rank = std::max(most_rank, band.tail_rank());
+    Tens tails;
+    if (most_rank > 0) tails = Tens(Shape{count, most_rank, e_}, ctx_->arena());
     for (const auto& band : bands) {
-      const int64_t m = band.row_end - band.row_begin, k = band.k_end - band.k_begin;
+      const int64_t m = band.rows(), k = band.k_end - band.k_begin;
       const T* ab = ta == Trans::T ? a + band.k_begin * lda + band.row_begin : a + band.row_begin * lda + band.k_begin;
-      BT::gemm(*ctx_, ta, Trans::N, m, e_, k, C(1), ab, lda, 0, src + band.k_begin * e_, e_, src_stride, beta,
-               dst + band.row_begin * e_, e_, n_ * e_, count);
+      T* rows = dst + band.row_begin * e_;
+      BT::gemm(*ctx_, ta, Trans::N, m, e_, k, C(1), ab, lda, 0, src + band.k_begin * e_, e_, src_stride, beta, rows, e_,
+               n_ * e_, count);
+      const int64_t rank = band.tail_rank();
+      if (rank == 0) continue;
+      const T* u = factors + band.factors;
+      const T* vt_left = u + m * rank;
+      const T* vt_right = vt_left + band.left_rank * band.left_width();
+      const int64_t t_stride = most_rank * e_;
+      if (band.left_rank > 0)
+        BT::gemm(*ctx_, Trans::N, Trans::N, band.left_rank, e_, band.left_width(), C(1), vt_left, band.left_width(), 0,
+                 src + band.left_begin * e_, e_, src_stride, C(0), tails.data(), e_, t_stride, count);
+      if (band.right_rank > 0)
+        BT::gemm(*ctx_, Trans::N, Trans::N, band.right_rank, e_, band.right_width(), C(1), vt_right, band.right_width(), 0,
+                 src + band.k_end * e_, e_, src_stride, C(0), tails.data() + band.left_rank * e_, e_, t_stride, count);
+      BT::gemm(*ctx_, Trans::N, Trans::N, m, e_, rank, C(1), u, rank, 0, tails.data(), e_, t_stride, C(1), rows, e_,
+               n_ * e_, count);
     }
   }
 
@@ -448,10 +468,10 @@ auto ContinuousMemory<T, B>::write_forward(const Tens& x, const Tensor<uint8_t, 
     while (end < nb && mode[static_cast<size_t>(end)] == m && !sampled_row(end)) ++end;
     const int64_t count = end - b;
     if (m == WriteMode::First) {  // B = G_Lᵀ X̃
-      banded_gemm(ops.fit_bands, Trans::T, ops.fit.data(), n_, xb, L * e_, C(0), dst, count);
+      banded_gemm(ops.fit_bands, ops.fit_factors.data(), Trans::T, ops.fit.data(), n_, xb, L * e_, C(0), dst, count);
     } else {  // B = G_newᵀ X̃ + contract·B_prev
-      banded_gemm(ops.fit_new_bands, Trans::T, ops.fit_new.data(), n_, xb, L * e_, C(0), dst, count);
-      banded_gemm(ops.contract_bands, Trans::N, ops.contract.data(), n_, pb, row, C(1), dst, count);
+      banded_gemm(ops.fit_new_bands, ops.fit_new_factors.data(), Trans::T, ops.fit_new.data(), n_, xb, L * e_, C(0), dst, count);
+      banded_gemm(ops.contract_bands, ops.contract_factors.data(), Trans::N, ops.contract.data(), n_, pb, row, C(1), dst, count);
     }
     b = end;
   }

@@ -25,61 +25,19 @@
 #include "mnemo/memory/continuous_basis.hpp"
 #include "mnemo/memory/continuous_memory_config.hpp"
 #include "mnemo/memory/continuous_operators_fwd.hpp"
+#include "mnemo/memory/operator_bands.hpp"
 #include "mnemo/memory/ridge_fit.hpp"
 
 namespace mnemo::memory {
-
-/// Output rows [row_begin, row_end) of an operator and the inner range [k_begin, k_end) outside
-/// which every entry of those rows is negligible (see operator_bands).
-struct OperatorBand {
-  int64_t row_begin = 0, row_end = 0, k_begin = 0, k_end = 0;
-};
-
-/// What a band may leave out of each output row of a float-compute memory's operator: entries
-/// whose magnitudes sum to at most this fraction (2⁻³⁰ ≈ 9·10⁻¹⁰) of the operator's largest
-/// magnitude, i.e. far below the float rounding (2⁻²⁴) of the row's largest term.
-inline constexpr double kOperatorBandFloor = 9.313225746154785e-10;
-/// Output rows per band.
-inline constexpr int64_t kOperatorBandRows = 32;
-
-/// Bands of op [rows = outputs, cols = inner]: blocks of kOperatorBandRows rows, each with the
-/// smallest inner range (rounded out to multiples of 16) such that the entries of each of its rows
-/// outside it sum in magnitude to at most floor·max|op| (half on each side); a block whose rows
-/// are that small throughout gets an empty range (its rows are zero). floor = 0 gives one band of
-/// the whole operator (exact products: the double memory).
-inline std::vector<OperatorBand> operator_bands(const HostMatrix& op, double floor) {
-  const int64_t rows = op.rows(), inner = op.cols();
-  if (floor <= 0 || rows == 0 || inner == 0) return {OperatorBand{0, rows, 0, inner}};
-  const double budget = 0.5 * floor * op.cwiseAbs().maxCoeff();  // per side of a row
-  std::vector<OperatorBand> bands;
-  for (int64_t r0 = 0; r0 < rows; r0 += kOperatorBandRows) {
-    const int64_t r1 = std::min(rows, r0 + kOperatorBandRows);
-    int64_t lo = inner, hi = 0;
-    for (int64_t r = r0; r < r1; ++r) {
-      int64_t first = 0, last = inner;  // this row keeps [first, last)
-      for (double left = 0; first < inner && (left += std::abs(op(r, first))) <= budget;) ++first;
-      for (double right = 0; last > first && (right += std::abs(op(r, last - 1))) <= budget;) --last;
-      if (first < last) {
-        lo = std::min(lo, first);
-        hi = std::max(hi, last);
-      }
-    }
-    if (lo >= hi) lo = hi = 0;
-    else {
-      lo = lo / 16 * 16;
-      hi = std::min(inner, (hi + 15) / 16 * 16);
-    }
-    bands.push_back(OperatorBand{r0, r1, lo, hi});
-  }
-  return bands;
-}
 
 template <class T, class B>
 struct LengthOperators {
   int64_t length = 0;
   Tensor<T, B> fit, fit_new, fit_old, contract;
-  /// Bands of fitᵀ, fit_newᵀ [N, L] and contract [N, N] (operator_bands; whole operators in double).
+  /// Bands of fitᵀ, fit_newᵀ [N, L] and contract [N, N] and their tails' factors (band_operator;
+  /// one dense band of each whole operator in double).
   std::vector<OperatorBand> fit_bands, fit_new_bands, contract_bands;
+  Tensor<T, B> fit_factors, fit_new_factors, contract_factors;
 };
 
 template <class T, class B>
@@ -115,11 +73,19 @@ class ContinuousOperators {
     ops->fit_old = upload_matrix(old_rows);
     ops->contract = upload_matrix(contract);
     // The operators are local (a basis function far from the positions a vector is written at
-    // gets a negligible weight from it): a float-compute memory skips those blocks.
+    // gets a negligible weight from it): a float-compute memory applies them in bands with
+    // low-rank tails (operator_bands.hpp).
     const double floor = std::is_same_v<C, float> ? kOperatorBandFloor : 0.0;
-    ops->fit_bands = operator_bands(fit.transpose(), floor);
-    ops->fit_new_bands = operator_bands(new_rows.transpose(), floor);
-    ops->contract_bands = operator_bands(contract, floor);
+    auto banded = [&](const HostMatrix& op, std::vector<OperatorBand>& bands, Tensor<T, B>& factors) {
+      BandedOperator b = band_operator(op, floor);
+      bands = std::move(b.bands);
+      std::vector<T> host(b.factors.size());
+      std::transform(b.factors.begin(), b.factors.end(), host.begin(), [](double v) { return static_cast<T>(v); });
+      factors = upload<T>(host, Shape{static_cast<int64_t>(host.size())});
+    };
+    banded(fit.transpose(), ops->fit_bands, ops->fit_factors);
+    banded(new_rows.transpose(), ops->fit_new_bands, ops->fit_new_factors);
+    banded(contract, ops->contract_bands, ops->contract_factors);
     return *by_length_.emplace(length, std::move(ops)).first->second;
   }
 
