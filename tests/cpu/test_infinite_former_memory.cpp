@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <numbers>
 
 #include "mnemo/memory/continuous_memory.hpp"
 #include "mnemo/memory/continuous_operators.hpp"
@@ -616,4 +617,97 @@ void check_blocked_read(double tolerance) {
 TEST_CASE("blocked read (no ReadSaved) equals the unblocked read", "[infformer][memory][precision]") {
   check_blocked_read<double>(1e-12);
   check_blocked_read<float>(1e-5);
+}
+
+TEST_CASE("the read's Chebyshev expansion: its error bound holds, and the float tables reproduce r",
+          "[infformer][memory][precision]") {
+  // (a) The bound, in double, against the K-point interpolant computed here on its own (direct
+  // sums at the Chebyshev points), on 2001 points of [-1, 1], at each degree's least std and wider.
+  for (size_t d = 0; d < kSmoothReadDegrees.size(); ++d) {
+    const int K = kSmoothReadDegrees[d];
+    const double least = smooth_read_least_std(K);
+    CHECK(chebyshev_gaussian_error_bound(least, K) <= kSmoothReadTolerance);
+    CHECK(chebyshev_gaussian_error_bound(0.9 * least, K) > kSmoothReadTolerance);  // the least, up to 10 %
+    if (d > 0) CHECK(least < smooth_read_least_std(kSmoothReadDegrees[d - 1]));
+    for (double s : {least, 1.7 * least})
+      for (double x0 : {-1.0, -0.55, 0.0, 0.3, 1.0}) {
+        std::vector<double> a(static_cast<size_t>(K), 0.0);
+        for (int p = 0; p < K; ++p)
+          for (int k = 0; k < K; ++k) {
+            const double theta = std::numbers::pi * (k + 0.5) / K, x = std::cos(theta);
+            a[static_cast<size_t>(p)] += (p == 0 ? 1.0 : 2.0) / K * std::exp(-(x - x0) * (x - x0) / (2 * s * s)) * std::cos(p * theta);
+          }
+        double worst = 0;
+        for (int i = 0; i <= 2000; ++i) {
+          const double x = -1.0 + i / 1000.0;
+          double approx = 0;
+          for (int p = 0; p < K; ++p) approx += a[static_cast<size_t>(p)] * std::cos(p * std::acos(x));
+          worst = std::max(worst, std::abs(approx - std::exp(-(x - x0) * (x - x0) / (2 * s * s))));
+        }
+        INFO("K " << K << ", s " << s << ", x0 " << x0);
+        CHECK(worst <= chebyshev_gaussian_error_bound(s, K));
+      }
+  }
+  // (b) The float tables of the LM preset's basis (N 512, widths {0.005, 0.01}): at the narrowest
+  // variance each degree is chosen for, the coefficients times Φ give r = N(μ; c_j, σ² + s_j²)
+  // to float rounding of its peak; a narrower variance takes a larger degree, the narrowest none.
+  auto cfg = ContinuousMemoryConfig::lm();
+  const ContinuousBasis basis(cfg.basis);
+  const SmoothReadTables tables(basis);
+  REQUIRE(tables.usable());
+  REQUIRE(tables.widths() == 2);
+  const int64_t N = basis.size();
+  const double least_width_sq = 0.005 * 0.005;
+  for (size_t d = 0; d < kSmoothReadDegrees.size(); ++d) {
+    const int K = kSmoothReadDegrees[d];
+    const double s = smooth_read_least_std(K), sigma2 = s * s / 4 - least_width_sq;
+    if (sigma2 <= 0) continue;
+    CHECK(tables.degree_for(sigma2 * 1.0001) <= static_cast<int>(d));
+    CHECK(tables.degree_for(sigma2 * 1.0001) >= 0);
+    const int narrower = tables.degree_for(sigma2 * 0.98);  // below this degree's least: a larger one or none
+    CHECK((narrower > static_cast<int>(d) || narrower == -1));
+    const std::vector<float> mus = {0.02f, 0.37f, 0.5f, 0.81f, 0.999f};
+    const std::vector<float> s2(mus.size(), static_cast<float>(sigma2 * 1.0001));
+    std::vector<float> a(mus.size() * 2 * K);
+    tables.coefficients(static_cast<int>(d), mus.data(), s2.data(), static_cast<int64_t>(mus.size()), a.data());
+    for (size_t i = 0; i < mus.size(); ++i) {
+      double peak = 0, worst = 0;
+      for (int64_t j = 0; j < N; ++j) {
+        const double v = static_cast<double>(s2[i]) + basis.width(j) * basis.width(j), dm = mus[i] - basis.centre(j);
+        const double r = kInvSqrt2Pi / std::sqrt(v) * std::exp(-dm * dm / (2 * v));
+        double approx = 0;
+        for (int p = 0; p < K; ++p)
+          approx += static_cast<double>(a[i * 2 * K + (j % 2) * K + p]) * tables.phi(static_cast<int>(d))[((j % 2) * K + p) * N + j];
+        peak = std::max(peak, r);
+        worst = std::max(worst, std::abs(approx - r));
+      }
+      INFO("K " << K << ", mu " << mus[i] << ", sigma2 " << s2[i]);
+      CHECK(worst <= 4e-6 * peak);
+    }
+  }
+  CHECK(tables.degree_for(1e-4) == -1);  // σ ≈ 0.01: no degree up to 32 reaches it
+  CHECK(tables.degree_for(0.69) == 1);   // the untrained model's σ² ≈ 0.69: 12 terms
+}
+
+TEST_CASE("a float memory's read of wide densities takes the expansion and equals the exact read",
+          "[infformer][memory][precision]") {
+  // Untrained weights give σ² ≈ softplus(0) ≈ 0.69: every row's densities are wide enough for the
+  // expansion (smooth_read.hpp); the blocked read then equals the unblocked read (r over all N).
+  auto cfg = ContinuousMemoryConfig::lm();
+  cfg.basis.count = 128;
+  cfg.segment_length = 32;
+  cfg.samples = 64;
+  nn::ParameterStore<float, Cpu> store(31);
+  ContinuousMemory<float, Cpu> ltm(store, "ltm", 32, 2, cfg);
+  auto state = ltm.initial_state(2);
+  for (uint64_t k = 0; k < 2; ++k) ltm.write_forward(convert<float>(random_tensor({2, 32, 32}, 800 + k)), nullptr, state, nullptr);
+  const auto q = convert<float>(random_tensor({2, 2, 300, 16}, 802));
+  ContinuousMemory<float, Cpu>::ReadSaved saved;
+  const auto z_exact = ltm.read_forward(state.coefficients, q, state, &saved, nullptr);
+  const auto s2 = saved.sigma2.to_host();
+  const double least = *std::min_element(s2.begin(), s2.end());
+  CHECK(ltm.operators()->smooth_read().degree_for(least) >= 0);
+  const auto z_smooth = ltm.read_forward(state.coefficients, q, state, nullptr, nullptr);
+  CHECK(rel_error(z_smooth, z_exact) < 1e-6);
+  CHECK(rel_error(z_smooth, z_exact) > 0);  // a different sum: not the exact path by accident
 }

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -287,22 +288,72 @@ class ContinuousMemory {
   /// The read's context vectors without r in memory (§6): for each row b, head h and block of
   /// kReadBlock queries, r = N(μ; c_j, σ² + s_j²) of the block into a local buffer, then
   /// c = r V_h straight from V [nb, N, e] (head h: columns h·d_h.., stride e) into
-  /// merged [nb, Lq, e] (the same columns). The same entries and products as the unblocked read;
-  /// the blocks run in parallel, each product on one thread.
+  /// merged [nb, Lq, e] (the same columns). The same entries and products as the unblocked read,
+  /// except in a float memory's rows whose densities are all wide (smooth_read.hpp): there
+  /// c = a · (Φ V)_h, the moments Φ V [W·K, e] of the row taken once, the Chebyshev coefficients
+  /// a [m, W·K] of each block's densities. The blocks run in parallel, each product on one thread.
   void blocked_context(const CTens& mu, const CTens& sigma2, const Tens& v, Tens& merged, int64_t nb, int64_t lq) const {
     Context<B>& ctx = *ctx_;
     const int64_t blocks = (lq + kReadBlock - 1) / kReadBlock, tasks = nb * h_ * blocks;
+    const SmoothRows smooth = smooth_moments(sigma2, v, nb, lq);
     cpu::parallel_for(tasks, std::min(lq, kReadBlock) * n_ * (2 * dh_ + 16), [&](int64_t begin, int64_t end) {
       std::vector<T> r(static_cast<size_t>(std::min(lq, kReadBlock) * n_));
       for (int64_t task = begin; task < end; ++task) {
         const int64_t bh = task / blocks, q0 = (task % blocks) * kReadBlock, m = std::min(kReadBlock, lq - q0);
         const int64_t b = bh / h_, h = bh % h_, i0 = bh * lq + q0;
+        T* c = merged.data() + (b * lq + q0) * e_ + h * dh_;
+        if (const int d = smooth.degree.empty() ? -1 : smooth.degree[static_cast<size_t>(b)]; d >= 0) {
+          if constexpr (std::is_same_v<T, float>) {
+            const int64_t terms = smooth.terms[static_cast<size_t>(b)];
+            r.resize(std::max(r.size(), static_cast<size_t>(m * terms)));
+            ops_->smooth_read().coefficients(d, mu.data() + i0, sigma2.data() + i0, m, r.data());
+            BT::gemm(ctx, Trans::N, Trans::N, m, dh_, terms, C(1), r.data(), terms, 0,
+                     smooth.moments.data() + b * smooth.row_stride + h * dh_, e_, 0, C(0), c, e_, 0, 1);
+            continue;
+          }
+        }
         BT::gaussian_expectation_forward(ctx, mu.data() + i0, sigma2.data() + i0, ops_->centres().data(),
                                          ops_->widths_sq().data(), r.data(), m, n_);
-        BT::gemm(ctx, Trans::N, Trans::N, m, dh_, n_, C(1), r.data(), n_, 0, v.data() + b * n_ * e_ + h * dh_, e_, 0, C(0),
-                 merged.data() + (b * lq + q0) * e_ + h * dh_, e_, 0, 1);
+        BT::gemm(ctx, Trans::N, Trans::N, m, dh_, n_, C(1), r.data(), n_, 0, v.data() + b * n_ * e_ + h * dh_, e_, 0,
+                 C(0), c, e_, 0, 1);
       }
     });
+  }
+
+  /// Per row of the batch, the degree of smooth_read.hpp's expansion that all of the row's
+  /// densities allow (−1: the exact sum), its number of terms W·K and the moments Φ V [W·K, e].
+  struct SmoothRows {
+    std::vector<int> degree;
+    std::vector<int64_t> terms;
+    Tens moments;
+    int64_t row_stride = 0;
+  };
+  /// Empty (every row exact) unless the memory computes in float on the CPU and
+  /// MNEMO_SMOOTH_READ is not "0".
+  SmoothRows smooth_moments(const CTens& sigma2, const Tens& v, int64_t nb, int64_t lq) const {
+    SmoothRows rows;
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
+      static const bool enabled = [] {
+        const char* env = std::getenv("MNEMO_SMOOTH_READ");
+        return !(env && env[0] == '0');
+      }();
+      const auto& tables = ops_->smooth_read();  // (auto: see banded_gemm on the compiled mode)
+      if (!enabled || !tables.usable()) return rows;
+      rows.row_stride = tables.most_terms() * e_;
+      rows.moments = Tens(Shape{nb, rows.row_stride}, ctx_->arena());
+      const int64_t per_row = h_ * lq;
+      for (int64_t b = 0; b < nb; ++b) {
+        const float* s2 = sigma2.data() + b * per_row;
+        const int d = tables.degree_for(*std::min_element(s2, s2 + per_row));
+        const int64_t terms = d < 0 ? 0 : tables.terms(d);
+        rows.degree.push_back(d);
+        rows.terms.push_back(terms);
+        if (d >= 0)
+          BT::gemm(*ctx_, Trans::N, Trans::N, terms, e_, n_, 1.0f, tables.phi(d), n_, 0, v.data() + b * n_ * e_, e_, 0,
+                   0.0f, rows.moments.data() + b * rows.row_stride, e_, 0, 1);
+      }
+    }
+    return rows;
   }
 
   /// The listed rows of dimension 0 (the tensor itself when that is every row, in order).

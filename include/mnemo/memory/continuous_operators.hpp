@@ -27,6 +27,7 @@
 #include "mnemo/memory/continuous_operators_fwd.hpp"
 #include "mnemo/memory/operator_bands.hpp"
 #include "mnemo/memory/ridge_fit.hpp"
+#include "mnemo/memory/smooth_read.hpp"
 
 namespace mnemo::memory {
 
@@ -53,6 +54,8 @@ class ContinuousOperators {
   /// Centres μ_j and squared widths σ_j² in compute precision [N] (for the expectation kernel).
   const Tensor<C, B>& centres() const { return centres_; }
   const Tensor<C, B>& widths_sq() const { return widths_sq_; }
+  /// The tables of the read's Chebyshev expansion for wide densities (smooth_read.hpp; host memory).
+  const SmoothReadTables& smooth_read() const { return smooth_read_; }
 
   /// The operators for writes of `length` vectors (built on first use, then cached).
   const LengthOperators<T, B>& for_length(int64_t length) const {
@@ -110,6 +113,7 @@ class ContinuousOperators {
   ContinuousBasis basis_;
   Context<B>* ctx_;
   Tensor<C, B> centres_, widths_sq_;
+  SmoothReadTables smooth_read_;
   mutable std::mutex mutex_;
   mutable std::map<int64_t, std::unique_ptr<LengthOperators<T, B>>> by_length_;
 };
@@ -118,6 +122,7 @@ template <class T, class B>
 ContinuousOperators<T, B>::ContinuousOperators(const ContinuousMemoryConfig& config, Context<B>& ctx)
     : config_(config), basis_(config.basis), ctx_(&ctx) {
   config.validate();
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) smooth_read_ = SmoothReadTables(basis_);
   std::vector<C> centres, widths_sq;
   for (int64_t j = 0; j < basis_.size(); ++j) {
     centres.push_back(static_cast<C>(basis_.centre(j)));
