@@ -288,14 +288,24 @@ class ContinuousMemory {
   /// The read's context vectors without r in memory (§6): for each row b, head h and block of
   /// kReadBlock queries, r = N(μ; c_j, σ² + s_j²) of the block into a local buffer, then
   /// c = r V_h straight from V [nb, N, e] (head h: columns h·d_h.., stride e) into
-  /// merged [nb, Lq, e] (the same columns). The same entries and products as the unblocked read,
-  /// except in a float memory's rows whose densities are all wide (smooth_read.hpp): there
-  /// c = a · (Φ V)_h, the moments Φ V [W·K, e] of the row taken once, the Chebyshev coefficients
+  /// merged [nb, Lq, e] (the same columns), V = B W_V [nb, N, e] formed here into v. The same
+  /// entries and products as the unblocked read, except in a float memory's rows whose densities
+  /// are all wide (smooth_read.hpp): there c = a · (Φ V)_h with the moments Φ V = (Φ B) W_V
+  /// [W·K, e] of the row taken once (and V itself not formed), the Chebyshev coefficients
   /// a [m, W·K] of each block's densities. The blocks run in parallel, each product on one thread.
-  void blocked_context(const CTens& mu, const CTens& sigma2, const Tens& v, Tens& merged, int64_t nb, int64_t lq) const {
+  void blocked_context(const CTens& mu, const CTens& sigma2, const Tens& coefficients, Tens& v, Tens& merged,
+                       int64_t nb, int64_t lq) const {
     Context<B>& ctx = *ctx_;
     const int64_t blocks = (lq + kReadBlock - 1) / kReadBlock, tasks = nb * h_ * blocks;
-    const SmoothRows smooth = smooth_moments(sigma2, v, nb, lq);
+    const SmoothRows smooth = smooth_moments(sigma2, coefficients, nb, lq);
+    if (smooth.degree.empty())
+      BT::gemm(ctx, Trans::N, Trans::N, nb * n_, e_, e_, C(1), coefficients.data(), e_, 0, wv_->value.data(), e_, 0, C(0),
+               v.data(), e_, 0, 1);
+    else
+      for (int64_t b = 0; b < nb; ++b)
+        if (smooth.degree[static_cast<size_t>(b)] < 0)
+          BT::gemm(ctx, Trans::N, Trans::N, n_, e_, e_, C(1), coefficients.data() + b * n_ * e_, e_, 0, wv_->value.data(),
+                   e_, 0, C(0), v.data() + b * n_ * e_, e_, 0, 1);
     cpu::parallel_for(tasks, std::min(lq, kReadBlock) * n_ * (2 * dh_ + 16), [&](int64_t begin, int64_t end) {
       std::vector<T> r(static_cast<size_t>(std::min(lq, kReadBlock) * n_));
       for (int64_t task = begin; task < end; ++task) {
@@ -321,7 +331,8 @@ class ContinuousMemory {
   }
 
   /// Per row of the batch, the degree of smooth_read.hpp's expansion that all of the row's
-  /// densities allow (−1: the exact sum), its number of terms W·K and the moments Φ V [W·K, e].
+  /// densities allow (−1: the exact sum), its number of terms W·K and the moments
+  /// Φ V = (Φ B) W_V [W·K, e] (two products of W·K rows instead of V's N).
   struct SmoothRows {
     std::vector<int> degree;
     std::vector<int64_t> terms;
@@ -330,7 +341,7 @@ class ContinuousMemory {
   };
   /// Empty (every row exact) unless the memory computes in float on the CPU and
   /// MNEMO_SMOOTH_READ is not "0".
-  SmoothRows smooth_moments(const CTens& sigma2, const Tens& v, int64_t nb, int64_t lq) const {
+  SmoothRows smooth_moments(const CTens& sigma2, const Tens& coefficients, int64_t nb, int64_t lq) const {
     SmoothRows rows;
     if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
       static const bool enabled = [] {
@@ -341,6 +352,7 @@ class ContinuousMemory {
       if (!enabled || !tables.usable()) return rows;
       rows.row_stride = tables.most_terms() * e_;
       rows.moments = Tens(Shape{nb, rows.row_stride}, ctx_->arena());
+      Tens phi_b(Shape{rows.row_stride}, ctx_->arena());  // Φ B of one row
       const int64_t per_row = h_ * lq;
       for (int64_t b = 0; b < nb; ++b) {
         const float* s2 = sigma2.data() + b * per_row;
@@ -348,9 +360,11 @@ class ContinuousMemory {
         const int64_t terms = d < 0 ? 0 : tables.terms(d);
         rows.degree.push_back(d);
         rows.terms.push_back(terms);
-        if (d >= 0)
-          BT::gemm(*ctx_, Trans::N, Trans::N, terms, e_, n_, 1.0f, tables.phi(d), n_, 0, v.data() + b * n_ * e_, e_, 0,
-                   0.0f, rows.moments.data() + b * rows.row_stride, e_, 0, 1);
+        if (d < 0) continue;
+        BT::gemm(*ctx_, Trans::N, Trans::N, terms, e_, n_, 1.0f, tables.phi(d), n_, 0, coefficients.data() + b * n_ * e_,
+                 e_, 0, 0.0f, phi_b.data(), e_, 0, 1);
+        BT::gemm(*ctx_, Trans::N, Trans::N, terms, e_, e_, 1.0f, phi_b.data(), e_, 0, wv_->value.data(), e_, 0, 0.0f,
+                 rows.moments.data() + b * rows.row_stride, e_, 0, 1);
       }
     }
     return rows;
@@ -620,11 +634,10 @@ auto ContinuousMemory<T, B>::read_forward(const Tens& coefficients, const Tens& 
   }
   const Tens bc = gather_rows(coefficients, rows), qc = gather_rows(q_heads, rows);
   // V in head layout.
-  Tens v(Shape{nb, n_, e_}, ctx.arena());
-  BT::gemm(ctx, Trans::N, Trans::N, nb * n_, e_, e_, C(1), bc.data(), e_, 0, wv_->value.data(), e_, 0, C(0), v.data(), e_, 0, 1);
   const bool blocked = kBlockedRead && saved == nullptr;  // r and the head layouts are not kept
-  Tens vh;
+  Tens v(Shape{nb, n_, e_}, ctx.arena()), vh;  // the blocked read forms V where it needs it
   if (!blocked) {
+    BT::gemm(ctx, Trans::N, Trans::N, nb * n_, e_, e_, C(1), bc.data(), e_, 0, wv_->value.data(), e_, 0, C(0), v.data(), e_, 0, 1);
     vh = Tens(Shape{nb, h_, n_, dh_}, ctx.arena());
     BT::permute_0213(ctx, v.data(), vh.data(), nb, n_, h_, dh_);
   }
@@ -646,7 +659,7 @@ auto ContinuousMemory<T, B>::read_forward(const Tens& coefficients, const Tens& 
   Tens merged(Shape{nb, lq, e_}, ctx.arena());
   if (blocked) {
     BT::density_parameters_forward(ctx, scores.data(), scores.data() + n, mu.data(), sigma2.data(), kl.data(), n, eps, s0);
-    if constexpr (kBlockedRead) blocked_context(mu, sigma2, v, merged, nb, lq);
+    if constexpr (kBlockedRead) blocked_context(mu, sigma2, bc, v, merged, nb, lq);
   } else {
     Tens r(Shape{nb, h_, lq, n_}, ctx.arena());
     Tens ch(Shape{nb, h_, lq, dh_}, ctx.arena());
