@@ -20,7 +20,6 @@
 #include <vector>
 
 #include <Eigen/Core>
-#include <Eigen/SVD>
 
 #include "mnemo/memory/continuous_basis.hpp"  // HostMatrix
 
@@ -78,20 +77,54 @@ inline std::pair<int64_t, int64_t> band_kept_columns(const HostMatrix& op, int64
   return {lo / 16 * 16, std::min(inner, (hi + 15) / 16 * 16)};
 }
 
-/// Low-rank form of a tail block [rows, width]: the fewest terms of its SVD, U·Σ and Vᵀ, whose
-/// error changes each row by at most budget in magnitude sum (√width · σ_{rank+1} bounds it).
-/// Returns the rank, or -1 when the factors would cost as much as the dense block.
+/// Low-rank form of a tail block A [rows, width]: U = Q [rows, rank] with orthonormal columns picked
+/// by Gram–Schmidt with column pivoting (each step takes the residual's largest column, projected
+/// out twice), Vᵀ = Qᵀ A; the fewest columns whose residual A − Q Qᵀ A changes each row by at most
+/// budget in magnitude sum (√width · its Frobenius norm bounds it). Plain loops, not an Eigen
+/// decomposition: this header is parsed by every ∞-former translation unit (an SVD here tripled
+/// their compile time). Returns the rank, or −1 when the factors would cost as much as A.
 inline int64_t band_tail_factors(const HostMatrix& tail, double budget, HostMatrix& u, HostMatrix& vt) {
   const int64_t rows = tail.rows(), width = tail.cols();
   if (rows == 0 || width == 0) return 0;
-  const Eigen::BDCSVD<HostMatrix> svd(tail, Eigen::ComputeThinU | Eigen::ComputeThinV);
-  const auto& sigma = svd.singularValues();
+  HostMatrix residual = tail;
+  std::vector<std::vector<double>> q;  // the columns of Q
   const double limit = budget / std::sqrt(static_cast<double>(width));
-  int64_t rank = 0;
-  while (rank < sigma.size() && sigma(rank) > limit) ++rank;
-  if (rank * (rows + width) >= rows * width) return -1;
-  u = svd.matrixU().leftCols(rank) * sigma.head(rank).asDiagonal();
-  vt = svd.matrixV().leftCols(rank).transpose();
+  while (true) {
+    double frobenius = 0, best = -1;
+    int64_t pick = 0;
+    for (int64_t j = 0; j < width; ++j) {
+      const double norm = residual.col(j).squaredNorm();
+      frobenius += norm;
+      if (norm > best) best = norm, pick = j;
+    }
+    if (std::sqrt(frobenius) <= limit) break;
+    const auto rank = static_cast<int64_t>(q.size()) + 1;
+    if (rank * (rows + width) >= rows * width || best <= 0) return -1;
+    std::vector<double> next(static_cast<size_t>(rows));
+    for (int64_t i = 0; i < rows; ++i) next[static_cast<size_t>(i)] = residual(i, pick);
+    for (int pass = 0; pass < 2; ++pass)  // orthogonal to the columns so far, to rounding
+      for (const auto& prev : q) {
+        double dot = 0;
+        for (int64_t i = 0; i < rows; ++i) dot += prev[static_cast<size_t>(i)] * next[static_cast<size_t>(i)];
+        for (int64_t i = 0; i < rows; ++i) next[static_cast<size_t>(i)] -= dot * prev[static_cast<size_t>(i)];
+      }
+    double norm = 0;
+    for (double x : next) norm += x * x;
+    norm = std::sqrt(norm);
+    if (!(norm > 0)) return -1;
+    for (double& x : next) x /= norm;
+    for (int64_t j = 0; j < width; ++j) {  // residual −= q (qᵀ residual)
+      double dot = 0;
+      for (int64_t i = 0; i < rows; ++i) dot += next[static_cast<size_t>(i)] * residual(i, j);
+      for (int64_t i = 0; i < rows; ++i) residual(i, j) -= dot * next[static_cast<size_t>(i)];
+    }
+    q.push_back(std::move(next));
+  }
+  const auto rank = static_cast<int64_t>(q.size());
+  u.resize(rows, rank);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t k = 0; k < rank; ++k) u(i, k) = q[static_cast<size_t>(k)][static_cast<size_t>(i)];
+  vt = u.transpose() * tail;  // Qᵀ A from the block itself
   return rank;
 }
 
